@@ -1,0 +1,84 @@
+# osbs.flow: `make demo` runs the main job on osbs-local; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+REPO        := $(abspath .)
+VENV        := $(REPO)/.venv
+PY          := $(VENV)/bin/python
+BUILD       := $(REPO)/build
+COLLECTIONS := $(BUILD)/collections
+SANITY_ROOT := $(BUILD)/sanity/ansible_collections/osbs/flow
+SITE        := $(shell [ -x $(PY) ] && $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+DEBIAN_PACKAGES := buildah podman skopeo runc docker-registry busybox-static apache2-utils git openssl \
+                   postgresql rsync
+PYTHON      ?= python3
+PYTEST      := $(PY) -m pytest -p no:cacheprovider
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+
+.PHONY: help setup debian-packages venv collection ansible-test-offline test sanity unit engine integration molecule demo bench clean
+
+help:
+	@echo "make demo   - set up, start osbs-local and run the build flow on sample repositories"
+	@echo "make test   - set up, then sanity, unit, engine, integration and molecule tests"
+	@echo "make setup  - install what is missing (Debian packages, .venv, the collection)"
+	@echo "make bench  - benchmarks (JSON on stdout)"
+
+setup: debian-packages venv collection ansible-test-offline
+
+debian-packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Reinstall only when the declared dependencies change.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml requirements.txt
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -m pip install -q -e '.[collection,dev]' -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -c 'import ansible_collections.kubernetes.core, kubernetes, docker, dockerfile_parse, pulp_glue, osbs_local'
+	touch $@
+
+# The checkout is the collection: link it where ansible looks for osbs.flow.
+collection: venv
+	@mkdir -p $(COLLECTIONS)/ansible_collections/osbs
+	@ln -sfn $(REPO) $(COLLECTIONS)/ansible_collections/osbs/flow
+
+ansible-test-offline:
+	@mkdir -p $(HOME)/.ansible/test/cache
+	@cp hack/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
+
+# One pytest run for the Python suites, so they share one osbs-local (a session fixture).
+test: setup
+	$(MAKE) --no-print-directory sanity
+	$(PYTEST) tests -q -ra
+	$(MAKE) --no-print-directory molecule
+
+# ansible-test needs a path ending in ansible_collections/osbs/flow holding only the collection,
+# with kubernetes.core beside it for the import test; the copy leaves out the engine and its tests.
+sanity: setup
+	@rm -rf $(BUILD)/sanity && mkdir -p $(SANITY_ROOT) $(BUILD)/sanity/ansible_collections/kubernetes
+	@rsync -a --exclude-from=hack/sanity-exclude $(REPO)/ $(SANITY_ROOT)/
+	@ln -sfn $(SITE)/ansible_collections/kubernetes/core $(BUILD)/sanity/ansible_collections/kubernetes/core
+	@# Its own git repository, or ansible-test sees the parent checkout, where build/ is ignored.
+	@cd $(SANITY_ROOT) && git init -q && git add -A
+	cd $(SANITY_ROOT) && ansible-test sanity --local --python 3.11 --color no
+
+unit: setup
+	$(PYTEST) tests/unit -q
+
+engine: setup
+	$(PYTEST) tests/engine -q
+
+integration: setup
+	$(PYTEST) tests/integration -q
+
+molecule: setup
+	@if ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then cd extensions && molecule test --all; else echo "no molecule scenarios yet"; fi
+
+clean:
+	rm -rf $(BUILD) .pytest_cache

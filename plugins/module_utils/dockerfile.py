@@ -1,0 +1,72 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the flow reads from a Dockerfile: the base image and the image name.
+
+Parsed with dockerfile-parse, the library OSBS itself uses. The image name
+comes from the `name` label; `com.redhat.component` is not a fallback, since it
+names the dist-git component rather than the image (OSBS required `name`).
+"""
+
+from __future__ import annotations
+
+import io
+import traceback
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+
+try:
+    from dockerfile_parse import DockerfileParser
+except ImportError:
+    DockerfileParser = None
+    DOCKERFILE_PARSE_IMPORT_ERROR = traceback.format_exc()
+else:
+    DOCKERFILE_PARSE_IMPORT_ERROR = None
+
+NAME_LABEL = "name"
+
+
+def read_dockerfile(content, build_args=None, filename="Dockerfile"):
+    """Return {'base_image', 'image_name', 'labels', 'stages'} of the Dockerfile's text.
+
+    The base image is the final stage's parent with ARG values substituted; a
+    final stage `FROM <earlier stage>` is followed back to that stage's image.
+    """
+    if DockerfileParser is None:
+        raise OsbsFlowError("reading %s needs the Python library dockerfile-parse: pip install dockerfile-parse" % filename)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    parser = DockerfileParser(fileobj=io.BytesIO(content), build_args=dict(build_args or {}))
+    from_values = [item["value"] for item in parser.structure if item["instruction"] == "FROM"]
+    if not from_values:
+        raise OsbsFlowError("%s has no FROM instruction: add one naming the base image, for example FROM registry.example.com/base:1" % filename)
+
+    parents = parser.parent_images
+    aliases = {}
+    for index, value in enumerate(from_values):
+        words = value.split()
+        if len(words) >= 3 and words[-2].lower() == "as":
+            aliases[words[-1].lower()] = index
+    base_image = parents[-1]
+    seen = set()
+    while base_image.lower() in aliases and base_image.lower() not in seen:
+        seen.add(base_image.lower())
+        base_image = parents[aliases[base_image.lower()]]
+    if not base_image or "$" in base_image:
+        raise OsbsFlowError(
+            "%s: the base image %r has an unresolved variable: give a default in its ARG "
+            "or pass the value in build_args" % (filename, from_values[-1].split()[0])
+        )
+
+    labels = parser.labels
+    image_name = labels.get(NAME_LABEL)
+    if not image_name:
+        raise OsbsFlowError(
+            "%s has no %r label in its final stage: add LABEL name=\"<namespace>/<image>\" naming the image to build"
+            % (filename, NAME_LABEL)
+        )
+    return {
+        "base_image": base_image,
+        "image_name": image_name,
+        "labels": labels,
+        "stages": len(from_values),
+    }

@@ -1,0 +1,77 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Image references and the ImageStreamTags that track them."""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+
+ImageReference = namedtuple("ImageReference", "registry repository tag digest")
+
+# The docker reference grammar (distribution/reference), reduced to what we need.
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+def parse_image_reference(image):
+    """Split `[registry/]repo/path[:tag][@digest]` as docker does.
+
+    The first component is a registry when it has a `.` or `:` or is `localhost`.
+    """
+    if not isinstance(image, str) or not image.strip():
+        raise OsbsFlowError("image reference %r is empty: give an image such as registry.example.com/ns/base:1" % (image,))
+    text = image.strip()
+    digest = None
+    if "@" in text:
+        text, digest = text.split("@", 1)
+        if not _DIGEST.match(digest):
+            raise OsbsFlowError(
+                "image reference %r has an invalid digest %r: a digest looks like sha256:<64 hex digits>" % (image, digest)
+            )
+    registry = None
+    first, sep, rest = text.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry, text = first, rest
+    tag = None
+    last_slash = text.rfind("/")
+    colon = text.rfind(":")
+    if colon > last_slash:
+        text, tag = text[:colon], text[colon + 1:]
+        if not _TAG.match(tag):
+            raise OsbsFlowError("image reference %r has an invalid tag %r: tags are up to 128 of [A-Za-z0-9_.-]" % (image, tag))
+    components = text.split("/")
+    for component in components:
+        if not _PATH_COMPONENT.match(component):
+            raise OsbsFlowError(
+                "image reference %r has an invalid repository component %r: use lower-case letters, digits and "
+                "single separators (. _ -)" % (image, component)
+            )
+    return ImageReference(registry, text, tag, digest)
+
+
+def imagestreamtag_for_image(image):
+    """The ImageStreamTag (`name:tag`) that tracks `image` for ImageChange triggers.
+
+    The registry host is dropped, `/` becomes `-`, and an untagged image tracks
+    `:latest`. An image pinned by digest never changes, so nothing can track it:
+    that is an OsbsFlowError, and callers build such images without an
+    ImageChange trigger (no autorebuilds).
+    """
+    ref = parse_image_reference(image)
+    if ref.digest:
+        raise OsbsFlowError(
+            "base image %r is pinned by digest, so no ImageStreamTag can track it and it cannot trigger "
+            "autorebuilds: refer to it by tag (for example %s:latest) to enable autorebuilds" % (image, ref.repository)
+        )
+    return "%s:%s" % (ref.repository.replace("/", "-"), ref.tag or "latest")
+
+
+def is_trackable(image):
+    """True when `image` can be tracked by an ImageStreamTag (it is not pinned by digest, nor `scratch`)."""
+    if image == "scratch":
+        return False
+    return parse_image_reference(image).digest is None

@@ -1,0 +1,56 @@
+import pytest
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.repo_config import parse_repo_config
+
+
+@pytest.mark.parametrize(
+    "text, enabled",
+    [
+        (None, True),  # no file
+        ("", True),
+        ("[other]\nkey = 1\n", True),  # no section
+        ("[autorebuild]\n", True),  # no key
+        ("[autorebuild]\nenabled=1\n", True),
+        ("[autorebuild]\nenabled = true\n", True),
+        ("[autorebuild]\nenabled = TRUE\n", True),
+        ("[autorebuild]\nenabled = True  \n", True),
+        ("[autorebuild]\nenabled=0\n", False),
+        ("[autorebuild]\nenabled = false\n", False),
+        ("[autorebuild]\nenabled = FaLsE\n", False),
+        ("# comment\n[autorebuild]\n; another\nenabled: 0\n", False),
+    ],
+)
+def test_parse_repo_config(text, enabled):
+    assert parse_repo_config(text) == {"autorebuild_enabled": enabled}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[autorebuild]\nenabled = maybe\n",
+         ".osbs-repo-config: [autorebuild] enabled has the value 'maybe', which is not one of 0, false, 1, true (any case): "
+         "set it to one of those"),
+        ("[autorebuild]\nenabled = yes\n",
+         ".osbs-repo-config: [autorebuild] enabled has the value 'yes', which is not one of 0, false, 1, true (any case): "
+         "set it to one of those"),
+        ("[autorebuild]\nenabled =\n",
+         ".osbs-repo-config: [autorebuild] enabled has the value '', which is not one of 0, false, 1, true (any case): "
+         "set it to one of those"),
+        ("enabled = 1\n",
+         ".osbs-repo-config is not a valid INI file (File contains no section headers. file: '.osbs-repo-config', line: 1 "
+         "'enabled = 1\\n'): fix it so that it reads, for example, '[autorebuild]' then 'enabled = true'"),
+        ("[autorebuild]\nenabled = 1\n[autorebuild]\n",
+         ".osbs-repo-config is not a valid INI file (While reading from '.osbs-repo-config' [line 3]: section 'autorebuild' "
+         "already exists): fix it so that it reads, for example, '[autorebuild]' then 'enabled = true'"),
+    ],
+)
+def test_parse_repo_config_errors(text, message):
+    with pytest.raises(OsbsFlowError) as exc:
+        parse_repo_config(text)
+    assert str(exc.value) == message
+
+
+def test_error_names_the_given_file():
+    with pytest.raises(OsbsFlowError, match=r"^app/.osbs-repo-config: \[autorebuild\] enabled has the value '2'"):
+        parse_repo_config("[autorebuild]\nenabled=2\n", filename="app/.osbs-repo-config")
