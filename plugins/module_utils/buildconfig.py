@@ -1,0 +1,328 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Step 2 of the flow: the BuildConfig of (git repository, branch), as osbs-client kept it.
+
+Where the atomic-reactor plugin configurations live: OSBS passed them in the
+build's plugin configuration; a docker-strategy BuildConfig has no such place,
+so osbs.flow keeps them as annotations on the BuildConfig, readable with
+`oc get bc NAME -o yaml`:
+
+- `osbs.flow/bump-release`: JSON `{"git_ref": "<commit>", "git_branch": "<branch>"}`,
+  the commit the user build is from (what bump_release named);
+- `osbs.flow/stop-autorebuild-if-disabled`: JSON `{"config_file": ".osbs-repo-config"}`,
+  the file that enables or disables autorebuilds (what
+  stop_autorebuild_if_disabled named);
+- `osbs.flow/base-image`: the base image as the Dockerfile names it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image, is_trackable
+from ansible_collections.osbs.flow.plugins.module_utils.naming import (
+    buildconfig_name,
+    git_branch_name,
+    git_labels,
+    normalize_git_uri,
+)
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import (
+    active_builds,
+    describe_builds,
+    object_diff,
+    retry_on_conflict,
+    wait_for_no_active_builds,
+)
+from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
+from ansible_collections.osbs.flow.plugins.module_utils.repo_config import DEFAULT_REPO_CONFIG_FILE
+
+AUTOREBUILD_LABEL = "is_autorebuild"
+BUMP_RELEASE_ANNOTATION = "osbs.flow/bump-release"
+STOP_AUTOREBUILD_ANNOTATION = "osbs.flow/stop-autorebuild-if-disabled"
+BASE_IMAGE_ANNOTATION = "osbs.flow/base-image"
+OUR_ANNOTATIONS = (BUMP_RELEASE_ANNOTATION, STOP_AUTOREBUILD_ANNOTATION, BASE_IMAGE_ANNOTATION)
+
+
+def output_image(registry_uri, image, tag):
+    """`host[:port]/name:tag`, the pull spec the build pushes to."""
+    registry = parse_registry_uri(registry_uri)
+    name = image.strip()
+    if ":" in name.rsplit("/", 1)[-1] or "@" in name:
+        raise OsbsFlowError("image %r must not carry a tag or digest: give the tag in image_tag" % image)
+    return "%s/%s:%s" % (registry.host, name, tag)
+
+
+def desired_spec(params):
+    """The parts of the BuildConfig that are ours, from the module's parameters."""
+    git_uri = params["git_uri"]
+    branch = git_branch_name(params["git_branch"])
+    base_image = params["base_image"]
+    strategy = {"dockerfilePath": params["dockerfile_path"]}
+    trigger_tag = None
+    if base_image and is_trackable(base_image):
+        trigger_tag = imagestreamtag_for_image(base_image)
+        strategy["from"] = {"kind": "ImageStreamTag", "name": trigger_tag}
+    elif base_image and base_image != "scratch":
+        strategy["from"] = {"kind": "DockerImage", "name": base_image}
+    if params["build_args"]:
+        strategy["buildArgs"] = [{"name": k, "value": str(v)} for k, v in sorted(params["build_args"].items())]
+    if params["no_cache"]:
+        strategy["noCache"] = True
+
+    source = {"type": "Git", "git": {"uri": git_uri, "ref": branch}}
+    if params["context_dir"]:
+        source["contextDir"] = params["context_dir"]
+    output = {"to": {"kind": "DockerImage", "name": output_image(params["registry_uri"], params["image"], params["image_tag"])}}
+    if params["registry_secret"]:
+        output["pushSecret"] = {"name": params["registry_secret"]}
+    annotations = {
+        BUMP_RELEASE_ANNOTATION: json.dumps({"git_ref": params["git_commit"], "git_branch": branch}, sort_keys=True),
+        STOP_AUTOREBUILD_ANNOTATION: json.dumps({"config_file": params["repo_config_file"]}, sort_keys=True),
+    }
+    if base_image:
+        annotations[BASE_IMAGE_ANNOTATION] = base_image
+    labels = dict(params["labels"] or {})
+    labels.update(git_labels(git_uri, branch))
+    return {
+        "labels": labels,
+        "annotations": annotations,
+        "trigger_tag": trigger_tag,
+        "spec": {
+            "runPolicy": params["run_policy"],
+            "source": source,
+            "strategy": {"type": "Docker", "dockerStrategy": strategy},
+            "output": output,
+        },
+    }
+
+
+def _is_our_trigger(trigger):
+    return trigger.get("type") == "ImageChange"
+
+
+def merge_buildconfig(existing, name, namespace, desired):
+    """The BuildConfig to write: ours set exactly, everything else on `existing` kept.
+
+    Other labels, annotations and non-ImageChange triggers stay. ImageChange
+    triggers are ours: the one of the base image is kept as it is when present
+    (so its `paused` flag and bookkeeping survive) and the others go.
+    """
+    new = copy.deepcopy(existing) if existing else {
+        "apiVersion": "build.openshift.io/v1",
+        "kind": "BuildConfig",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {},
+    }
+    metadata = new["metadata"]
+    labels = metadata.setdefault("labels", {}) or {}
+    metadata["labels"] = labels
+    labels.update(desired["labels"])
+    annotations = metadata.get("annotations") or {}
+    metadata["annotations"] = annotations
+    for key in OUR_ANNOTATIONS:
+        annotations.pop(key, None)
+    annotations.update(desired["annotations"])
+
+    spec = new["spec"]
+    for key, value in desired["spec"].items():
+        if key == "strategy":
+            old_strategy = (spec.get("strategy") or {}).get("dockerStrategy") or {}
+            kept = {k: v for k, v in old_strategy.items() if k in ("env", "forcePull", "pullSecret", "imageOptimizationPolicy", "volumes")}
+            kept.update(value["dockerStrategy"])
+            spec["strategy"] = {"type": "Docker", "dockerStrategy": kept}
+        elif key == "source":
+            old_source = spec.get("source") or {}
+            kept = {k: v for k, v in old_source.items() if k in ("sourceSecret", "secrets", "configMaps")}
+            kept.update(value)
+            spec["source"] = kept
+        elif key == "output":
+            kept = {k: v for k, v in (spec.get("output") or {}).items() if k == "imageLabels"}
+            kept.update(value)
+            spec["output"] = kept
+        else:
+            spec[key] = value
+
+    triggers = [t for t in (spec.get("triggers") or []) if not _is_our_trigger(t)]
+    if desired["trigger_tag"]:
+        wanted = {"kind": "ImageStreamTag", "name": desired["trigger_tag"]}
+        current = [
+            t for t in (spec.get("triggers") or [])
+            if _is_our_trigger(t) and _trigger_from(t) == wanted
+        ]
+        triggers.append(current[0] if current else {"type": "ImageChange", "imageChange": {"from": wanted}})
+    spec["triggers"] = triggers
+    return new
+
+
+def _trigger_from(trigger):
+    source = dict((trigger.get("imageChange") or {}).get("from") or {})
+    source.pop("namespace", None)
+    return source
+
+
+def _same_git_uri(buildconfig, git_uri):
+    uri = (((buildconfig.get("spec") or {}).get("source") or {}).get("git") or {}).get("uri")
+    return bool(uri) and normalize_git_uri(uri) == normalize_git_uri(git_uri)
+
+
+def find_buildconfig(client, namespace, params):
+    """The existing BuildConfig of (git_uri, git_branch), or None.
+
+    First by the labels `git-repo-name` and `git-branch` (osbs-client's
+    BuildConfigs carry them under other names), keeping those whose source is
+    the same repository; then by name.
+    """
+    labels = git_labels(params["git_uri"], params["git_branch"])
+    selector = ",".join("%s=%s" % item for item in sorted(labels.items()))
+    matches = [
+        bc for bc in client.list("BuildConfig", namespace, label_selector=selector)["items"]
+        if _same_git_uri(bc, params["git_uri"])
+    ]
+    if params["name"]:
+        named = [bc for bc in matches if bc["metadata"]["name"] == params["name"]]
+        if named:
+            return named[0]
+    if len(matches) > 1:
+        raise OsbsFlowError(
+            "BuildConfigs %s in namespace %s all carry the labels %s for %s: keep one (delete the others, "
+            "or remove their git labels) or name the one to use with the name option"
+            % (", ".join(sorted(bc["metadata"]["name"] for bc in matches)), namespace, selector, params["git_uri"])
+        )
+    if matches:
+        return matches[0]
+    return client.get("BuildConfig", namespace, params["name"] or buildconfig_name(params["git_uri"], params["git_branch"]))
+
+
+def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure):
+    """Create the ImageStream the trigger watches when it is missing, importing the base image.
+
+    Returns the name of the ImageStream created or given a tag, or None.
+    """
+    client = module.client
+    stream_name, tag = trigger_tag.split(":", 1)
+    stream = client.get("ImageStream", namespace, stream_name)
+    tag_spec = {
+        "name": tag,
+        "from": {"kind": "DockerImage", "name": base_image},
+        "importPolicy": {"insecure": bool(insecure)},
+        "referencePolicy": {"type": "Source"},
+    }
+    if stream is None:
+        if not module.check_mode:
+            client.create("ImageStream", namespace, {
+                "apiVersion": "image.openshift.io/v1",
+                "kind": "ImageStream",
+                "metadata": {"name": stream_name, "namespace": namespace},
+                "spec": {"tags": [tag_spec]},
+            })
+        return stream_name
+    known = {t.get("name") for t in (stream.get("spec") or {}).get("tags") or []}
+    known |= {t.get("tag") for t in (stream.get("status") or {}).get("tags") or []}
+    if tag in known:
+        return None
+    if not module.check_mode:
+        def add_tag():
+            current = client.get("ImageStream", namespace, stream_name)
+            current.setdefault("spec", {}).setdefault("tags", []).append(tag_spec)
+            client.replace("ImageStream", namespace, current)
+        retry_on_conflict(add_tag)
+    return stream_name
+
+
+def ensure_buildconfig(module):
+    """Make the BuildConfig match the parameters; return the module result."""
+    params = module.params
+    client = module.client
+    namespace = params["namespace"]
+    name = params["name"] or buildconfig_name(params["git_uri"], params["git_branch"])
+    result = {"changed": False}
+
+    existing = find_buildconfig(client, namespace, params)
+    if params["state"] == "absent":
+        if existing is None:
+            return dict(result, buildconfig=None)
+        refuse_or_wait_for_builds(module, existing["metadata"]["name"])
+        if not module.check_mode:
+            client.request("DELETE", client.path("BuildConfig", namespace, existing["metadata"]["name"]))
+        if module._diff:
+            result["diff"] = {"before": existing, "after": {}}
+        return dict(result, changed=True, buildconfig=None)
+
+    if existing is not None:
+        name = existing["metadata"]["name"]
+    desired = desired_spec(params)
+    if desired["trigger_tag"] and params["create_base_imagestream"]:
+        created = ensure_base_imagestream(module, namespace, params["base_image"], desired["trigger_tag"], params["base_image_insecure"])
+        if created:
+            result["changed"] = True
+            result["base_imagestream_created"] = created
+    if not desired["trigger_tag"] and params["base_image"] and params["base_image"] != "scratch":
+        module.warn(
+            "base image %s is pinned by digest: BuildConfig %s gets no ImageChange trigger, so it will "
+            "not be rebuilt when the base image changes" % (params["base_image"], name)
+        )
+
+    def write():
+        current = client.get("BuildConfig", namespace, name)
+        new = merge_buildconfig(current, name, namespace, desired)
+        if current is None:
+            new["metadata"]["labels"][AUTOREBUILD_LABEL] = "false"
+            if not module.check_mode:
+                new = client.create("BuildConfig", namespace, new)
+            return None, new
+        if new == current:
+            return current, current
+        # A changed BuildConfig is about to get a user build: mark it as not an autorebuild.
+        new["metadata"]["labels"][AUTOREBUILD_LABEL] = "false"
+        refuse_or_wait_for_builds(module, name)
+        if not module.check_mode:
+            new = client.replace("BuildConfig", namespace, new)
+        return current, new
+
+    before, after = retry_on_conflict(write)
+    if before != after:
+        result["changed"] = True
+        if module._diff:
+            result["diff"] = object_diff(_comparable(before), _comparable(after))
+    result["buildconfig"] = after
+    result["name"] = name
+    result["trigger"] = desired["trigger_tag"]
+    return result
+
+
+def _comparable(obj):
+    """The object without server bookkeeping, for a diff a person reads."""
+    if not obj:
+        return {}
+    obj = copy.deepcopy(obj)
+    metadata = obj.get("metadata", {})
+    for key in ("resourceVersion", "generation", "managedFields", "uid", "creationTimestamp"):
+        metadata.pop(key, None)
+    obj.pop("status", None)
+    return obj
+
+
+def refuse_or_wait_for_builds(module, name):
+    """Fail while a build of `name` is active, or wait for it with when_running=wait."""
+    params = module.params
+    builds = active_builds(module.client, params["namespace"], name)
+    if builds and params["when_running"] == "wait":
+        started = time.monotonic()
+        builds = wait_for_no_active_builds(module.client, params["namespace"], name, params["wait_timeout"])
+        if builds:
+            raise OsbsFlowError(
+                "BuildConfig %s/%s still has the build %s after waiting %d s: raise wait_timeout or cancel the build"
+                % (params["namespace"], name, describe_builds(builds), int(time.monotonic() - started))
+            )
+    elif builds:
+        raise OsbsFlowError(
+            "BuildConfig %s/%s has the build %s in progress; it is not changed while a build runs: "
+            "wait for the build, cancel it, or set when_running=wait"
+            % (params["namespace"], name, describe_builds(builds))
+        )
+
+
+DEFAULTS = {"repo_config_file": DEFAULT_REPO_CONFIG_FILE}

@@ -1,0 +1,277 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The base of the osbs.flow OpenShift modules, over kubernetes.core's module_utils.
+
+Connection, authentication and the `K8S_AUTH_*` variables come from
+kubernetes.core (`AnsibleK8SModule`, `get_api_client`), as in community.okd.
+Requests go to explicit REST paths, so a module needs no API discovery and
+the same code talks to OpenShift and to osbs-local. Writes never happen in
+check mode: callers compute the would-be object and skip the request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import diff_objects
+except ImportError:
+    KUBERNETES_CORE_IMPORT_ERROR = traceback.format_exc()
+    AUTH_ARG_SPEC = {}
+    AnsibleK8SModule = object
+    CoreException = Exception
+else:
+    KUBERNETES_CORE_IMPORT_ERROR = None
+
+try:
+    from kubernetes.dynamic.exceptions import DynamicApiError
+except ImportError:
+    DynamicApiError = None
+
+BUILD_API = "/apis/build.openshift.io/v1"
+IMAGE_API = "/apis/image.openshift.io/v1"
+CORE_API = "/api/v1"
+
+API_PATHS = {
+    "BuildConfig": (BUILD_API, "buildconfigs"),
+    "Build": (BUILD_API, "builds"),
+    "ImageStream": (IMAGE_API, "imagestreams"),
+    "ImageStreamTag": (IMAGE_API, "imagestreamtags"),
+    "ImageStreamImport": (IMAGE_API, "imagestreamimports"),
+    "Secret": (CORE_API, "secrets"),
+}
+
+ACTIVE_BUILD_PHASES = ("New", "Pending", "Running")
+TERMINAL_BUILD_PHASES = ("Complete", "Failed", "Error", "Cancelled")
+CONFLICT_RETRIES = 5
+
+
+class ApiError(Exception):
+    """An API answer other than success, with the Status body's reason and message."""
+
+    def __init__(self, status, reason, message, body=None):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+
+    @property
+    def is_not_found(self):
+        return self.status == 404
+
+    @property
+    def is_conflict(self):
+        return self.status == 409 and self.reason == "Conflict"
+
+    @property
+    def is_already_exists(self):
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+
+def _api_error(exc):
+    body = {}
+    try:
+        body = json.loads(exc.body) if exc.body else {}
+    except (TypeError, ValueError):
+        pass
+    reason = body.get("reason") or exc.reason or "Unknown"
+    message = body.get("message") or to_text(exc.body or exc.reason)
+    return ApiError(exc.status, reason, message, body)
+
+
+class OpenShiftClient:
+    """Dicts in, dicts out, over the kubernetes client of kubernetes.core."""
+
+    def __init__(self, k8s_client):
+        self._dynamic = k8s_client.client
+        self.requests = []  # (method, path) of each request, for results and tests
+
+    @staticmethod
+    def path(kind, namespace=None, name=None, subresource=None):
+        prefix, plural = API_PATHS[kind]
+        parts = [prefix]
+        if namespace:
+            parts.append("namespaces/%s" % namespace)
+        parts.append(plural)
+        if name:
+            parts.append(name)
+        if subresource:
+            parts.append(subresource)
+        return "/".join(parts)
+
+    def request(self, method, path, body=None, query=None, content_type=None, raw=False, timeout=None):
+        self.requests.append((method.upper(), path))
+        params = {"query_params": list((query or {}).items()), "serialize": False}
+        if content_type:
+            params["content_type"] = content_type
+        if timeout:
+            params["_request_timeout"] = timeout
+        try:
+            response = self._dynamic.request(method, path, body=body, **params)
+        except DynamicApiError as exc:
+            raise _api_error(exc)
+        if raw:
+            return response
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def get(self, kind, namespace, name):
+        """The object, or None when it does not exist."""
+        try:
+            return self.request("GET", self.path(kind, namespace, name))
+        except ApiError as exc:
+            if exc.is_not_found:
+                return None
+            raise
+
+    def list(self, kind, namespace, label_selector=None, field_selector=None):
+        query = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        return self.request("GET", self.path(kind, namespace), query=query)
+
+    def create(self, kind, namespace, body):
+        return self.request("POST", self.path(kind, namespace), body=body)
+
+    def replace(self, kind, namespace, body):
+        return self.request("PUT", self.path(kind, namespace, body["metadata"]["name"]), body=body)
+
+    def merge_patch(self, kind, namespace, name, patch):
+        return self.request(
+            "PATCH", self.path(kind, namespace, name), body=patch, content_type="application/merge-patch+json"
+        )
+
+    def log_tail(self, namespace, build_name, lines=30):
+        """The last lines of a build's log ('' when the server has none to give)."""
+        try:
+            response = self.request(
+                "GET", self.path("Build", namespace, build_name, "log"), query={"tailLines": lines}, raw=True
+            )
+        except ApiError:
+            return ""
+        return to_text(response.data)
+
+    def watch(self, kind, namespace, resource_version, field_selector=None, label_selector=None, timeout=60):
+        """Yield (type, object) watch events until the server closes the stream.
+
+        Raises ApiError for an ERROR event (410 Expired included), so the
+        caller can fall back to listing.
+        """
+        query = {"watch": "true", "resourceVersion": resource_version, "timeoutSeconds": int(timeout)}
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        if label_selector:
+            query["labelSelector"] = label_selector
+        response = self.request("GET", self.path(kind, namespace), query=query, raw=True, timeout=timeout + 10)
+        try:
+            buffer = b""
+            for chunk in response.stream(4096, decode_content=False):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        raise ApiError(status.get("code"), status.get("reason"), status.get("message"), status)
+                    yield event.get("type"), event.get("object") or {}
+        finally:
+            response.release_conn()
+
+
+def retry_on_conflict(operation, attempts=CONFLICT_RETRIES):
+    """Run operation() again, after re-reading inside it, while the server answers 409 Conflict.
+
+    `operation` must read the object afresh each time, so nothing is
+    overwritten blindly; after `attempts` conflicts the last one is raised.
+    """
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except ApiError as exc:
+            if not exc.is_conflict or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def active_builds(client, namespace, buildconfig_name):
+    """Builds of the BuildConfig that are New, Pending or Running, oldest first.
+
+    Found by `openshift.io/build-config.name` and by the older `buildconfig`
+    label that osbs-client's builds carry.
+    """
+    found = {}
+    for label in ("openshift.io/build-config.name", "buildconfig"):
+        for build in client.list("Build", namespace, label_selector="%s=%s" % (label, buildconfig_name))["items"]:
+            if build.get("status", {}).get("phase", "New") in ACTIVE_BUILD_PHASES:
+                found[build["metadata"]["name"]] = build
+    return sorted(found.values(), key=build_number)
+
+
+def build_number(build):
+    annotations = build.get("metadata", {}).get("annotations") or {}
+    try:
+        return int(annotations.get("openshift.io/build.number", ""))
+    except ValueError:
+        return int(build["metadata"]["name"].rsplit("-", 1)[-1]) if build["metadata"]["name"].rsplit("-", 1)[-1].isdigit() else 0
+
+
+def describe_builds(builds):
+    return ", ".join("%s (%s)" % (b["metadata"]["name"], b.get("status", {}).get("phase", "New")) for b in builds)
+
+
+def wait_for_no_active_builds(client, namespace, buildconfig_name, timeout, sleep=1.0):
+    """Wait until no build of the BuildConfig is active; return the ones still active at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        builds = active_builds(client, namespace, buildconfig_name)
+        if not builds or time.monotonic() >= deadline:
+            return builds
+        time.sleep(sleep)
+
+
+def object_diff(before, after):
+    """Ansible's diff dict for two objects, or {} when they are equal."""
+    if KUBERNETES_CORE_IMPORT_ERROR is None:
+        equal, diff = diff_objects(before or {}, after or {})
+        return {} if equal else diff
+    return {} if before == after else {"before": before or {}, "after": after or {}}
+
+
+class OsbsOpenShiftModule(AnsibleK8SModule):
+    """AnsibleK8SModule plus the client above; `run(execute)` turns errors into fail_json."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = dict(AUTH_ARG_SPEC)
+        spec.update(argument_spec)
+        super().__init__(argument_spec=spec, **kwargs)
+        if KUBERNETES_CORE_IMPORT_ERROR:
+            self.fail_json(msg="osbs.flow needs the kubernetes.core collection (>=6.0.0)", exception=KUBERNETES_CORE_IMPORT_ERROR)
+        try:
+            self.client = OpenShiftClient(get_api_client(module=self))
+        except CoreException as exc:
+            self.fail_json(msg=to_text(exc))
+
+    def run(self, execute):
+        try:
+            result = execute(self)
+        except OsbsFlowError as exc:
+            self.fail_json(msg=to_text(exc))
+        except ApiError as exc:
+            self.fail_json(msg="%s (HTTP %s %s)" % (exc.message, exc.status, exc.reason), status=exc.body)
+        self.exit_json(**result)

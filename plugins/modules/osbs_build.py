@@ -1,0 +1,213 @@
+#!/usr/bin/python
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: osbs_build
+short_description: Start a build of an OSBS BuildConfig, never twice, and follow it
+version_added: 0.1.0
+author:
+  - osbs.flow contributors
+description:
+  - Starts a build through C(buildconfigs/NAME/instantiate), naming the commit and, for an autorebuild,
+    the base image that triggered it; then waits with a watch (falling back to polling) until the build
+    is Complete, Failed, Error or Cancelled.
+  - Never starts a second build for the same thing. When a Complete build of the BuildConfig already exists
+    for the same commit and the same base image digest, that build is returned with C(changed=false)
+    (unless O(force=true)). The BuildRequest carries the BuildConfig's C(lastVersion), so of two requests
+    racing the server accepts one; the other sees the winner's build.
+  - While a build of the BuildConfig is New, Pending or Running it refuses, or waits with
+    O(when_running=wait). An autorebuild (O(mode=autorebuild)) adopts a build the cluster's ImageChange
+    trigger already started for the same base image digest instead of starting another.
+  - For a user build, the BuildConfig's C(is_autorebuild) label is V(false) when the build starts (so the
+    Build carries V(false)) and is set to V(true) right after, as atomic-reactor's CheckAndSetRebuildPlugin
+    did, so that builds the cluster starts later are recognised as autorebuilds.
+  - On Failed, Error or Cancelled the module fails with the build's reason and the end of its log.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - osbs.flow.attributes
+  - osbs.flow.attributes.openshift
+options:
+  buildconfig:
+    description: Name of the BuildConfig (the RV(osbs.flow.osbs_buildconfig#module:name) it returned).
+    type: str
+    required: true
+    aliases: [name]
+  namespace:
+    description: Namespace of the BuildConfig.
+    type: str
+    required: true
+  mode:
+    description:
+      - V(user) for a build a person asked for; V(autorebuild) for a rebuild after the base image changed.
+    type: str
+    choices: [user, autorebuild]
+    default: user
+  git_commit:
+    description:
+      - The commit to build. By default the commit the BuildConfig's bump_release configuration records
+        (the C(osbs.flow/bump-release) annotation), or the branch head for an autorebuild with O(from_latest=true).
+    type: str
+  from_latest:
+    description: For an autorebuild, build the branch head instead of the recorded commit.
+    type: bool
+    default: false
+  base_image_digest:
+    description:
+      - The base image digest the build must use, as reactor_import_image returned it for the parent image.
+        When the BuildConfig's ImageStreamTag resolves to another digest, the module fails.
+    type: str
+  when_running:
+    description: What to do while another build of the BuildConfig is New, Pending or Running.
+    type: str
+    choices: [fail, wait]
+    default: fail
+  force:
+    description: Start a build even when a Complete build for the same commit and base image exists.
+    type: bool
+    default: false
+  wait:
+    description: Wait for the build to end. With V(false) the module returns once the build is started.
+    type: bool
+    default: true
+  wait_timeout:
+    description: How long to wait for the build (and, with O(when_running=wait), for a running one), in seconds.
+    type: int
+    default: 3600
+  cancel_on_timeout:
+    description: Cancel the build when O(wait_timeout) passes; by default it is left running.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Starts nothing; says whether a build would start.
+  diff_mode:
+    support: none
+    details: A build is not a change to an object that a diff could show.
+  idempotent:
+    support: full
+    details: A Complete build for the same commit and base image digest is returned instead of a new one.
+requirements:
+  - kubernetes >= 24.2.0
+seealso:
+  - module: osbs.flow.osbs_buildconfig
+  - module: osbs.flow.reactor_import_image
+"""
+
+EXAMPLES = r"""
+- name: Build app at the commit the playbook resolved
+  osbs.flow.osbs_build:
+    namespace: osbs
+    buildconfig: "{{ bc.name }}"
+    git_commit: "{{ source.commit }}"
+    wait_timeout: 1800
+  register: build
+
+- name: Autorebuild a dependent after its base image changed, adopting the cluster's build
+  osbs.flow.osbs_build:
+    namespace: osbs
+    buildconfig: app-main-1a2b3c4d
+    mode: autorebuild
+    base_image_digest: "{{ imported.digest }}"
+    when_running: wait
+
+- name: Use the connection set once for the group
+  module_defaults:
+    group/osbs.flow.openshift:
+      kubeconfig: "{{ lookup('env', 'K8S_AUTH_KUBECONFIG') }}"
+  block:
+    - osbs.flow.osbs_build:
+        namespace: osbs
+        buildconfig: app-main-1a2b3c4d
+        force: true
+"""
+
+RETURN = r"""
+action:
+  description:
+    - V(started) when this run started the build; V(existing) when a Complete build for the same commit and
+      base image was returned; V(adopted) when a build started by someone else (the cluster's trigger)
+      was followed; V(would_start) in check mode.
+  returned: always
+  type: str
+  sample: started
+name:
+  description: Name of the build.
+  returned: a build was started, found or adopted
+  type: str
+  sample: app-main-1a2b3c4d-3
+phase:
+  description: Phase of the build when the module returned.
+  returned: a build was started, found or adopted
+  type: str
+  sample: Complete
+duration:
+  description: How long the build took, in seconds.
+  returned: a build was started, found or adopted
+  type: float
+  sample: 12.5
+image_digest:
+  description: Digest of the image the build pushed.
+  returned: the build is Complete
+  type: str
+  sample: sha256:3f1e...
+image_reference:
+  description: Pull spec of the built image by digest.
+  returned: the build is Complete
+  type: str
+  sample: registry.example.com/osbs/app@sha256:3f1e...
+output_image:
+  description: The pull spec by tag the build pushed to.
+  returned: a build was started, found or adopted
+  type: str
+git_commit:
+  description: The commit built.
+  returned: a build was started, found or adopted
+  type: str
+base_image_digest:
+  description: Digest of the base image the build used.
+  returned: a build was started, found or adopted
+  type: str
+triggered_by:
+  description: The build's C(spec.triggeredBy), what started it.
+  returned: a build was started, found or adopted
+  type: list
+  elements: dict
+build:
+  description: All of the above in one dictionary.
+  returned: always
+  type: dict
+log_tail:
+  description: The end of the build log.
+  returned: the build failed
+  type: str
+"""
+
+from ansible_collections.osbs.flow.plugins.module_utils.build import run_build
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import OsbsOpenShiftModule
+
+
+def main():
+    argument_spec = dict(
+        buildconfig=dict(type="str", required=True, aliases=["name"]),
+        namespace=dict(type="str", required=True),
+        mode=dict(type="str", choices=["user", "autorebuild"], default="user"),
+        git_commit=dict(type="str"),
+        from_latest=dict(type="bool", default=False),
+        base_image_digest=dict(type="str"),
+        when_running=dict(type="str", choices=["fail", "wait"], default="fail"),
+        force=dict(type="bool", default=False),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=3600),
+        cancel_on_timeout=dict(type="bool", default=False),
+    )
+    module = OsbsOpenShiftModule(argument_spec=argument_spec, supports_check_mode=True)
+    module.run(run_build)
+
+
+if __name__ == "__main__":
+    main()

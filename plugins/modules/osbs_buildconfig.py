@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: osbs_buildconfig
+short_description: Ensure the OSBS BuildConfig of a git repository and branch
+version_added: 0.1.0
+author:
+  - osbs.flow contributors
+description:
+  - Ensures the BuildConfig that builds the image of one git repository and branch, the way osbs-client
+    kept it (step 2 of the OSBS build process).
+  - The BuildConfig has an ImageChange trigger on the ImageStreamTag that tracks the base image, so the
+    image is rebuilt when its base image changes; the labels C(is_autorebuild), C(git-repo-name) and
+    C(git-branch); the git source at the branch; a docker strategy whose C(from) is that ImageStreamTag;
+    and an output to the image in the registry, pushed with O(registry_secret).
+  - An existing BuildConfig is found first by its C(git-repo-name) and C(git-branch) labels (so
+    BuildConfigs created by osbs-client under other names are adopted), then by name. Two BuildConfigs
+    with the same labels and repository are an error.
+  - What is not ours is kept on update (other labels, annotations, triggers, the strategy environment).
+  - The bump_release and stop_autorebuild_if_disabled configurations are kept as the annotations
+    C(osbs.flow/bump-release) (JSON with C(git_ref), the commit, and C(git_branch)) and
+    C(osbs.flow/stop-autorebuild-if-disabled) (JSON with C(config_file)); C(oc get bc NAME -o yaml) shows them.
+  - The C(is_autorebuild) label is set to V(false) when the BuildConfig is created or changed (a user
+    build follows); an unchanged BuildConfig keeps the value osbs.flow.osbs_build set after its last user build.
+  - When the ImageStream of the base image does not exist, it is created with a tag that imports the
+    base image from its registry, so that the trigger has something to watch.
+  - While a build of the BuildConfig is New, Pending or Running, a change is refused (or waited for
+    with O(when_running=wait)); an unchanged BuildConfig is reported as it is.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - osbs.flow.attributes
+  - osbs.flow.attributes.openshift
+options:
+  name:
+    description:
+      - Name of the BuildConfig. By default it is derived from O(git_uri) and O(git_branch)
+        (C(<repo>-<branch>-<hash>), a DNS-1123 label).
+      - An existing BuildConfig found by its git labels keeps its own name.
+    type: str
+  namespace:
+    description: Namespace of the BuildConfig.
+    type: str
+    required: true
+  state:
+    description: Whether the BuildConfig should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  git_uri:
+    description: URI of the git repository the image is built from.
+    type: str
+    required: true
+  git_branch:
+    description: Branch to build; an empty branch is called C(unknown), as osbs-client did.
+    type: str
+    default: ''
+  git_commit:
+    description: The commit of the branch the next user build is from, recorded for bump_release.
+    type: str
+  base_image:
+    description:
+      - The base image, as the final C(FROM) of the Dockerfile names it.
+      - Its ImageStreamTag (registry host dropped, C(/) replaced by C(-), C(:latest) when untagged) is
+        the ImageChange trigger and the strategy's C(from).
+      - An image pinned by digest cannot be tracked; the BuildConfig then gets no ImageChange trigger
+        and the module warns. V(scratch) or no base image gives no trigger either.
+    type: str
+  base_image_insecure:
+    description: Import the base image over plain HTTP or without TLS verification (an insecure registry).
+    type: bool
+    default: false
+  create_base_imagestream:
+    description: Create the base image's ImageStream (importing the base image) when it does not exist.
+    type: bool
+    default: true
+  image:
+    description: Repository of the built image in the registry, without registry or tag (the Dockerfile's C(name) label).
+    type: str
+    required: true
+  image_tag:
+    description: Tag the build pushes to.
+    type: str
+    default: latest
+  registry_uri:
+    description:
+      - The registry the image is pushed to, C(host[:port]), with an optional C(https://) or C(http://) scheme and C(/v2) suffix. A C(/v2) suffix is accepted
+        for compatibility; C(/v1) is refused.
+    type: str
+    required: true
+  registry_secret:
+    description: Name of the dockercfg secret in O(namespace) used to push to the registry.
+    type: str
+  dockerfile_path:
+    description: Path of the Dockerfile inside the context directory.
+    type: str
+    default: Dockerfile
+  context_dir:
+    description: Directory of the repository that holds the build context.
+    type: str
+  build_args:
+    description: Docker build arguments (C(ARG) values).
+    type: dict
+    default: {}
+  no_cache:
+    description: Build without the layer cache.
+    type: bool
+    default: false
+  repo_config_file:
+    description: Name of the OSBS repo configuration file that enables or disables autorebuilds.
+    type: str
+    default: .osbs-repo-config
+  run_policy:
+    description: How builds of this BuildConfig are scheduled.
+    type: str
+    choices: [Serial, Parallel, SerialLatestOnly]
+    default: Serial
+  labels:
+    description: More labels for the BuildConfig; the git labels and C(is_autorebuild) are set by the module.
+    type: dict
+    default: {}
+  when_running:
+    description:
+      - What to do when a change is needed while a build of the BuildConfig is New, Pending or Running.
+      - V(fail) refuses, naming the build and its phase; V(wait) waits for it, up to O(wait_timeout) seconds.
+    type: str
+    choices: [fail, wait]
+    default: fail
+  wait_timeout:
+    description: How long O(when_running=wait) waits, in seconds.
+    type: int
+    default: 1800
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written; the result and diff show what would change.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+    details: A second run with the same options reports no change and sends no write request.
+requirements:
+  - kubernetes >= 24.2.0
+notes:
+  - Connection options come from O(kubeconfig), the C(K8S_AUTH_*) environment variables, or
+    C(module_defaults) for the group C(group/osbs.flow.openshift).
+seealso:
+  - module: osbs.flow.osbs_build
+  - module: osbs.flow.reactor_import_image
+"""
+
+EXAMPLES = r"""
+- name: Ensure the BuildConfig of app at main
+  osbs.flow.osbs_buildconfig:
+    namespace: osbs
+    git_uri: https://git.example.com/containers/app.git
+    git_branch: main
+    git_commit: 1f0c3a9e5b7d2c4f6a8b0d1e3f5a7c9b1d3e5f70
+    base_image: registry.example.com/osbs/base:latest
+    image: osbs/app
+    registry_uri: registry.example.com/v2
+    registry_secret: registry-dockercfg
+  register: bc
+
+- name: Ensure it against a cluster, waiting for a running build
+  osbs.flow.osbs_buildconfig:
+    kubeconfig: ~/.kube/config
+    namespace: osbs
+    git_uri: https://git.example.com/containers/app.git
+    git_branch: main
+    git_commit: "{{ commit }}"
+    base_image: registry.example.com/osbs/base:latest
+    image: osbs/app
+    registry_uri: registry.example.com
+    registry_secret: registry-dockercfg
+    build_args:
+      VERSION: "1.2"
+    when_running: wait
+    wait_timeout: 600
+
+- name: Remove it
+  osbs.flow.osbs_buildconfig:
+    namespace: osbs
+    git_uri: https://git.example.com/containers/app.git
+    git_branch: main
+    image: osbs/app
+    registry_uri: registry.example.com
+    state: absent
+"""
+
+RETURN = r"""
+name:
+  description: Name of the BuildConfig (an adopted one keeps its own name).
+  returned: state is present
+  type: str
+  sample: app-main-1a2b3c4d
+buildconfig:
+  description: The BuildConfig as the server has it after the change (as it would be, in check mode).
+  returned: always
+  type: dict
+trigger:
+  description: The ImageStreamTag of the base image that triggers rebuilds, or null when there is none.
+  returned: state is present
+  type: str
+  sample: osbs-base:latest
+base_imagestream_created:
+  description: Name of the base image's ImageStream when the module created it (or gave it the tag).
+  returned: when created
+  type: str
+  sample: osbs-base
+diff:
+  description: Before and after of what changed, in diff mode.
+  returned: changed and diff mode
+  type: dict
+"""
+
+from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import ensure_buildconfig
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import OsbsOpenShiftModule
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str"),
+        namespace=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        git_uri=dict(type="str", required=True),
+        git_branch=dict(type="str", default=""),
+        git_commit=dict(type="str"),
+        base_image=dict(type="str"),
+        base_image_insecure=dict(type="bool", default=False),
+        create_base_imagestream=dict(type="bool", default=True),
+        image=dict(type="str", required=True),
+        image_tag=dict(type="str", default="latest"),
+        registry_uri=dict(type="str", required=True),
+        registry_secret=dict(type="str", no_log=False),
+        dockerfile_path=dict(type="str", default="Dockerfile"),
+        context_dir=dict(type="str"),
+        build_args=dict(type="dict", default={}),
+        no_cache=dict(type="bool", default=False),
+        repo_config_file=dict(type="str", default=".osbs-repo-config"),
+        run_policy=dict(type="str", choices=["Serial", "Parallel", "SerialLatestOnly"], default="Serial"),
+        labels=dict(type="dict", default={}),
+        when_running=dict(type="str", choices=["fail", "wait"], default="fail"),
+        wait_timeout=dict(type="int", default=1800),
+    )
+    module = OsbsOpenShiftModule(argument_spec=argument_spec, supports_check_mode=True)
+    module.run(ensure_buildconfig)
+
+
+if __name__ == "__main__":
+    main()
