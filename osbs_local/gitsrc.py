@@ -1,0 +1,128 @@
+"""Fetching a build's git source the way OpenShift's git-clone step does, but shallow when it can.
+
+fetch_source(uri, ref, commit, dest, ...) makes dest a checkout of `commit` (when given) or of
+`ref` (a branch or tag; the remote HEAD when empty) and returns the source revision OpenShift
+records: {"commit", "author": {name, email}, "committer": {name, email}, "message"}.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .buildproc import BuildFailure, run_streaming
+
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
+
+
+def redact_url(text: str) -> str:
+    """Hide user:password@ in URLs (a git URI may carry a token)."""
+    return _CREDENTIALS_IN_URL.sub(r"\g<scheme>***@", text)
+
+
+def _git_env() -> dict:
+    env = dict(os.environ)
+    # Never wait for a password prompt: a build has no terminal.
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="/bin/false", SSH_ASKPASS="/bin/false",
+               GIT_SSH_COMMAND="ssh -o BatchMode=yes", LC_ALL="C")
+    return env
+
+
+class _Git:
+    def __init__(self, dest: Path, log: Callable[[str], None], cancel: threading.Event | None):
+        self.dest, self.log, self.cancel, self.env = dest, log, cancel, _git_env()
+
+    def __call__(self, *args: str, quiet: bool = False) -> tuple[int, list[str]]:
+        output: list[str] = []
+        sink = output.append if quiet else self.log
+        status, lines = run_streaming(["git", "-c", "credential.helper=", *args], log=sink, cancel=self.cancel,
+                                      cwd=self.dest, env=self.env, redact=redact_url)
+        return status, lines
+
+
+def fetch_source(uri: str, ref: str | None, commit: str | None, dest: Path, *,
+                 log: Callable[[str], None], cancel: threading.Event | None = None) -> dict:
+    if not uri:
+        raise BuildFailure("FetchSourceFailed", "the build has no spec.source.git.uri to fetch")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    git = _Git(dest, log, cancel)
+    shown_uri = redact_url(uri)
+    wanted = commit or ref or "HEAD"
+    log(f"Cloning {shown_uri} at {wanted} ...")
+    git("init", "--quiet", quiet=True)
+    git("remote", "add", "origin", uri, quiet=True)
+
+    status, lines = git("fetch", "--depth", "1", "--no-tags", "origin", wanted)
+    if status != 0 and commit:
+        if _unreachable(lines):
+            _fail_fetch(shown_uri, wanted, lines)
+        # Servers refuse a shallow fetch of a commit that is no branch tip (and any abbreviated
+        # sha): fetch the branches and tags in full, then look for it.
+        log(f"Shallow fetch of commit {commit} refused; fetching the whole repository")
+        status, lines = git("fetch", "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+        if status != 0:
+            _fail_fetch(shown_uri, wanted, lines)
+        found, _ = git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", quiet=True)
+        if found != 0:
+            raise BuildFailure(
+                "FetchSourceFailed",
+                f"commit {commit} was not found in {shown_uri} (on any branch or tag); check the revision",
+                "\n".join(lines[-20:]),
+            )
+        target = commit
+    elif status != 0:
+        _fail_fetch(shown_uri, wanted, lines)
+    else:
+        target = "FETCH_HEAD"
+
+    status, lines = git("checkout", "--quiet", "--detach", target, quiet=True)
+    if status != 0:
+        raise BuildFailure("FetchSourceFailed", f"cannot check out {wanted} of {shown_uri}: {' '.join(lines[-3:])}",
+                           "\n".join(lines[-20:]))
+    _, info = git("log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%s", quiet=True)
+    sha, author, author_email, committer, committer_email, subject = (info[0].split("\x00") + [""] * 6)[:6]
+    if commit and not sha.startswith(commit.lower()) and _FULL_SHA.match(commit.lower()):
+        raise BuildFailure("FetchSourceFailed", f"fetched {sha} but commit {commit} was asked for from {shown_uri}")
+    log(f"Commit {sha}: {subject} ({author} <{author_email}>)")
+    return {
+        "commit": sha,
+        "author": {"name": author, "email": author_email},
+        "committer": {"name": committer, "email": committer_email},
+        "message": subject,
+    }
+
+
+def _unreachable(lines: list[str]) -> bool:
+    text = "\n".join(lines).lower()
+    return any(marker in text for marker in (
+        "does not appear to be a git repository", "could not read from remote repository", "repository not found",
+        "could not resolve host", "connection refused", "failed to connect", "authentication failed",
+        "terminal prompts disabled", "unable to access",
+    ))
+
+
+def _fail_fetch(shown_uri: str, wanted: str, lines: list[str]) -> None:
+    detail = next((line for line in reversed(lines) if line.startswith("fatal:")), lines[-1] if lines else "")
+    if _unreachable(lines):
+        message = f"cannot read the git repository {shown_uri}: {detail}; check the URI and that the repository is reachable"
+    else:
+        message = f"{wanted} was not found in the git repository {shown_uri}: {detail}; check the ref or commit"
+    raise BuildFailure("FetchSourceFailed", message, "\n".join(lines[-20:]))
+
+
+def context_directory(checkout: Path, context_dir: str | None) -> Path:
+    """The build context inside the checkout; InvalidContextDirectory when it is missing or escapes."""
+    checkout = Path(checkout).resolve()
+    if not context_dir or context_dir.strip("/") in ("", "."):
+        return checkout
+    candidate = (checkout / context_dir.lstrip("/")).resolve()
+    if candidate != checkout and checkout not in candidate.parents:
+        raise BuildFailure("InvalidContextDirectory", f"contextDir {context_dir!r} points outside the repository")
+    if not candidate.is_dir():
+        raise BuildFailure("InvalidContextDirectory",
+                           f"contextDir {context_dir!r} does not exist in the repository (or is not a directory)")
+    return candidate

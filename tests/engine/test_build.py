@@ -1,0 +1,428 @@
+"""builder.run_build for real: git repos made with `git init`, buildah (vfs, chroot) or podman's
+Docker-compatible service, pushing to a real TLS + htpasswd docker-registry."""
+import io
+import json
+import os
+import subprocess
+import tarfile
+import threading
+import time
+
+import pytest
+import requests
+
+from osbs_local import baseimage, builder, v2
+from osbs_local.pki import ensure_pki
+from osbs_local.registry import Registry, free_port
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("state")
+    reg = Registry(state_dir, free_port(), ensure_pki(state_dir / "pki"))
+    reg.start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
+def storage_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("storage")
+
+
+@pytest.fixture(scope="module")
+def base_image(registry, storage_dir):
+    """HOST/base/busybox:latest built from scratch; returns the pull spec by tag."""
+    reference = f"{registry.host}/base/busybox:latest"
+    baseimage.build_busybox_base(reference, storage_dir=storage_dir, auth_file=registry.auth_file,
+                                 cert_dir=registry.cert_dir / registry.host)
+    return reference
+
+
+class GitRepo:
+    def __init__(self, path):
+        self.path = path
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args):
+        return subprocess.run(["git", "-C", str(self.path), "-c", "user.name=Ann Author",
+                               "-c", "user.email=ann@example.com", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def commit(self, files: dict, message: str) -> str:
+        for name, content in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path):
+    path = tmp_path / "repo"
+    path.mkdir()
+    return GitRepo(path)
+
+
+class BuildRun:
+    """Runs builds with the registry's credentials and keeps each build's log."""
+
+    def __init__(self, registry, storage_dir, tmp_path):
+        self.registry, self.storage_dir, self.tmp_path = registry, storage_dir, tmp_path
+        self.lines: list[str] = []
+        self.count = 0
+
+    def spec(self, repo, *, ref="main", commit=None, context_dir=None, strategy=None, output="osbs/app:latest"):
+        spec = {"source": {"git": {"uri": str(repo.path), "ref": ref}},
+                "strategy": {"type": "Docker", "dockerStrategy": strategy or {}},
+                "output": {"to": {"kind": "DockerImage", "name": f"{self.registry.host}/{output}"}} if output else {}}
+        if commit:
+            spec["revision"] = {"type": "Git", "git": {"commit": commit}}
+        if context_dir:
+            spec["source"]["contextDir"] = context_dir
+        return {"kind": "Build", "metadata": {"name": "app-1", "namespace": "osbs"}, "spec": spec}
+
+    def run(self, build, *, push_auths="registry", pull_auths="registry", cancel=None, **kwargs):
+        self.count += 1
+        self.lines = []
+        auths = self.registry.dockercfg()
+        kwargs.setdefault("builder", "buildah")
+        try:
+            return builder.run_build(
+                build, workdir=self.tmp_path / f"build-{self.count}", storage_dir=self.storage_dir, log=self.lines.append,
+                push_auths=auths if push_auths == "registry" else push_auths,
+                pull_auths=auths if pull_auths == "registry" else pull_auths,
+                ca_dir=self.registry.cert_dir, cancel=cancel or threading.Event(), **kwargs)
+        finally:
+            # Whatever happened, the registry password must not have reached the build log.
+            assert all(self.registry.password not in line for line in self.lines)
+            assert all(self.registry.basic_auth not in line for line in self.lines)
+
+    def fail(self, build, **kwargs) -> builder.BuildFailure:
+        with pytest.raises(builder.BuildFailure) as caught:
+            self.run(build, **kwargs)
+        return caught.value
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def builds(registry, storage_dir, base_image, tmp_path):
+    return BuildRun(registry, storage_dir, tmp_path)
+
+
+def skopeo_digest(registry, reference):
+    out = subprocess.run(
+        ["skopeo", "inspect", "--cert-dir", str(registry.cert_dir / registry.host),
+         "--creds", f"{registry.username}:{registry.password}", f"docker://{reference}"],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout)["Digest"]
+
+
+def image_file(registry, repository, digest, path) -> str | None:
+    """The content of path in the image (top-most layer that has it), read from the registry's blobs."""
+    client = v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
+    content = None
+    for layer in client.inspect(repository, digest)["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(client.get_blob(repository, layer["digest"]))) as tar:
+            for member in tar.getmembers():
+                if member.name.lstrip("./") == path.lstrip("/") and member.isfile():
+                    content = tar.extractfile(member).read().decode()
+    return content
+
+
+def image_config(registry, repository, digest) -> dict:
+    client = v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
+    return client.inspect(repository, digest)["config"]["config"]
+
+
+APP_DOCKERFILE = """\
+# a comment before the first instruction
+FROM {base}
+ARG GREETING=unset
+COPY message.txt /message.txt
+RUN echo "$GREETING from $MYENV" > /greeting \\
+ && cat /message.txt >> /greeting
+LABEL app=demo
+"""
+
+
+# -- buildah -------------------------------------------------------------------------------------
+def test_build_pushes_and_reports_the_registry_digest(builds, registry, base_image, repo):
+    commit = repo.commit({"Dockerfile": APP_DOCKERFILE.format(base=base_image), "message.txt": "hi there\n"},
+                         "Add the app\n\nWith a body.")
+    build = builds.spec(repo, strategy={"buildArgs": [{"name": "GREETING", "value": "hello"}],
+                                        "env": [{"name": "MYENV", "value": "env $x \"quoted\""}]})
+    result = builds.run(build)
+    digest = result["digest"]
+    assert digest == skopeo_digest(registry, f"{registry.host}/osbs/app:latest")
+    assert digest == v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect("osbs/app", "latest")["digest"]
+    assert result["image_reference"] == f"{registry.host}/osbs/app@{digest}"
+    assert result["revision"] == {"commit": commit, "author": {"name": "Ann Author", "email": "ann@example.com"},
+                                  "committer": {"name": "Ann Author", "email": "ann@example.com"},
+                                  "message": "Add the app"}
+    # buildArgs reach RUN, env is set before RUN (OpenShift inserts it after FROM), the source was copied.
+    assert image_file(registry, "osbs/app", digest, "greeting") == 'hello from env $x "quoted"\nhi there\n'
+    config = image_config(registry, "osbs/app", digest)
+    assert config["Labels"]["app"] == "demo"
+    assert config["Labels"]["io.openshift.build.commit.id"] == commit
+    assert config["Labels"]["io.openshift.build.commit.author"] == "Ann Author <ann@example.com>"
+    assert config["Labels"]["io.openshift.build.name"] == "app-1"
+    assert f"OPENSHIFT_BUILD_COMMIT={commit}" in config["Env"] and "OPENSHIFT_BUILD_NAMESPACE=osbs" in config["Env"]
+    # The log shows the progress a person follows.
+    for expected in (f"Cloning {repo.path} at main", "STEP 1/", f"Pushing image {registry.host}/osbs/app:latest",
+                     f"with digest {digest}"):
+        assert expected in builds.log
+    assert not (builds.tmp_path / "build-1" / "push-auth.json").exists()
+
+
+def test_build_of_a_specific_commit(builds, registry, base_image, repo):
+    first = repo.commit({"Dockerfile": f"FROM {base_image}\nCOPY version /version\n", "version": "1\n"}, "v1")
+    repo.commit({"version": "2\n"}, "v2")
+    result = builds.run(builds.spec(repo, commit=first, output="osbs/versioned:latest"))
+    assert result["revision"]["commit"] == first and result["revision"]["message"] == "v1"
+    assert image_file(registry, "osbs/versioned", result["digest"], "version") == "1\n"
+    head = builds.run(builds.spec(repo, output="osbs/versioned:latest"))
+    assert head["revision"]["message"] == "v2"
+    assert image_file(registry, "osbs/versioned", head["digest"], "version") == "2\n"
+
+
+def test_commit_not_advertised_falls_back_to_a_full_fetch(builds, registry, base_image, repo, tmp_path, monkeypatch):
+    """Git protocol v0 refuses to serve a commit that is no branch tip (as many servers do):
+    the shallow fetch fails and the builder fetches the whole repository instead."""
+    first = repo.commit({"Dockerfile": f"FROM {base_image}\nCOPY version /version\n", "version": "1\n"}, "v1")
+    repo.commit({"version": "2\n"}, "v2")
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[protocol]\n\tversion = 0\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    result = builds.run(builds.spec(repo, commit=first[:12], output="osbs/versioned:old"))
+    assert result["revision"]["commit"] == first
+    assert "fetching the whole repository" in builds.log
+    assert image_file(registry, "osbs/versioned", result["digest"], "version") == "1\n"
+
+
+def test_context_dir_and_dockerfile_path(builds, registry, base_image, repo):
+    repo.commit({"services/api/docker/Containerfile": f"FROM {base_image}\nCOPY payload /payload\n",
+                 "services/api/payload": "from the context dir\n", "payload": "from the root\n"}, "layout")
+    build = builds.spec(repo, context_dir="services/api", strategy={"dockerfilePath": "docker/Containerfile"},
+                        output="osbs/api:1.0")
+    result = builds.run(build)
+    assert result["digest"] == skopeo_digest(registry, f"{registry.host}/osbs/api:1.0")
+    assert image_file(registry, "osbs/api", result["digest"], "payload") == "from the context dir\n"
+    assert image_config(registry, "osbs/api", result["digest"])["Labels"]["io.openshift.build.source-context-dir"] == "services/api"
+
+
+def test_from_override_replaces_the_final_stage_only(builds, registry, base_image, repo):
+    base_digest = skopeo_digest(registry, base_image)
+    by_digest = f"{registry.host}/base/busybox@{base_digest}"
+    dockerfile = (f"FROM {base_image} AS builder\nRUN echo built > /artifact\n"
+                  "FROM \\\n  registry.invalid/never/pulled:1\nCOPY --from=builder /artifact /artifact\n")
+    repo.commit({"Dockerfile": dockerfile}, "multi-stage")
+    result = builds.run(builds.spec(repo, strategy={"from": {"kind": "DockerImage", "name": by_digest}},
+                                    output="osbs/multi:latest"))
+    assert image_file(registry, "osbs/multi", result["digest"], "artifact") == "built\n"
+    assert f"Replaced Dockerfile FROM image registry.invalid/never/pulled:1 with {by_digest}" in builds.log
+    after_replacement = builds.log.split(f"with {by_digest}", 1)[1]
+    assert "registry.invalid" not in after_replacement
+
+
+def test_no_cache(builds, registry, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo cached-step > /step\n"}, "cache me")
+    builds.run(builds.spec(repo, output="osbs/cache:latest"))
+    builds.run(builds.spec(repo, output="osbs/cache:latest"))
+    assert "Using cache" in builds.log
+    builds.run(builds.spec(repo, output="osbs/cache:latest", strategy={"noCache": True}))
+    assert "Using cache" not in builds.log and "STEP 2/" in builds.log
+
+
+def test_build_without_output_builds_but_pushes_nothing(builds, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN true\n"}, "no output")
+    result = builds.run(builds.spec(repo, output=None))
+    assert result["digest"] is None and result["image_reference"] is None and "Pushing" not in builds.log
+
+
+# -- failures ------------------------------------------------------------------------------------
+def test_unknown_commit_is_fetch_source_failed(builds, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\n"}, "one")
+    failure = builds.fail(builds.spec(repo, commit="0123456789abcdef0123456789abcdef01234567"))
+    assert failure.reason == "FetchSourceFailed"
+    assert "commit 0123456789abcdef0123456789abcdef01234567 was not found" in failure.message
+    assert str(repo.path) in failure.message
+
+
+def test_unknown_ref_is_fetch_source_failed(builds, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\n"}, "one")
+    failure = builds.fail(builds.spec(repo, ref="no-such-branch"))
+    assert failure.reason == "FetchSourceFailed" and "no-such-branch was not found" in failure.message
+
+
+@pytest.mark.parametrize("uri", ["{tmp}/not-a-repo", "https://user:s3cret@127.0.0.1:{port}/repo.git"])
+def test_unreachable_repository_is_fetch_source_failed(builds, tmp_path, uri):
+    uri = uri.format(tmp=tmp_path, port=free_port())
+    build = builds.spec(type("R", (), {"path": uri})())
+    failure = builds.fail(build)
+    assert failure.reason == "FetchSourceFailed" and "cannot read the git repository" in failure.message
+    assert "s3cret" not in failure.message and "s3cret" not in builds.log and "s3cret" not in failure.log_snippet
+
+
+def test_missing_dockerfile_is_manage_dockerfile_failed(builds, repo):
+    repo.commit({"README": "no Dockerfile here\n"}, "docs only")
+    failure = builds.fail(builds.spec(repo))
+    assert failure.reason == "ManageDockerfileFailed" and "'Dockerfile'" in failure.message
+
+
+def test_missing_context_dir_is_invalid_context_directory(builds, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\n"}, "root only")
+    failure = builds.fail(builds.spec(repo, context_dir="does/not/exist"))
+    assert failure.reason == "InvalidContextDirectory" and "does/not/exist" in failure.message
+    assert builds.fail(builds.spec(repo, context_dir="../..")).reason == "InvalidContextDirectory"
+
+
+def test_failing_run_is_docker_build_failed_with_the_step(builds, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo before\nRUN echo about to fail && exit 3\nRUN echo never\n"}, "broken")
+    failure = builds.fail(builds.spec(repo))
+    assert failure.reason == "DockerBuildFailed"
+    assert "RUN echo about to fail && exit 3" in failure.message and "exit status 3" in failure.message
+    assert "about to fail" in failure.log_snippet and "never" not in builds.log.replace("RUN echo never", "")
+
+
+def test_missing_base_image_is_pull_builder_image_failed(builds, registry, repo):
+    repo.commit({"Dockerfile": f"FROM {registry.host}/base/missing:1\nRUN true\n"}, "bad base")
+    failure = builds.fail(builds.spec(repo))
+    assert failure.reason == "PullBuilderImageFailed"
+    assert f"{registry.host}/base/missing:1" in failure.message and "not found" in failure.message
+
+
+def test_unauthorised_base_image_pull_is_pull_builder_image_failed(builds, registry, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN true\n"}, "needs auth")
+    failure = builds.fail(builds.spec(repo), pull_auths={registry.host: {"username": "osbs", "password": "wrong"}})
+    assert failure.reason == "PullBuilderImageFailed" and "refused the credentials" in failure.message
+
+
+def test_push_refused_is_push_image_to_registry_failed(builds, registry, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN true\n"}, "push me")
+    failure = builds.fail(builds.spec(repo), push_auths={registry.host: {"username": "osbs", "password": "wrong"}})
+    assert failure.reason == "PushImageToRegistryFailed"
+    assert f"{registry.host}/osbs/app:latest" in failure.message and "refused the credentials" in failure.message
+    assert builds.fail(builds.spec(repo), push_auths=None).reason == "PushImageToRegistryFailed"
+
+
+def test_unreachable_push_registry_is_push_image_to_registry_failed(builds, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN true\n"}, "push nowhere")
+    build = builds.spec(repo)
+    build["spec"]["output"]["to"]["name"] = f"127.0.0.1:{free_port()}/osbs/app:latest"
+    failure = builds.fail(build)
+    assert failure.reason == "PushImageToRegistryFailed" and "cannot reach registry" in failure.message
+
+
+def test_cancel_stops_a_running_step(builds, base_image, repo):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo sleeping && sleep 60\n"}, "slow")
+    cancel = threading.Event()
+
+    def cancel_when_the_step_runs():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(line.strip() == "sleeping" for line in list(builds.lines)):
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=cancel_when_the_step_runs, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(builder.BuildCancelled):
+        builds.run(builds.spec(repo), cancel=cancel)
+    assert time.monotonic() - started < 30
+    assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode != 0
+
+
+# -- Dockerfile preparation (pure text) ----------------------------------------------------------
+def test_prepare_dockerfile_like_openshift():
+    text = ("# escape=\\\n# syntax comment\nARG BASE=registry.example/base:1\nFROM --platform=linux/amd64 ${BASE} AS build\n"
+            "RUN make\nFROM registry.example/runtime:2 \\\n  AS final\nCOPY --from=build /out /out\n")
+    prepared = builder.prepare_dockerfile(text, base_image="127.0.0.1:5000/base@sha256:abc",
+                                          env=[("A", "1 2"), ("B", "$HOME")], build_env=[("OPENSHIFT_BUILD_NAME", "x-1")],
+                                          build_labels=[("io.openshift.build.name", "x-1")])
+    assert prepared.splitlines() == [
+        "# escape=\\", "# syntax comment", "ARG BASE=registry.example/base:1",
+        "FROM --platform=linux/amd64 ${BASE} AS build", 'ENV A="1 2" B="\\$HOME"', "RUN make",
+        "FROM 127.0.0.1:5000/base@sha256:abc AS final", 'ENV A="1 2" B="\\$HOME"', "COPY --from=build /out /out",
+        'ENV OPENSHIFT_BUILD_NAME="x-1"', 'LABEL "io.openshift.build.name"="x-1"',
+    ]
+    assert builder.from_images(prepared, [("BASE", "other/base:3")]) == ["other/base:3", "127.0.0.1:5000/base@sha256:abc"]
+    assert builder.from_images("FROM scratch AS a\nFROM a\nFROM ${UNSET}\n", []) == []
+
+
+# -- Docker Engine API (podman's compatible service) ----------------------------------------------
+@pytest.fixture(scope="module")
+def docker_host(tmp_path_factory, registry):
+    """`podman system service` on a private socket, configured as this machine needs (runc, cgroupfs,
+    file events logger; crun fails here). The daemon trusts the registry as an insecure one: a
+    Docker-compatible daemon takes registry CAs from its own configuration, not from the build."""
+    root = tmp_path_factory.mktemp("podman")
+    (root / "containers.conf").write_text(
+        '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=8192:8192"]\n'
+        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+    )
+    (root / "storage.conf").write_text(
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
+    )
+    (root / "registries.conf").write_text(
+        f'unqualified-search-registries = []\n[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n'
+    )
+    env = dict(os.environ, CONTAINERS_CONF=str(root / "containers.conf"),
+               CONTAINERS_STORAGE_CONF=str(root / "storage.conf"),
+               CONTAINERS_REGISTRIES_CONF=str(root / "registries.conf"))
+    socket_path = root / "podman.sock"
+    log = open(root / "service.log", "wb")
+    process = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    import docker
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            docker.APIClient(base_url=f"unix://{socket_path}", version="auto").ping()
+            break
+        except Exception:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"podman service did not start: {(root / 'service.log').read_text()}")
+            time.sleep(0.2)
+    yield f"unix://{socket_path}"
+    process.terminate()
+    process.wait(20)
+    log.close()
+
+
+def test_docker_builder_pushes_and_reports_the_registry_digest(builds, registry, base_image, repo, docker_host):
+    commit = repo.commit({"Dockerfile": APP_DOCKERFILE.format(base=base_image), "message.txt": "via docker\n"}, "docker build")
+    build = builds.spec(repo, output="osbs/dockerapp:latest",
+                        strategy={"buildArgs": [{"name": "GREETING", "value": "hey"}], "env": [{"name": "MYENV", "value": "podman"}]})
+    result = builds.run(build, builder="docker", docker_host=docker_host)
+    assert result["digest"] == skopeo_digest(registry, f"{registry.host}/osbs/dockerapp:latest")
+    assert result["revision"]["commit"] == commit
+    assert image_file(registry, "osbs/dockerapp", result["digest"], "greeting") == "hey from podman\nvia docker\n"
+    assert image_config(registry, "osbs/dockerapp", result["digest"])["Labels"]["io.openshift.build.commit.id"] == commit
+    assert "STEP 1/" in builds.log or "Step 1/" in builds.log
+
+
+def test_docker_builder_failures(builds, registry, base_image, repo, docker_host):
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo docker-fail && exit 4\n"}, "broken")
+    failure = builds.fail(builds.spec(repo), builder="docker", docker_host=docker_host)
+    assert failure.reason == "DockerBuildFailed" and "RUN echo docker-fail && exit 4" in failure.message
+
+    repo.commit({"Dockerfile": f"FROM {registry.host}/base/absent:1\n"}, "missing base")
+    failure = builds.fail(builds.spec(repo), builder="docker", docker_host=docker_host)
+    assert failure.reason == "PullBuilderImageFailed" and f"{registry.host}/base/absent:1" in failure.message
+
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN true\n"}, "fine")
+    wrong = {registry.host: {"username": "osbs", "password": "wrong"}}
+    failure = builds.fail(builds.spec(repo), builder="docker", docker_host=docker_host, push_auths=wrong)
+    assert failure.reason == "PushImageToRegistryFailed"
+
+    failure = builds.fail(builds.spec(repo), builder="docker", docker_host=f"unix://{builds.tmp_path}/no.sock")
+    assert failure.reason == "GenericBuildFailed" and "no.sock" in failure.message
