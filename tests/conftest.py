@@ -16,3 +16,31 @@ if not os.path.lexists(LINK):
     os.symlink(REPO, LINK)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+import pytest  # noqa: E402
+
+from testlib import start_engine, stop_engine  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def osbs_engine(tmp_path_factory):
+    """One osbs-local (API server and its TLS+htpasswd registry) for the whole run, stopped after."""
+    engine = start_engine(tmp_path_factory.mktemp("osbs-local"))
+    yield engine
+    stop_engine(engine)
+
+
+@pytest.fixture(scope="session")
+def busybox_base(osbs_engine, tmp_path_factory):
+    """A base image made from busybox-static, pushed to the engine's registry; returns its pull spec by tag."""
+    from osbs_local.baseimage import build_busybox_base
+
+    image = "%s/osbs/busybox:latest" % osbs_engine.registry
+    build_busybox_base(
+        image,
+        storage_dir=tmp_path_factory.mktemp("base-storage"),
+        auth_file=osbs_engine.env["REGISTRY_AUTH_FILE"],
+        cert_dir=osbs_engine.state_dir / "certs.d" / osbs_engine.registry,
+    )
+    return image

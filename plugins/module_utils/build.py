@@ -19,7 +19,6 @@ from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowEr
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import (
     TERMINAL_BUILD_PHASES,
     ApiError,
-    active_builds,
     build_number,
     describe_builds,
     wait_for_no_active_builds,

@@ -103,12 +103,15 @@ def _is_our_trigger(trigger):
     return trigger.get("type") == "ImageChange"
 
 
-def merge_buildconfig(existing, name, namespace, desired):
+def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
     """The BuildConfig to write: ours set exactly, everything else on `existing` kept.
 
     Other labels, annotations and non-ImageChange triggers stay. ImageChange
     triggers are ours: the one of the base image is kept as it is when present
-    (so its `paused` flag and bookkeeping survive) and the others go.
+    (so its `paused` flag and bookkeeping survive) and the others go. A new
+    trigger records `seen_image`, the image its tag resolves to now, as already
+    seen: the user build builds from it, so the trigger must not start another
+    (osbs-client removed the triggers around its first build for the same reason).
     """
     new = copy.deepcopy(existing) if existing else {
         "apiVersion": "build.openshift.io/v1",
@@ -152,7 +155,13 @@ def merge_buildconfig(existing, name, namespace, desired):
             t for t in (spec.get("triggers") or [])
             if _is_our_trigger(t) and _trigger_from(t) == wanted
         ]
-        triggers.append(current[0] if current else {"type": "ImageChange", "imageChange": {"from": wanted}})
+        if current:
+            triggers.append(current[0])
+        else:
+            trigger = {"type": "ImageChange", "imageChange": {"from": wanted}}
+            if seen_image:
+                trigger["imageChange"]["lastTriggeredImageID"] = seen_image
+            triggers.append(trigger)
     spec["triggers"] = triggers
     return new
 
@@ -197,39 +206,51 @@ def find_buildconfig(client, namespace, params):
 
 
 def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure):
-    """Create the ImageStream the trigger watches when it is missing, importing the base image.
+    """Make the ImageStreamTag the trigger watches resolve, importing the base image when it is missing.
 
-    Returns the name of the ImageStream created or given a tag, or None.
+    The import is synchronous (an ImageStreamImport), so the new trigger can be
+    marked as already seeing the current image and fires only for a newer one.
+    Returns the name of the ImageStream imported into, or None.
     """
     client = module.client
     stream_name, tag = trigger_tag.split(":", 1)
     stream = client.get("ImageStream", namespace, stream_name)
-    tag_spec = {
-        "name": tag,
-        "from": {"kind": "DockerImage", "name": base_image},
-        "importPolicy": {"insecure": bool(insecure)},
-        "referencePolicy": {"type": "Source"},
-    }
-    if stream is None:
-        if not module.check_mode:
-            client.create("ImageStream", namespace, {
-                "apiVersion": "image.openshift.io/v1",
-                "kind": "ImageStream",
-                "metadata": {"name": stream_name, "namespace": namespace},
-                "spec": {"tags": [tag_spec]},
-            })
+    if stream is not None:
+        known = {t.get("name") for t in (stream.get("spec") or {}).get("tags") or []}
+        known |= {t.get("tag") for t in (stream.get("status") or {}).get("tags") or []}
+        if tag in known:
+            return None
+    if module.check_mode:
         return stream_name
-    known = {t.get("name") for t in (stream.get("spec") or {}).get("tags") or []}
-    known |= {t.get("tag") for t in (stream.get("status") or {}).get("tags") or []}
-    if tag in known:
-        return None
-    if not module.check_mode:
-        def add_tag():
-            current = client.get("ImageStream", namespace, stream_name)
-            current.setdefault("spec", {}).setdefault("tags", []).append(tag_spec)
-            client.replace("ImageStream", namespace, current)
-        retry_on_conflict(add_tag)
+    answer = client.create("ImageStreamImport", namespace, {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStreamImport",
+        "metadata": {"name": stream_name, "namespace": namespace},
+        "spec": {
+            "import": True,
+            "images": [{
+                "from": {"kind": "DockerImage", "name": base_image},
+                "to": {"name": tag},
+                "importPolicy": {"insecure": bool(insecure)},
+                "referencePolicy": {"type": "Source"},
+            }],
+        },
+        "status": {},
+    })
+    for image in (answer.get("status") or {}).get("images") or []:
+        status = image.get("status") or {}
+        if status.get("status") != "Success":
+            module.warn(
+                "base image %s could not be imported into ImageStreamTag %s/%s (%s): the ImageChange trigger "
+                "will fire once it is" % (base_image, namespace, trigger_tag, status.get("message") or status.get("reason"))
+            )
     return stream_name
+
+
+def current_pull_spec(client, namespace, trigger_tag):
+    """The pull spec by digest the ImageStreamTag resolves to now, or None."""
+    istag = client.get("ImageStreamTag", namespace, trigger_tag)
+    return ((istag or {}).get("image") or {}).get("dockerImageReference")
 
 
 def ensure_buildconfig(module):
@@ -265,9 +286,11 @@ def ensure_buildconfig(module):
             "not be rebuilt when the base image changes" % (params["base_image"], name)
         )
 
+    seen_image = current_pull_spec(client, namespace, desired["trigger_tag"]) if desired["trigger_tag"] else None
+
     def write():
         current = client.get("BuildConfig", namespace, name)
-        new = merge_buildconfig(current, name, namespace, desired)
+        new = merge_buildconfig(current, name, namespace, desired, seen_image)
         if current is None:
             new["metadata"]["labels"][AUTOREBUILD_LABEL] = "false"
             if not module.check_mode:

@@ -10,7 +10,7 @@ module: osbs_build
 short_description: Start a build of an OSBS BuildConfig, never twice, and follow it
 version_added: 0.1.0
 author:
-  - osbs.flow contributors
+  - osbs.flow contributors (@osbs-flow)
 description:
   - Starts a build through C(buildconfigs/NAME/instantiate), naming the commit and, for an autorebuild,
     the base image that triggered it; then waits with a watch (falling back to polling) until the build

@@ -10,7 +10,7 @@ module: osbs_buildconfig
 short_description: Ensure the OSBS BuildConfig of a git repository and branch
 version_added: 0.1.0
 author:
-  - osbs.flow contributors
+  - osbs.flow contributors (@osbs-flow)
 description:
   - Ensures the BuildConfig that builds the image of one git repository and branch, the way osbs-client
     kept it (step 2 of the OSBS build process).
