@@ -73,8 +73,8 @@ options:
     required: true
   tags:
     description:
-      - The tags to sync. All tags when not given.
-      - The module fails when one of them is not in the registry after the sync.
+      - The tags to sync (C(*) and C(?) wildcards allowed). All tags when not given.
+      - The module fails when a tag named without wildcards is not in the registry after the sync.
     type: list
     elements: str
   registry_dockercfg_path:
