@@ -225,6 +225,7 @@ class Api:
             "namespaces": NamespaceStrategy(),
             "secrets": SecretStrategy(),
             "configmaps": Strategy(),
+            "events": Strategy(),
             "images": Strategy(),
             "buildconfigs": api_build.BuildConfigStrategy(),
             "builds": api_build.BuildStrategy(),

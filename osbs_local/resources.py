@@ -80,6 +80,16 @@ RESOURCES: tuple[Resource, ...] = (
         extra_field_selectors={"status.phase": _path("status", "phase")},
     ),
     Resource("", "configmaps", "configmap", "ConfigMap", True, short_names=("cm",)),
+    # Events: stored like any object; kubectl describe lists them for core kinds.
+    Resource(
+        "", "events", "event", "Event", True, short_names=("ev",),
+        extra_field_selectors={
+            **{f"involvedObject.{key}": _path("involvedObject", key)
+               for key in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+            "reason": _path("reason"), "type": _path("type"), "source": _path("source", "component"),
+            "reportingComponent": _path("reportingComponent"),
+        },
+    ),
     Resource("", "secrets", "secret", "Secret", True, extra_field_selectors={"type": _path("type")}),
     Resource(
         BUILD_GROUP, "buildconfigs", "buildconfig", "BuildConfig", True, short_names=("bc",), categories=("all",),
