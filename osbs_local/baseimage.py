@@ -89,3 +89,39 @@ def build_busybox_base(
         digest = digest_file.read_text().strip()
     log(f"Pushed {image_reference} digest {digest}")
     return digest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m osbs_local.baseimage [REPOSITORY:TAG]`: push the busybox base image to the engine's registry.
+
+    Defaults come from the engine's env file variables (source DIR/env first): OSBS_LOCAL_REGISTRY and
+    REGISTRY_AUTH_FILE; the CA is taken from DIR/certs.d/HOST next to the auth file.
+    """
+    import argparse
+    import os
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m osbs_local.baseimage", description=main.__doc__)
+    parser.add_argument("repository", nargs="?", default="osbs/busybox:latest",
+                        help="repository:tag inside the registry (default osbs/busybox:latest)")
+    parser.add_argument("--registry", default=os.environ.get("OSBS_LOCAL_REGISTRY"), help="HOST:PORT")
+    parser.add_argument("--auth-file", default=os.environ.get("REGISTRY_AUTH_FILE"))
+    parser.add_argument("--cert-dir", help="directory with the registry's ca.crt (default: certs.d/HOST beside the auth file)")
+    parser.add_argument("--storage-dir", help="containers storage for buildah (default: storage/ beside the auth file)")
+    args = parser.parse_args(argv)
+    if not args.registry or not args.auth_file:
+        parser.error("give --registry and --auth-file, or source the engine's env file (osbs-local up writes it)")
+    state_dir = Path(args.auth_file).resolve().parent
+    digest = build_busybox_base(
+        f"{args.registry}/{args.repository}",
+        storage_dir=Path(args.storage_dir) if args.storage_dir else state_dir / "storage",
+        auth_file=Path(args.auth_file),
+        cert_dir=Path(args.cert_dir) if args.cert_dir else state_dir / "certs.d" / args.registry,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(f"{args.registry}/{args.repository.rsplit(':', 1)[0]}@{digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,6 +25,7 @@ from .buildproc import BuildCancelled, BuildFailure, LogTail, buildah_command, r
 __all__ = ["BuildFailure", "BuildCancelled", "run_build"]
 
 DEFAULT_DOCKERFILE = "Dockerfile"
+REGISTRY_RETRY_DELAY = "1s"  # buildah retries a failed pull/push 3 times; 2 s each made a dead registry slow to report
 DOCKER_API_TIMEOUT = 3600  # seconds a build step may stay silent before the Docker API client gives up
 
 
@@ -362,7 +363,8 @@ class _BuildahRun:
         for image in self.base_images:
             host = v2.split_image_reference(image)[0]
             self.log(f"Pulling image {image} ...")
-            status, lines = self._run("pull", "--quiet", "--policy", "always", "--authfile", str(self.pull_auth_file),
+            status, lines = self._run("pull", "--quiet", "--policy", "always",
+                                      "--retry-delay", REGISTRY_RETRY_DELAY, "--authfile", str(self.pull_auth_file),
                                       *self._cert_args(host), image)
             if status != 0:
                 text = "\n".join(lines)
@@ -384,7 +386,8 @@ class _BuildahRun:
         digest_file = self.workdir / "digest"
         digest_file.unlink(missing_ok=True)
         self.log(f"Pushing image {self.target} ...")
-        status, lines = self._run("push", "--authfile", str(self.push_auth_file), *self._cert_args(host),
+        status, lines = self._run("push", "--retry-delay", REGISTRY_RETRY_DELAY,
+                                  "--authfile", str(self.push_auth_file), *self._cert_args(host),
                                   "--digestfile", str(digest_file), self.target, f"docker://{self.target}")
         if status != 0:
             raise BuildFailure("PushImageToRegistryFailed",

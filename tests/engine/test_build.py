@@ -400,8 +400,10 @@ def docker_host(tmp_path_factory, registry):
 
 def test_docker_builder_pushes_and_reports_the_registry_digest(builds, registry, base_image, repo, docker_host):
     commit = repo.commit({"Dockerfile": APP_DOCKERFILE.format(base=base_image), "message.txt": "via docker\n"}, "docker build")
+    by_digest = f"{registry.host}/base/busybox@{skopeo_digest(registry, base_image)}"
     build = builds.spec(repo, output="osbs/dockerapp:latest",
-                        strategy={"buildArgs": [{"name": "GREETING", "value": "hey"}], "env": [{"name": "MYENV", "value": "podman"}]})
+                        strategy={"buildArgs": [{"name": "GREETING", "value": "hey"}], "env": [{"name": "MYENV", "value": "podman"}],
+                                  "from": {"kind": "DockerImage", "name": by_digest}})
     result = builds.run(build, builder="docker", docker_host=docker_host)
     assert result["digest"] == skopeo_digest(registry, f"{registry.host}/osbs/dockerapp:latest")
     assert result["revision"]["commit"] == commit
@@ -422,7 +424,9 @@ def test_docker_builder_failures(builds, registry, base_image, repo, docker_host
     repo.commit({"Dockerfile": f"FROM {base_image}\nRUN true\n"}, "fine")
     wrong = {registry.host: {"username": "osbs", "password": "wrong"}}
     failure = builds.fail(builds.spec(repo), builder="docker", docker_host=docker_host, push_auths=wrong)
-    assert failure.reason == "PushImageToRegistryFailed"
+    assert failure.reason == "PushImageToRegistryFailed" and "refused the credentials" in failure.message
+    failure = builds.fail(builds.spec(repo), builder="docker", docker_host=docker_host, pull_auths=wrong)
+    assert failure.reason == "PullBuilderImageFailed" and "refused the credentials" in failure.message
 
     failure = builds.fail(builds.spec(repo), builder="docker", docker_host=f"unix://{builds.tmp_path}/no.sock")
     assert failure.reason == "GenericBuildFailed" and "no.sock" in failure.message

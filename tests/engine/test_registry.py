@@ -1,8 +1,10 @@
 """The integrated registry (real docker-registry, TLS + htpasswd), the engine PKI and the v2 client."""
 import base64
 import json
+import os
 import stat
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -311,3 +313,13 @@ def test_split_image_reference():
     assert v2.split_image_reference("localhost/b") == ("localhost", "b", "latest")
     assert v2.split_image_reference("busybox") == ("docker.io", "library/busybox", "latest")
     assert v2.split_image_reference("quay.io/x/y:z") == ("quay.io", "x/y", "z")
+
+
+def test_baseimage_command_line_pushes_with_the_engine_env(registry, tmp_path):
+    env = dict(os.environ, OSBS_LOCAL_REGISTRY=registry.host, REGISTRY_AUTH_FILE=str(registry.auth_file))
+    out = subprocess.run([sys.executable, "-m", "osbs_local.baseimage", "demo/busybox:1",
+                          "--storage-dir", str(tmp_path / "storage")],
+                         env=env, capture_output=True, text=True, check=True)
+    reference = out.stdout.strip()
+    assert reference.startswith(f"{registry.host}/demo/busybox@sha256:")
+    assert reference.split("@")[1] == skopeo_digest(registry, "demo/busybox:1")
