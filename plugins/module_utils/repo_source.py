@@ -1,0 +1,153 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read one file of a git repository at one commit, fetching as little as possible.
+
+A dependent's `.osbs-repo-config` is read at the commit its BuildConfig
+records: a bare repository per git URI in a cache directory, a shallow fetch
+of that one commit (`git fetch --depth 1 origin <commit>`), then
+`git show <commit>:<file>`. A server that refuses to hand out a commit by its
+sha (protocol v0 without uploadpack.allowReachableSHA1InWant) gets the branch
+fetched instead. Results are cached by (repository, commit, file) for the
+lifetime of the RepoSource, and concurrent readers of one repository take
+turns (git's shallow file takes a lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.repo_config import parse_repo_config
+
+GIT_TIMEOUT = 300
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",  # never wait for a password nobody will type
+    "GIT_ASKPASS": "true",
+    "LC_ALL": "C",  # stable messages
+}
+
+
+class GitError(OsbsFlowError):
+    """A git command failed; the message holds the command and git's own words."""
+
+
+class RepoSource:
+    """Reads files from git repositories at commits; one instance per run (its cache is the run's)."""
+
+    def __init__(self, cache_dir, git_options=None):
+        self.cache_dir = cache_dir
+        # Extra `git -c key=value` options; the tests use protocol.version=0 to get a real sha refusal.
+        self.git_options = list(git_options or [])
+        self._lock = threading.Lock()
+        self._repo_locks = {}
+        self._results = {}  # (uri, commit or branch, path) -> (commit, text or None)
+        self.fetches = []  # (uri, what) of each fetch made, for tests and reports
+
+    # -- the one public operation ------------------------------------------------------------------
+
+    def read(self, uri, path, commit=None, branch=None):
+        """(commit, text) of `path` at `commit`, or at the head of `branch` when commit is None.
+
+        text is None when the file does not exist at that commit. Errors are
+        GitError naming the repository, the commit and what git said.
+        """
+        if not uri:
+            raise OsbsFlowError("no git repository given to read %s from" % path)
+        if not commit and not branch:
+            raise OsbsFlowError("reading %s from %s needs a commit or a branch" % (path, uri))
+        key = (uri, commit or "branch:%s" % branch, path)
+        with self._repo_lock(uri):
+            if key not in self._results:
+                self._results[key] = self._read_uncached(uri, path, commit, branch)
+            return self._results[key]
+
+    def read_repo_config(self, uri, path, commit=None, branch=None):
+        """(commit, parse_repo_config result) of the repo config file; OsbsFlowError when it is malformed."""
+        commit, text = self.read(uri, path, commit=commit, branch=branch)
+        try:
+            return commit, parse_repo_config(text, filename=path)
+        except OsbsFlowError as exc:
+            raise OsbsFlowError("%s at commit %s of %s: %s" % (path, commit, uri, exc))
+
+    # -- git -----------------------------------------------------------------------------------------
+
+    def _repo_lock(self, uri):
+        with self._lock:
+            return self._repo_locks.setdefault(uri, threading.Lock())
+
+    def _repo_dir(self, uri):
+        name = hashlib.sha256(uri.encode("utf-8")).hexdigest()[:20]
+        return os.path.join(self.cache_dir, name + ".git")
+
+    def _git(self, repo_dir, *args, check=True):
+        command = ["git", *self.git_options, "--git-dir", repo_dir, *args]
+        env = dict(os.environ, **_GIT_ENV)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise GitError("`%s` took longer than %d s" % (" ".join(args), GIT_TIMEOUT))
+        if check and done.returncode != 0:
+            raise GitError("`git %s` failed: %s" % (" ".join(args), " ".join(done.stderr.split()) or "exit %d" % done.returncode))
+        return done
+
+    def _ensure_repo(self, uri):
+        repo_dir = self._repo_dir(uri)
+        if not os.path.isdir(repo_dir):
+            os.makedirs(self.cache_dir, exist_ok=True)
+            subprocess.run(["git", "init", "--quiet", "--bare", repo_dir], check=True, capture_output=True)
+            self._git(repo_dir, "remote", "add", "origin", uri)
+        else:
+            self._git(repo_dir, "remote", "set-url", "origin", uri)
+        return repo_dir
+
+    def _has_commit(self, repo_dir, commit):
+        return self._git(repo_dir, "cat-file", "-e", "%s^{commit}" % commit, check=False).returncode == 0
+
+    def _fetch(self, repo_dir, uri, what, *args):
+        self.fetches.append((uri, what))
+        return self._git(repo_dir, "fetch", "--quiet", "--no-tags", *args, "origin", what, check=False)
+
+    def _read_uncached(self, uri, path, commit, branch):
+        repo_dir = self._ensure_repo(uri)
+        if commit:
+            if not self._has_commit(repo_dir, commit):
+                by_sha = self._fetch(repo_dir, uri, commit, "--depth", "1")
+                if by_sha.returncode != 0 or not self._has_commit(repo_dir, commit):
+                    self._fetch_commit_by_branch(repo_dir, uri, commit, branch, by_sha.stderr)
+        else:
+            done = self._fetch(repo_dir, uri, branch, "--depth", "1")
+            if done.returncode != 0:
+                raise GitError("cannot fetch branch %s of %s: %s" % (branch, uri, " ".join(done.stderr.split())))
+            commit = self._git(repo_dir, "rev-parse", "FETCH_HEAD^{commit}").stdout.strip()
+        shown = self._git(repo_dir, "show", "%s:%s" % (commit, path), check=False)
+        if shown.returncode == 0:
+            return commit, shown.stdout
+        listed = self._git(repo_dir, "ls-tree", "--name-only", commit, "--", path, check=False)
+        if listed.returncode == 0 and not listed.stdout.strip():
+            return commit, None  # no such file at that commit: autorebuilds stay enabled
+        raise GitError("cannot read %s at commit %s of %s: %s" % (path, commit, uri, " ".join(shown.stderr.split())))
+
+    def _fetch_commit_by_branch(self, repo_dir, uri, commit, branch, refusal):
+        """The server would not give the commit by sha: fetch the branch it is on, deepening as needed."""
+        reason = " ".join(refusal.split()) or "the fetch did not bring the commit"
+        if not branch:
+            raise GitError(
+                "cannot fetch commit %s from %s (%s) and no branch is known to fetch it from" % (commit, uri, reason)
+            )
+        shallow = os.path.exists(os.path.join(repo_dir, "shallow"))
+        done = self._fetch(repo_dir, uri, branch, *(("--unshallow",) if shallow else ()))
+        if done.returncode != 0 and shallow:
+            # --unshallow refuses on a complete repository; fetch plainly then.
+            done = self._fetch(repo_dir, uri, branch)
+        if done.returncode != 0:
+            raise GitError("cannot fetch commit %s from %s (%s), nor its branch %s: %s"
+                           % (commit, uri, reason, branch, " ".join(done.stderr.split())))
+        if not self._has_commit(repo_dir, commit):
+            raise GitError(
+                "commit %s is not on branch %s of %s (the BuildConfig records a commit the repository no longer has; "
+                "run a user build to record a current one)" % (commit, branch, uri)
+            )
+

@@ -1,0 +1,246 @@
+#!/usr/bin/python
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: osbs_autorebuild
+short_description: Rebuild every image that depends on a new image, parents before children
+version_added: 0.1.0
+author:
+  - osbs.flow contributors
+description:
+  - Starting from an image just imported by M(osbs.flow.reactor_import_image), works out every BuildConfig
+    that depends on it, transitively (a dependent's ImageChange trigger names the ImageStreamTag of its
+    parent's image), and rebuilds them in dependency order. The BuildConfigs are listed once per namespace.
+  - For each dependent, reads its repo config file (C(.osbs-repo-config) unless its stop_autorebuild_if_disabled
+    configuration names another) at the commit its BuildConfig records, with a shallow fetch of that one
+    commit, for all dependents at once. When autorebuilds are disabled it is C(skipped), and a build the
+    cluster's ImageChange trigger already started for this base image is cancelled (what atomic-reactor's
+    stop_autorebuild_if_disabled plugin did). A malformed file fails that dependent alone.
+  - Otherwise starts its autorebuild as M(osbs.flow.osbs_build) does in O(osbs.flow.osbs_build#module:mode=autorebuild),
+    naming the parent's new digest. A build the cluster's ImageChange trigger already started for that digest
+    is adopted, so there are never two builds for one trigger. Then waits for it, imports its image, and goes
+    on to its own dependents.
+  - Dependents that do not depend on one another build at the same time, at most O(parallel) at once; a child
+    starts as soon as its parents' new images are imported.
+  - One failure does not stop independent branches; the children of a failed dependent are C(blocked).
+    A cycle (BuildConfigs triggering on each other's images) fails its members, naming them, and is never followed.
+  - The result holds a row per dependent and a fixed-width table of them; the module fails at the end when any
+    dependent failed (unless O(fail_on_error=false)).
+  - With nothing new (the wave run again for the same digest) no build starts and C(changed) is false:
+    the builds made for that digest are found and reported C(unchanged).
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - osbs.flow.attributes
+  - osbs.flow.attributes.openshift
+options:
+  namespace:
+    description: Namespace of the new image's ImageStream, and of the dependents unless O(namespaces) is given.
+    type: str
+    required: true
+  imagestreamtag:
+    description:
+      - The ImageStreamTag of the new image, C(name:tag), as RV(osbs.flow.reactor_import_image#module:imagestreamtag)
+        returned it. Give this or O(image).
+    type: str
+  image:
+    description: The pull spec by tag of the new image; its ImageStreamTag is derived from it as reactor_import_image does.
+    type: str
+  digest:
+    description:
+      - The new image's digest (RV(osbs.flow.reactor_import_image#module:digest)). By default the digest the
+        ImageStreamTag points at now.
+    type: str
+  namespaces:
+    description: Namespaces whose BuildConfigs may depend on the image. By default O(namespace) only.
+    type: list
+    elements: str
+  parallel:
+    description: How many dependents build at the same time, at most.
+    type: int
+    default: 4
+  wait_timeout:
+    description: How long to wait for each build (and for a running build of the same BuildConfig), in seconds.
+    type: int
+    default: 3600
+  from_latest:
+    description:
+      - Read the repo config file at the branch head and build the branch head, instead of the commit each
+        BuildConfig records (what atomic-reactor's C(autorebuild.from_latest) did).
+    type: bool
+    default: false
+  insecure_registry:
+    description: The registry the dependents push to is insecure; their images are imported with an insecure import policy.
+    type: bool
+    default: false
+  git_cache_dir:
+    description:
+      - Directory for the bare git repositories the repo config files are read from. Kept between runs when
+        given (later fetches are smaller); by default a temporary directory removed at the end.
+    type: path
+  fail_on_error:
+    description:
+      - Fail the module when a dependent failed. The role M(osbs.flow.autorebuild) sets V(false), writes the report,
+        then fails.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Starts, cancels and imports nothing. Direct dependents are checked as osbs_build's check mode does; their
+        children are reported as rebuilt once the parent would be.
+  diff_mode:
+    support: none
+    details: Builds are not object changes a diff could show; the report lists what happened.
+  idempotent:
+    support: full
+    details: A second run for the same digest finds the builds of the first and starts none.
+requirements:
+  - kubernetes >= 24.2.0
+  - git
+seealso:
+  - module: osbs.flow.reactor_import_image
+  - module: osbs.flow.osbs_build
+  - role: osbs.flow.autorebuild
+"""
+
+EXAMPLES = r"""
+- name: Import the new base image
+  osbs.flow.reactor_import_image:
+    namespace: osbs
+    image: "{{ build.output_image }}"
+    expected_digest: "{{ build.image_digest }}"
+  register: imported
+
+- name: Rebuild everything built on it, four at a time
+  osbs.flow.osbs_autorebuild:
+    namespace: osbs
+    imagestreamtag: "{{ imported.imagestreamtag }}"
+    digest: "{{ imported.digest }}"
+    parallel: 4
+  register: wave
+
+- name: Show what happened
+  ansible.builtin.debug:
+    msg: "{{ wave.report_table.split('\n') }}"
+"""
+
+RETURN = r"""
+rows:
+  description: One row per dependent, parents before children.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image:
+      description: The dependent's image (the pull spec it pushes to).
+      type: str
+    buildconfig:
+      description: Name of its BuildConfig.
+      type: str
+    namespace:
+      description: Namespace of its BuildConfig.
+      type: str
+    action:
+      description:
+        - V(rebuilt) (this run started its build), V(adopted) (a build the cluster's trigger started for the
+          new base image, followed and imported), V(unchanged) (its build for this base image existed and its
+          image was imported already), V(skipped) (autorebuilds disabled, or its parent was not rebuilt),
+          V(failed), V(blocked) (a parent failed).
+      type: str
+    build:
+      description: Name of the build, or null.
+      type: str
+    digest:
+      description: Its new image digest, or null.
+      type: str
+    duration:
+      description: How long its build took, in seconds, or null.
+      type: float
+    reason:
+      description: Why, in words; for a failure, the error (a malformed repo config names its file and value).
+      type: str
+    depth:
+      description: 1 for a direct dependent of the new image, 2 for a dependent of one of those, and so on.
+      type: int
+    parents:
+      description: The BuildConfigs (or the new ImageStreamTag) it waits for, as C(namespace/name).
+      type: list
+      elements: str
+report_table:
+  description: The rows as a fixed-width table for a person to read.
+  returned: always
+  type: str
+summary:
+  description: How many dependents got each action.
+  returned: always
+  type: dict
+  sample: {rebuilt: 2, skipped: 1, failed: 1}
+failed_dependents:
+  description: Names of the BuildConfigs that failed (the module fails then, unless O(fail_on_error=false)).
+  returned: always
+  type: list
+  elements: str
+cycles:
+  description: Each dependency cycle found, as the BuildConfigs in order, first repeated at the end.
+  returned: always
+  type: list
+  elements: list
+cancelled_builds:
+  description: Builds the cluster's trigger started for dependents whose autorebuilds are disabled, cancelled.
+  returned: always
+  type: list
+  elements: str
+imagestreamtag:
+  description: The new image's ImageStreamTag, C(namespace/name:tag).
+  returned: always
+  type: str
+digest:
+  description: The new image's digest the wave started from.
+  returned: always
+  type: str
+elapsed:
+  description: Seconds the wave took.
+  returned: always
+  type: float
+git_fetches:
+  description: How many git fetches reading the repo config files took.
+  returned: always
+  type: int
+"""
+
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import OsbsOpenShiftModule
+from ansible_collections.osbs.flow.plugins.module_utils.wave import run_autorebuild
+
+
+def main():
+    argument_spec = dict(
+        namespace=dict(type="str", required=True),
+        imagestreamtag=dict(type="str"),
+        image=dict(type="str"),
+        digest=dict(type="str"),
+        namespaces=dict(type="list", elements="str"),
+        parallel=dict(type="int", default=4),
+        wait_timeout=dict(type="int", default=3600),
+        from_latest=dict(type="bool", default=False),
+        insecure_registry=dict(type="bool", default=False),
+        git_cache_dir=dict(type="path"),
+        fail_on_error=dict(type="bool", default=True),
+    )
+    module = OsbsOpenShiftModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_one_of=[("imagestreamtag", "image")],
+        mutually_exclusive=[("imagestreamtag", "image")],
+    )
+    if module.params["parallel"] < 1:
+        module.fail_json(msg="parallel is %d: give at least 1" % module.params["parallel"])
+    module.run(run_autorebuild)
+
+
+if __name__ == "__main__":
+    main()
