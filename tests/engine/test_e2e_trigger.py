@@ -1,0 +1,306 @@
+"""End to end through the engine's API: a base image built from scratch, imported; an app built FROM it by a
+BuildConfig whose ImageChange trigger fires exactly once per new base image; digests equal the registry's.
+
+Everything is real: the engine's docker-registry (TLS + htpasswd), buildah builds, git repositories on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from osbs_local import baseimage, v2
+
+from conftest import start_engine, stop_engine
+
+BUILD_API = "/apis/build.openshift.io/v1"
+IMAGE_API = "/apis/image.openshift.io/v1"
+TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
+
+
+class GitRepo:
+    def __init__(self, path):
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args):
+        return subprocess.run(["git", "-C", str(self.path), "-c", "user.name=Tess Ter", "-c", "user.email=t@example.com", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def commit(self, files: dict, message: str) -> str:
+        for name, content in files.items():
+            (self.path / name).write_text(content)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+def registry_digest(engine, repository: str, tag: str) -> str:
+    """What the registry itself says the tag's manifest digest is (skopeo, the engine's auth file and CA)."""
+    out = subprocess.run(
+        ["skopeo", "inspect", "--authfile", str(engine.state_dir / "auth.json"),
+         "--cert-dir", str(engine.state_dir / "certs.d" / engine.registry),
+         f"docker://{engine.registry}/{repository}:{tag}"],
+        capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["Digest"]
+
+
+def wait_build(http, engine, namespace, name, timeout=180) -> dict:
+    url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/{name}"
+    deadline = time.monotonic() + timeout
+    while True:
+        response = http.get(url)
+        if response.status_code == 200 and response.json()["status"]["phase"] in TERMINAL:
+            return response.json()
+        assert time.monotonic() < deadline, f"build {name} did not finish: {response.text[:500]}"
+        time.sleep(0.3)
+
+
+def build_names(http, engine, namespace, bc) -> list[str]:
+    items = http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds",
+                     params={"labelSelector": f"openshift.io/build-config.name={bc}"}).json()["items"]
+    return sorted(b["metadata"]["name"] for b in items)
+
+
+@pytest.fixture(scope="module")
+def base_digest(engine, tmp_path_factory):
+    """busybox-static as an image made from scratch, pushed to the engine's registry as osbs/busybox:latest."""
+    storage = tmp_path_factory.mktemp("base-storage")
+    return baseimage.build_busybox_base(
+        f"{engine.registry}/osbs/busybox:latest", storage_dir=storage,
+        auth_file=engine.state_dir / "auth.json", cert_dir=engine.state_dir / "certs.d" / engine.registry)
+
+
+def app_bc(name, repo, from_tag, output_tag, triggers, **spec):
+    body = {
+        "apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "metadata": {"name": name},
+        "spec": {
+            "source": {"git": {"uri": f"file://{repo.path}", "ref": "main"}},
+            "strategy": {"dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": from_tag}}},
+            "output": {"to": {"kind": "ImageStreamTag", "name": output_tag},
+                       "pushSecret": {"name": "registry-dockercfg"}},
+            "triggers": triggers,
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+def test_import_then_image_change_trigger_fires_exactly_once_per_image(engine, http, base_digest, tmp_path):
+    namespace = "osbs"  # the namespace holding the registry's dockercfg secret, as `up` made it
+    suffix = os.urandom(3).hex()
+    base_stream, app_stream = f"base-{suffix}", f"app-{suffix}"
+
+    # 1. Import the base image into an ImageStream (creates the stream; Success; digest = the registry's).
+    imported = http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreamimports", json={
+        "kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1", "metadata": {"name": base_stream},
+        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox:latest"},
+                                             "to": {"name": "latest"}}]},
+        "status": {}})
+    assert imported.status_code == 201, imported.text
+    result = imported.json()["status"]
+    assert result["images"][0]["status"]["status"] == "Success"
+    assert result["images"][0]["image"]["metadata"]["name"] == base_digest == registry_digest(engine, "osbs/busybox", "latest")
+    assert result["import"]["status"]["tags"][0]["items"][0]["image"] == base_digest
+    tag = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreamtags/{base_stream}:latest").json()
+    assert tag["image"]["dockerImageReference"] == f"{engine.registry}/osbs/busybox@{base_digest}"
+
+    # 2. A BuildConfig FROM that tag with an ImageChange trigger: the tag already resolves, so it builds at once.
+    repo = GitRepo(tmp_path / "app")
+    commit = repo.commit({"Dockerfile": "FROM busybox\nRUN echo built > /built\nLABEL name=app\n"}, "app")
+    bc_name = f"app-{suffix}"
+    created = http.post(f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs",
+                        json=app_bc(bc_name, repo, f"{base_stream}:latest", f"{app_stream}:latest", [{"type": "ImageChange", "imageChange": {}}]))
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 30
+    while not build_names(http, engine, namespace, bc_name):
+        assert time.monotonic() < deadline, "the ImageChange trigger did not start a build"
+        time.sleep(0.2)
+    first = wait_build(http, engine, namespace, f"{bc_name}-1")
+    assert first["status"]["phase"] == "Complete", first["status"]
+    pull_spec = f"{engine.registry}/osbs/busybox@{base_digest}"
+    cause = first["spec"]["triggeredBy"][0]
+    assert cause["message"] == "Image change" and cause["imageChangeBuild"]["imageID"] == pull_spec
+    assert first["spec"]["strategy"]["dockerStrategy"]["from"] == {"kind": "DockerImage", "name": pull_spec}
+    app_digest = first["status"]["output"]["to"]["imageDigest"]
+    assert app_digest == registry_digest(engine, f"{namespace}/{app_stream}", "latest")
+    assert first["status"]["outputDockerImageReference"] == f"{engine.registry}/{namespace}/{app_stream}:latest"
+    assert first["status"]["duration"] > 0 and first["status"]["startTimestamp"] <= first["status"]["completionTimestamp"]
+    assert first["status"]["revision"]["git"]["commit"] == commit
+    bc = http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs/{bc_name}").json()
+    assert bc["status"]["lastVersion"] == 1
+    assert bc["status"]["imageChangeTriggers"][0]["lastTriggeredImageID"] == pull_spec
+    assert bc["status"]["imageChangeTriggers"][0]["from"] == {"namespace": namespace, "name": f"{base_stream}:latest"}
+    # The build's output updated the app's ImageStream.
+    app_tag = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreamtags/{app_stream}:latest").json()
+    assert app_tag["image"]["metadata"]["name"] == app_digest
+    log_text = http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/{bc_name}-1/log").text
+    assert "RUN echo built" in log_text
+
+    # 3. A new base image, made by an engine build whose output is the base tag: exactly one more app build.
+    base_repo = GitRepo(tmp_path / "base")
+    base_repo.commit({"Dockerfile": "FROM scratch\nRUN true\n"}, "v2 base")  # FROM replaced by the strategy's from
+    rebase_name = f"rebase-{suffix}"
+    http.post(f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs", json=app_bc(
+        rebase_name, base_repo, f"{base_stream}:latest", f"{base_stream}:latest", [],
+        strategy={"dockerStrategy": {"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox@{base_digest}"}}}))
+    rebase = http.post(f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs/{rebase_name}/instantiate",
+                       json={"kind": "BuildRequest", "metadata": {"name": rebase_name}})
+    assert rebase.status_code == 201, rebase.text
+    new_base = wait_build(http, engine, namespace, f"{rebase_name}-1")
+    assert new_base["status"]["phase"] == "Complete", new_base["status"]
+    new_base_digest = new_base["status"]["output"]["to"]["imageDigest"]
+    assert new_base_digest != base_digest
+    assert new_base_digest == registry_digest(engine, f"{namespace}/{base_stream}", "latest")
+    second = None
+    deadline = time.monotonic() + 60
+    while second is None:
+        if f"{bc_name}-2" in build_names(http, engine, namespace, bc_name):
+            second = wait_build(http, engine, namespace, f"{bc_name}-2")
+        else:
+            assert time.monotonic() < deadline, "the new base image did not trigger the app"
+            time.sleep(0.3)
+    assert second["status"]["phase"] == "Complete", second["status"]
+    new_pull_spec = f"{engine.registry}/{namespace}/{base_stream}@{new_base_digest}"
+    assert second["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"] == new_pull_spec
+    time.sleep(3)  # give a duplicate trigger every chance to appear
+    assert build_names(http, engine, namespace, bc_name) == [f"{bc_name}-1", f"{bc_name}-2"]
+    # Manual instantiate resolves the tag to the same pull spec, by digest.
+    manual = http.post(f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs/{bc_name}/instantiate",
+                       json={"kind": "BuildRequest", "metadata": {"name": bc_name}}).json()
+    assert manual["spec"]["strategy"]["dockerStrategy"]["from"]["name"] == new_pull_spec
+    assert manual["spec"]["triggeredBy"] == [{"message": "Manually triggered"}]
+    assert wait_build(http, engine, namespace, manual["metadata"]["name"])["status"]["phase"] == "Complete"
+
+
+def test_imagestream_with_a_docker_image_tag_imports_it(engine, http, base_digest):
+    name = f"mirror-{os.urandom(3).hex()}"
+    created = http.post(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreams", json={
+        "metadata": {"name": name},
+        "spec": {"tags": [{"name": "v1", "from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox:latest"}},
+                          {"name": "gone", "from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/absent:1"}}]}})
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 30
+    while True:
+        stream = http.get(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreams/{name}").json()
+        tags = {t["tag"]: t for t in stream["status"].get("tags") or []}
+        if "v1" in tags and "gone" in tags:
+            break
+        assert time.monotonic() < deadline, stream
+        time.sleep(0.2)
+    assert tags["v1"]["items"][0]["image"] == base_digest
+    assert tags["v1"]["items"][0]["generation"] == stream["spec"]["tags"][0]["generation"]
+    failed = tags["gone"]["conditions"][0]
+    assert (failed["type"], failed["status"], failed["reason"]) == ("ImportSuccess", "False", "NotFound")
+    assert "openshift.io/image.dockerRepositoryCheck" in stream["metadata"]["annotations"]
+
+
+def test_failure_reasons_and_cancel_through_the_api(engine, http, base_digest, tmp_path, namespace):
+    repo = GitRepo(tmp_path / "failing")
+    repo.commit({"Dockerfile": "FROM busybox\nRUN echo about to fail && exit 3\n"}, "fails")
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    base = f"{engine.registry}/osbs/busybox@{base_digest}"
+
+    def docker_bc(name, **spec):
+        body = {"apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "metadata": {"name": name},
+                "spec": {"source": {"git": {"uri": f"file://{repo.path}", "ref": "main"}},
+                         "strategy": {"dockerStrategy": {"from": {"kind": "DockerImage", "name": base}}},
+                         "output": {"to": {"kind": "DockerImage", "name": f"{engine.registry}/{namespace}/{name}:latest"}}}}
+        body["spec"].update(spec)
+        assert http.post(bc_url, json=body).status_code == 201
+
+    docker_bc("run-fails")
+    http.post(f"{bc_url}/run-fails/instantiate", json={"metadata": {"name": "run-fails"}})
+    failed = wait_build(http, engine, namespace, "run-fails-1")["status"]
+    assert (failed["phase"], failed["reason"]) == ("Failed", "DockerBuildFailed")
+    assert "exit 3" in failed["message"] and "about to fail" in failed["logSnippet"]
+
+    docker_bc("bad-commit")
+    http.post(f"{bc_url}/bad-commit/instantiate", json={"metadata": {"name": "bad-commit"},
+                                                      "revision": {"type": "Git", "git": {"commit": "0" * 40}}})
+    failed = wait_build(http, engine, namespace, "bad-commit-1")["status"]
+    assert (failed["phase"], failed["reason"]) == ("Failed", "FetchSourceFailed")
+
+    docker_bc("no-secret", output={"to": {"kind": "DockerImage", "name": f"{engine.registry}/{namespace}/x:1"},
+                                   "pushSecret": {"name": "missing"}})
+    http.post(f"{bc_url}/no-secret/instantiate", json={"metadata": {"name": "no-secret"}})
+    failed = wait_build(http, engine, namespace, "no-secret-1")["status"]
+    assert failed["phase"] == "Failed" and "missing" in failed["message"]
+
+    slow = GitRepo(tmp_path / "slow")
+    slow.commit({"Dockerfile": "FROM busybox\nRUN sleep 60\n"}, "slow")
+    docker_bc("slow", source={"git": {"uri": f"file://{slow.path}", "ref": "main"}})
+    http.post(f"{bc_url}/slow/instantiate", json={"metadata": {"name": "slow"}})
+    build_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/slow-1"
+    deadline = time.monotonic() + 60
+    while "RUN sleep 60" not in http.get(f"{build_url}/log").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    started = time.monotonic()
+    current = http.get(build_url).json()
+    current["status"]["cancelled"] = True  # what community.okd does: GET, then PUT
+    assert http.put(build_url, json=current).status_code == 200
+    cancelled = wait_build(http, engine, namespace, "slow-1", timeout=30)["status"]
+    assert time.monotonic() - started < 20
+    assert (cancelled["phase"], cancelled["reason"], cancelled["message"]) == (
+        "Cancelled", "CancelledBuild", "The build was cancelled by the user.")
+    assert http.get(f"{build_url}/log").status_code == 200  # its log so far stays readable
+
+
+def _podman_service(root):
+    (root / "containers.conf").write_text(
+        '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=8192:8192"]\n'
+        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+    (root / "storage.conf").write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n')
+    return dict(os.environ, CONTAINERS_CONF=str(root / "containers.conf"), CONTAINERS_STORAGE_CONF=str(root / "storage.conf"))
+
+
+def test_docker_builder_engine_builds_and_reports_the_registry_digest(tmp_path):
+    """An engine started with --builder docker, building through podman's Docker-compatible service."""
+    import docker
+
+    state = tmp_path / "state"
+    engine = start_engine(state, "--builder", "docker", "--docker-host", f"unix://{tmp_path}/podman.sock")
+    podman_root = tmp_path / "podman"
+    podman_root.mkdir()
+    env = _podman_service(podman_root)
+    # A Docker-compatible daemon takes registry trust from its own configuration, not from the build:
+    # this private daemon is told to skip verifying the engine registry (credentials are still required).
+    (podman_root / "registries.conf").write_text(
+        f'unqualified-search-registries = []\n[[registry]]\nlocation = "{engine.registry}"\ninsecure = true\n')
+    env["CONTAINERS_REGISTRIES_CONF"] = str(podman_root / "registries.conf")
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{tmp_path}/podman.sock"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                docker.APIClient(base_url=f"unix://{tmp_path}/podman.sock", version="auto").ping()
+                break
+            except Exception:
+                assert time.monotonic() < deadline and service.poll() is None, "podman service did not start"
+                time.sleep(0.2)
+        http = engine.session()
+        base_digest = baseimage.build_busybox_base(
+            f"{engine.registry}/osbs/busybox:latest", storage_dir=tmp_path / "storage",
+            auth_file=state / "auth.json", cert_dir=state / "certs.d" / engine.registry)
+        repo = GitRepo(tmp_path / "repo")
+        repo.commit({"Dockerfile": "FROM busybox\nRUN echo via-docker > /via\n"}, "docker")
+        bc = {"apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "metadata": {"name": "dockerapp"},
+              "spec": {"source": {"git": {"uri": f"file://{repo.path}"}},
+                       "strategy": {"dockerStrategy": {"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox@{base_digest}"}}},
+                       "output": {"to": {"kind": "ImageStreamTag", "name": "dockerapp:latest"}}}}
+        assert http.post(f"{engine.base}{BUILD_API}/namespaces/osbs/buildconfigs", json=bc).status_code == 201
+        http.post(f"{engine.base}{BUILD_API}/namespaces/osbs/buildconfigs/dockerapp/instantiate", json={"metadata": {"name": "dockerapp"}})
+        done = wait_build(http, engine, "osbs", "dockerapp-1")
+        assert done["status"]["phase"] == "Complete", done["status"]
+        assert done["status"]["output"]["to"]["imageDigest"] == registry_digest(engine, "osbs/dockerapp", "latest")
+    finally:
+        service.terminate()
+        service.wait(20)
+        stop_engine(engine)
