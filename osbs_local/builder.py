@@ -12,7 +12,6 @@ Registry credentials only ever reach the tools as files (by path) or API paramet
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import threading
@@ -89,7 +88,12 @@ def _run(build, *, workdir, storage_dir, log, push_auths, pull_auths, ca_dir, bu
 
     # Dockerfile.
     dockerfile = _locate_dockerfile(context, strategy.get("dockerfilePath"), source)
-    base_override = (strategy.get("from") or {}).get("name") if (strategy.get("from") or {}).get("kind", "DockerImage") == "DockerImage" else None
+    base_override = None
+    if strategy.get("from"):
+        if strategy["from"].get("kind", "DockerImage") != "DockerImage":
+            raise BuildFailure("InvalidImageReference", f"strategy from {strategy['from'].get('kind')} "
+                               f"{strategy['from'].get('name')} was not resolved to a DockerImage pull spec")
+        base_override = strategy["from"]["name"]
     build_args = _env_pairs(strategy.get("buildArgs"), "buildArgs", log)
     env = _env_pairs(strategy.get("env"), "env", log)
     text = dockerfile.read_text()
@@ -467,7 +471,7 @@ class _DockerRun:
         import docker
 
         for image in self.base_images:
-            host, repository, reference = v2.split_image_reference(image)
+            host = v2.split_image_reference(image)[0]
             self.log(f"Pulling image {image} ...")
             errors: list[str] = []
 
@@ -477,10 +481,8 @@ class _DockerRun:
                 elif item.get("status") and not item.get("progressDetail"):
                     self.log(f"{item.get('id', '')} {item['status']}".strip())
 
-            name = image.rsplit("@", 1)[0] if "@" in image else image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-            tag = reference if "@" not in image else None
-            try:
-                self._stream(self.api.pull(image if tag is None else name, tag=tag,
+            try:  # the SDK splits "name:tag" and "name@digest" itself
+                self._stream(self.api.pull(image,
                                            auth_config=self._auth_config(self.pull_auths, host),
                                            stream=True, decode=True), on_pull)
             except docker.errors.APIError as exc:

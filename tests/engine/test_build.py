@@ -9,7 +9,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 from osbs_local import baseimage, builder, v2
 from osbs_local.pki import ensure_pki
