@@ -114,6 +114,8 @@ class BuildRunner:
 
     def buildconfig(self):
         bc = self.client.get("BuildConfig", self.namespace, self.name)
+        if bc is None and self.module.check_mode:
+            raise WouldStart()
         if bc is None:
             raise OsbsFlowError(
                 "BuildConfig %s/%s does not exist: create it first with osbs.flow.osbs_buildconfig" % (self.namespace, self.name)
@@ -295,6 +297,10 @@ class BuildRunner:
         )
 
 
+class WouldStart(Exception):
+    """In check mode, the BuildConfig that osbs_buildconfig would create does not exist yet."""
+
+
 def _lost_race(exc):
     """instantiate refused because another request moved lastVersion, or the trigger already fired."""
     text = (exc.message or "").lower()
@@ -303,7 +309,10 @@ def _lost_race(exc):
 
 def run_build(module):
     runner = BuildRunner(module)
-    build, how = runner.start()
+    try:
+        build, how = runner.start()
+    except WouldStart:
+        build, how = None, "would_start"
     if build is None:
         return {
             "changed": True,
