@@ -15,6 +15,7 @@ from typing import Callable
 from .buildproc import BuildFailure, run_streaming
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_SHA_LIKE = re.compile(r"^[0-9a-f]{7,64}$")  # OpenShift lets source.git.ref name a commit too
 _CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
 
 
@@ -56,24 +57,25 @@ def fetch_source(uri: str, ref: str | None, commit: str | None, dest: Path, *,
     git("init", "--quiet", quiet=True)
     git("remote", "add", "origin", uri, quiet=True)
 
+    by_commit = bool(commit) or bool(_SHA_LIKE.match(wanted))
     status, lines = git("fetch", "--depth", "1", "--no-tags", "origin", wanted)
-    if status != 0 and commit:
+    if status != 0 and by_commit:
         if _unreachable(lines):
             _fail_fetch(shown_uri, wanted, lines)
         # Servers refuse a shallow fetch of a commit that is no branch tip (and any abbreviated
         # sha): fetch the branches and tags in full, then look for it.
-        log(f"Shallow fetch of commit {commit} refused; fetching the whole repository")
+        log(f"Shallow fetch of commit {wanted} refused; fetching the whole repository")
         status, lines = git("fetch", "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
         if status != 0:
             _fail_fetch(shown_uri, wanted, lines)
-        found, _ = git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", quiet=True)
+        found, _ = git("rev-parse", "--verify", "--quiet", f"{wanted}^{{commit}}", quiet=True)
         if found != 0:
             raise BuildFailure(
                 "FetchSourceFailed",
-                f"commit {commit} was not found in {shown_uri} (on any branch or tag); check the revision",
+                f"commit {wanted} was not found in {shown_uri} (on any branch or tag); check the revision",
                 "\n".join(lines[-20:]),
             )
-        target = commit
+        target = wanted
     elif status != 0:
         _fail_fetch(shown_uri, wanted, lines)
     else:
@@ -85,7 +87,7 @@ def fetch_source(uri: str, ref: str | None, commit: str | None, dest: Path, *,
                            "\n".join(lines[-20:]))
     _, info = git("log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%s", quiet=True)
     sha, author, author_email, committer, committer_email, subject = (info[0].split("\x00") + [""] * 6)[:6]
-    if commit and not sha.startswith(commit.lower()) and _FULL_SHA.match(commit.lower()):
+    if commit and _FULL_SHA.match(commit.lower()) and sha != commit.lower():
         raise BuildFailure("FetchSourceFailed", f"fetched {sha} but commit {commit} was asked for from {shown_uri}")
     log(f"Commit {sha}: {subject} ({author} <{author_email}>)")
     return {

@@ -204,6 +204,9 @@ def test_commit_not_advertised_falls_back_to_a_full_fetch(builds, registry, base
     assert result["revision"]["commit"] == first
     assert "fetching the whole repository" in builds.log
     assert image_file(registry, "osbs/versioned", result["digest"], "version") == "1\n"
+    # OpenShift also accepts a commit in source.git.ref.
+    by_ref = builds.run(builds.spec(repo, ref=first, output="osbs/versioned:old"))
+    assert by_ref["revision"]["commit"] == first and "fetching the whole repository" in builds.log
 
 
 def test_context_dir_and_dockerfile_path(builds, registry, base_image, repo):
