@@ -1,5 +1,5 @@
-# Copyright: osbs.flow contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sync a repository of a container registry into Pulp 3 (pulp_container) through pulp-glue.
 
 The decisions (names, what differs, what to return) are pure functions over dicts; the
@@ -425,10 +425,15 @@ def sync_to_pulp(pulp_ctx, params, check_mode):
         tls_validation=(not insecure) and params.get("registry_validate_certs", True), ca_cert_pem=ca_cert_pem,
     )
     work = PulpContainerSync(pulp_ctx, check_mode)
-    remote = work.ensure_remote(desired, username, password)
-    repository_context, repository = work.ensure_repository(names["name"])
-    repository = work.sync(repository_context, repository, remote, "%s/%s" % (source_url, params["repository"]))
-    distribution = work.ensure_distribution(names, repository)
+    try:
+        remote = work.ensure_remote(desired, username, password)
+        repository_context, repository = work.ensure_repository(names["name"])
+        repository = work.sync(repository_context, repository, remote, "%s/%s" % (source_url, params["repository"]))
+        distribution = work.ensure_distribution(names, repository)
+    except Exception as exc:
+        # A failure after an object was created or updated still changed Pulp: say so.
+        exc.pulp_changed = work.changed
+        raise
 
     version_href = repository.get("latest_version_href")
     all_tags = work.tags(version_href)
@@ -515,21 +520,17 @@ class PulpModule(AnsibleModule):
         return self
 
     def __exit__(self, exc_class, exc_value, tb):
-        if exc_class is None:
-            return False
+        if exc_class is None or not issubclass(exc_class, Exception):
+            return False  # success (exit_json raised SystemExit) or an interrupt
+        changed = getattr(exc_value, "pulp_changed", False)
         if issubclass(exc_class, (PulpSyncError, OsbsFlowError)):
-            self.fail_json(msg=str(exc_value))
-        elif issubclass(exc_class, (PulpException, requests.RequestException)):
+            self.fail_json(msg=str(exc_value), changed=changed)
+        trace = "".join(traceback.format_exception(exc_class, exc_value, tb))
+        if issubclass(exc_class, (PulpException, requests.RequestException)):
             self.fail_json(
-                msg=describe_pulp_error(exc_value, self.pulp_url, self.params["username"]),
-                exception="".join(traceback.format_exception(exc_class, exc_value, tb)),
+                msg=describe_pulp_error(exc_value, self.pulp_url, self.params["username"]), changed=changed, exception=trace
             )
-        elif issubclass(exc_class, Exception):
-            self.fail_json(
-                msg="%s: %s" % (exc_class.__name__, exc_value),
-                exception="".join(traceback.format_exception(exc_class, exc_value, tb)),
-            )
-        return False
+        self.fail_json(msg="%s: %s" % (exc_class.__name__, exc_value), changed=changed, exception=trace)
 
     def exit_with(self, result):
         diff = result.pop("diff")

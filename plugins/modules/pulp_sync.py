@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: osbs.flow contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -147,7 +147,7 @@ seealso:
     description: The Pulp plugin for container images.
     link: https://pulpproject.org/pulp_container/
 author:
-  - osbs.flow contributors
+  - osbs.flow contributors (@osbs-flow)
 """
 
 EXAMPLES = r"""

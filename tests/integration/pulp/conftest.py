@@ -126,6 +126,8 @@ class ModuleRunner:
             ANSIBLE_LOCALHOST_WARNING="0",
             ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
             ANSIBLE_NOCOLOR="1",
+            # pulp-glue caches Pulp's API schema per URL there (2 MB each; ports are random per session)
+            XDG_CACHE_HOME=str(self.pulp.state_dir / "client-cache"),
         )
         env.update(overrides)
         return env

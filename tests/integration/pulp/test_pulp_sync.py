@@ -133,6 +133,7 @@ def test_registry_credentials_change_the_remote_only_when_they_differ(ansible_mo
 
     wrong = ansible_module.run(dict(from_options, registry_password="not-the-password"))
     assert wrong["failed"] is True
+    assert wrong["changed"] is True  # the remote got the new password before the sync failed
     assert "Pulp could not sync https://%s/osbs/creds" % registry.host in wrong["msg"]
     assert "/pulp/api/v3/tasks/" in wrong["msg"]
 
