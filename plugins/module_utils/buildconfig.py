@@ -90,6 +90,7 @@ def desired_spec(params):
         "labels": labels,
         "annotations": annotations,
         "trigger_tag": trigger_tag,
+        "trigger_paused": not params["autorebuild_enabled"],
         "spec": {
             "runPolicy": params["run_policy"],
             "source": source,
@@ -156,12 +157,18 @@ def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
             if _is_our_trigger(t) and _trigger_from(t) == wanted
         ]
         if current:
-            triggers.append(current[0])
+            trigger = copy.deepcopy(current[0])
         else:
             trigger = {"type": "ImageChange", "imageChange": {"from": wanted}}
             if seen_image:
                 trigger["imageChange"]["lastTriggeredImageID"] = seen_image
-            triggers.append(trigger)
+        # A repository that disables autorebuilds gets a paused trigger, so the cluster never
+        # starts what stop_autorebuild_if_disabled would have stopped.
+        if desired["trigger_paused"]:
+            trigger["imageChange"]["paused"] = True
+        else:
+            trigger["imageChange"].pop("paused", None)
+        triggers.append(trigger)
     spec["triggers"] = triggers
     return new
 

@@ -114,6 +114,13 @@ options:
     description: Name of the OSBS repo configuration file that enables or disables autorebuilds.
     type: str
     default: .osbs-repo-config
+  autorebuild_enabled:
+    description:
+      - Whether the repository's repo configuration file enables autorebuilds (as osbs.flow.osbs_source_info
+        reads it). With V(false) the ImageChange trigger is paused, so the cluster does not start the builds
+        that atomic-reactor's stop_autorebuild_if_disabled would have stopped; with V(true) it is unpaused.
+    type: bool
+    default: true
   run_policy:
     description: How builds of this BuildConfig are scheduled.
     type: str
@@ -242,6 +249,7 @@ def main():
         build_args=dict(type="dict", default={}),
         no_cache=dict(type="bool", default=False),
         repo_config_file=dict(type="str", default=".osbs-repo-config"),
+        autorebuild_enabled=dict(type="bool", default=True),
         run_policy=dict(type="str", choices=["Serial", "Parallel", "SerialLatestOnly"], default="Serial"),
         labels=dict(type="dict", default={}),
         when_running=dict(type="str", choices=["fail", "wait"], default="fail"),

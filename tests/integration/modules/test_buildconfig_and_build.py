@@ -231,3 +231,20 @@ def test_ansible_doc_reads_completely(module):
     for section in ("OPTIONS", "ATTRIBUTES", "EXAMPLES", "RETURN VALUES", "check_mode", "diff_mode", "idempotent", "kubeconfig"):
         assert section in proc.stdout, section
     assert "[ERROR]" not in proc.stderr
+
+
+def test_disabled_autorebuilds_pause_the_trigger_and_enabling_unpauses_it(osbs_engine, busybox_base, tmp_path):
+    uri, commit = make_git_repo(tmp_path / "tool", {
+        "Dockerfile": dockerfile(busybox_base, "osbs/tool"),
+        ".osbs-repo-config": "[autorebuild]\nenabled = false\n",
+    })
+    args = bc_args(osbs_engine, busybox_base, uri, commit, image="osbs/tool", autorebuild_enabled=False)
+    paused = run_module(osbs_engine, "osbs_buildconfig", args)
+    [trigger] = paused["buildconfig"]["spec"]["triggers"]
+    assert trigger["imageChange"]["paused"] is True
+    assert run_module(osbs_engine, "osbs_buildconfig", args)["changed"] is False
+
+    enabled = run_module(osbs_engine, "osbs_buildconfig", dict(args, autorebuild_enabled=True), diff=True)
+    assert enabled["changed"] is True
+    [trigger] = get_bc(osbs_engine, paused["name"])["spec"]["triggers"]
+    assert "paused" not in trigger["imageChange"]
