@@ -47,6 +47,10 @@ STOP_TIMEOUT = 15.0
 PROCESSES = ("api", "content", "worker")
 
 
+# Where clusters go whose state dir the postgres user cannot reach (see PulpService._choose_pg_dir).
+PG_FALLBACK_ROOT = Path("/var/tmp/osbs-local-pg")
+
+
 class PulpStartError(RuntimeError):
     """Pulp (or its database) could not be set up or did not become ready."""
 
@@ -191,6 +195,18 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def _remove_orphan_fallback_clusters() -> None:
+    for cluster in PG_FALLBACK_ROOT.glob("*/state-dir"):
+        if Path(cluster.read_text().strip()).exists():
+            continue
+        try:
+            postmaster_pid = int((cluster.parent / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            postmaster_pid = None
+        if postmaster_pid is None or not _pid_alive(postmaster_pid):
+            shutil.rmtree(cluster.parent, ignore_errors=True)
+
+
 class PulpService:
     """Start and stop Pulp for one osbs-local state directory; both are idempotent.
 
@@ -203,10 +219,49 @@ class PulpService:
         self.state_dir = Path(state_dir)
         self.pki = {key: Path(value) for key, value in pki.items()}
         self.dir = self.state_dir / "pulp"
-        self.pg_dir = self.dir / "pg"
-        self.pg_data = self.pg_dir / "data"
         self.log_dir = self.dir / "logs"
         self.timings: dict = {}
+
+    # ---- where the PostgreSQL cluster lives -----------------------------------
+    @property
+    def _pg_location_file(self) -> Path:
+        return self.dir / "pg-location"
+
+    @property
+    def pg_dir(self) -> Path:
+        """DIR/pulp/pg, or the fallback chosen at the first start (see _choose_pg_dir)."""
+        try:
+            return Path(self._pg_location_file.read_text().strip())
+        except OSError:
+            return self.dir / "pg"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.pg_dir / "data"
+
+    def _choose_pg_dir(self) -> None:
+        """PostgreSQL refuses to run as root and runs as the postgres user, who must be able to reach
+        its data directory. A state dir under a 0700 directory (pytest's tmp_path) is out of its reach:
+        then the cluster lives under PG_FALLBACK_ROOT, named after the state dir, and
+        DIR/pulp/pg-location says where. Fallback clusters whose state dir is gone are removed here."""
+        if self._pg_location_file.exists() or os.geteuid() != 0:
+            return
+        if subprocess.run(self._as_postgres(["test", "-x", str(self.dir)]), cwd="/").returncode == 0:
+            return
+        _remove_orphan_fallback_clusters()
+        key = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:16]
+        fallback = PG_FALLBACK_ROOT / key
+        fallback.mkdir(parents=True, exist_ok=True)
+        PG_FALLBACK_ROOT.chmod(0o755)
+        (fallback / "state-dir").write_text(str(self.state_dir.resolve()) + "\n")
+        self._pg_location_file.write_text(str(fallback) + "\n")
+
+    def destroy(self) -> None:
+        """stop(), then remove a fallback cluster outside the state dir (the state dir is the caller's)."""
+        self.stop()
+        if self.pg_dir.parent == PG_FALLBACK_ROOT:
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
+            self._pg_location_file.unlink(missing_ok=True)
 
     # ---- small state files -------------------------------------------------
     @property
@@ -252,6 +307,7 @@ class PulpService:
     def start(self) -> dict:
         """Make Pulp run and answer; return its client environment (PULP_URL, ..., PULP_CA_BUNDLE)."""
         started = time.monotonic()
+        self.timings = {}
         if self._all_processes_alive() and self._ready():
             self.timings = {"already_running": round(time.monotonic() - started, 2)}
             return self.env()
@@ -371,6 +427,7 @@ class PulpService:
 
     def _start_postgres(self) -> None:
         bin_dir = _postgres_bin_dir()
+        self._choose_pg_dir()
         self.pg_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             user = pwd.getpwnam(DATABASE_USER)

@@ -67,3 +67,18 @@ def test_stop_ends_every_process_and_a_restart_keeps_the_data(pulp):
     assert "db_restore" not in pulp.timings and "db_migrate" not in pulp.timings
     found = api(env, "GET", "/pulp/api/v3/repositories/container/container/", params={"name": "kept-across-restart"})
     assert found.json()["count"] == 1
+
+
+def test_a_state_dir_the_postgres_user_cannot_reach_gets_its_cluster_outside_and_destroy_removes_it(tmp_path, pki):
+    # pytest's tmp_path lies under a 0700 directory: PostgreSQL (run as the postgres user) cannot enter it.
+    service = pulp_module.PulpService(tmp_path / "state", pki)
+    cluster = None
+    try:
+        env = service.start()
+        cluster = service.pg_dir
+        assert cluster.parent == pulp_module.PG_FALLBACK_ROOT
+        assert (service.pg_dir / "state-dir").read_text().strip() == str((tmp_path / "state").resolve())
+        assert api(env, "GET", "/pulp/api/v3/status/").json()["online_workers"]
+    finally:
+        service.destroy()
+    assert cluster is not None and not cluster.exists()
