@@ -78,7 +78,10 @@ integration: setup
 	$(PYTEST) tests/integration -q
 
 molecule: setup
-	@if ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then cd extensions && molecule test --all; else echo "no molecule scenarios yet"; fi
+	bash hack/molecule.sh
+
+demo: setup
+	bash hack/demo.sh
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
