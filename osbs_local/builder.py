@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import threading
 from pathlib import Path
 from typing import Callable
@@ -430,15 +431,36 @@ class _DockerRun:
         self.base_images, self.build_args, self.no_cache = base_images, build_args, no_cache
         self.push_auths, self.pull_auths, self.ca_dir = push_auths, pull_auths, ca_dir
         self.log, self.cancel = log, cancel
+        # APIClient is a requests.Session: a response hook hands us each streaming response, so a
+        # cancel can cut its connection.
+        self._responses: list = []
+        self.api.hooks["response"].append(self._remember_response)
+
+    def _remember_response(self, response, *args, **kwargs):
+        self._responses.append(response)
+        return response
+
+    def _disconnect(self) -> None:
+        """Shut the streaming connections down: a blocked read returns at once, and the daemon sees
+        the client go away (Docker and podman then stop the build or push)."""
+        for response in list(self._responses):
+            connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+            sock = getattr(connection, "sock", None)
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+                response.close()
+            except OSError:
+                pass
 
     def _stream(self, items, on_item) -> None:
-        """Feed decoded stream items to on_item; closing the client on cancel ends a silent step too."""
+        """Feed decoded stream items to on_item; on cancel the connection is cut, even in a silent step."""
         done = threading.Event()
 
         def close_on_cancel():
             while not done.is_set():
                 if self.cancel.wait(0.2):
-                    self.api.close()
+                    self._disconnect()
                     return
 
         watcher = threading.Thread(target=close_on_cancel, daemon=True)

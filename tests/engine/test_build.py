@@ -432,3 +432,22 @@ def test_docker_builder_failures(builds, registry, base_image, repo, docker_host
 
     failure = builds.fail(builds.spec(repo), builder="docker", docker_host=f"unix://{builds.tmp_path}/no.sock")
     assert failure.reason == "GenericBuildFailed" and "no.sock" in failure.message
+
+
+def test_docker_builder_cancel(builds, base_image, repo, docker_host):
+    """Cancel cuts the API connection, so run_build returns at once. (A Docker daemon then stops the
+    build; podman 4.3's compatible service lets the current step finish, which this cannot change.)"""
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo docker-sleeping && sleep 20\n"}, "slow")
+    cancel = threading.Event()
+
+    def cancel_when_the_step_runs():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("docker-sleeping" in line and "RUN" not in line for line in list(builds.lines)):
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=cancel_when_the_step_runs, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(builder.BuildCancelled):
+        builds.run(builds.spec(repo), cancel=cancel, builder="docker", docker_host=docker_host)
+    assert time.monotonic() - started < 15
