@@ -30,7 +30,7 @@ description:
     A cycle (BuildConfigs triggering on each other's images) fails its members, naming them, and is never followed.
   - The result holds a row per dependent and a fixed-width table of them; the module fails at the end when any
     dependent failed (unless O(fail_on_error=false)).
-  - With nothing new (the wave run again for the same digest) no build starts and C(changed) is false:
+  - With nothing new (the wave run again for the same digest) no build starts and C(changed) is false;
     the builds made for that digest are found and reported C(unchanged).
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options

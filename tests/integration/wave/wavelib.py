@@ -1,0 +1,117 @@
+"""The graph of issue 5 on osbs-local and the steps the wave tests repeat (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from testlib import commit_files, make_git_repo, run_module
+
+PREFIX = "wave-"
+DEPENDENTS = ("app", "leaf", "tool", "odd")
+
+
+class WaveGraph:
+    """The repositories and BuildConfigs of the graph, and the steps the tests repeat."""
+
+    def __init__(self, engine, busybox_base, root):
+        self.engine = engine
+        self.busybox_base = busybox_base
+        self.root = root
+        self.repos = {}  # short name -> (path, uri)
+        self.commits = {}  # short name -> the commit the BuildConfig records
+        self.buildconfigs = {}  # short name -> BuildConfig name
+        self.base_images = {
+            "base": busybox_base,
+            "app": self.image_ref("base"),
+            "leaf": self.image_ref("app"),
+            "tool": self.image_ref("base"),
+            "odd": self.image_ref("base"),
+        }
+
+    def image_ref(self, short):
+        return "%s/%s%s:latest" % (self.engine.registry, PREFIX, short)
+
+    @property
+    def namespace(self):
+        return self.engine.namespace
+
+    def make_repo(self, short, repo_config=None):
+        files = {"Dockerfile": "FROM %s\nLABEL name=%s%s\nRUN echo %s > /%s.txt\n" % (
+            self.base_images[short], PREFIX, short, short, short)}
+        if repo_config is not None:
+            files[".osbs-repo-config"] = repo_config
+        path = self.root / short
+        uri, commit = make_git_repo(path, files)
+        self.repos[short] = (path, uri)
+        self.commits[short] = commit
+
+    def user_build(self, short, commit=None):
+        """osbs_buildconfig, osbs_build (user), reactor_import_image: one image through steps 2-4."""
+        _, uri = self.repos[short]
+        commit = commit or self.commits[short]
+        bc = run_module(self.engine, "osbs_buildconfig", dict(
+            namespace=self.namespace, git_uri=uri, git_branch="main", git_commit=commit,
+            base_image=self.base_images[short], image=PREFIX + short,
+            registry_uri=self.engine.registry, registry_secret=self.engine.registry_secret,
+        ))
+        assert not bc.get("failed"), bc.get("msg")
+        self.buildconfigs[short] = bc["name"]
+        self.commits[short] = commit
+        build = run_module(self.engine, "osbs_build", dict(
+            namespace=self.namespace, buildconfig=bc["name"], git_commit=commit, wait_timeout=600,
+        ))
+        assert not build.get("failed"), build.get("msg")
+        assert build["phase"] == "Complete"
+        return build
+
+    def import_image(self, short, build, **extra):
+        result = run_module(self.engine, "reactor_import_image", dict(
+            namespace=self.namespace, image=build["output_image"], expected_digest=build["image_digest"], **extra
+        ))
+        assert not result.get("failed"), result.get("msg")
+        return result
+
+    def new_base(self, content):
+        """A new base image: a commit to base's repository, its user build and its import."""
+        path, _ = self.repos["base"]
+        _, commit = commit_files(path, {"version.txt": content + "\n"}, message="base " + content)
+        build = self.user_build("base", commit)
+        imported = self.import_image("base", build)
+        assert imported["changed"] is True and imported["digest"] == build["image_digest"]
+        return imported
+
+    # -- looking at the cluster ---------------------------------------------------------------------
+
+    def kubectl(self, *args, stdin=None, check=True):
+        return subprocess.run(
+            ["kubectl", "--kubeconfig", self.engine.kubeconfig, "-n", self.namespace, *args],
+            input=stdin, capture_output=True, text=True, check=check,
+        )
+
+    def get(self, kind, name):
+        return json.loads(self.kubectl("get", kind, name, "-o", "json").stdout)
+
+    def builds(self, short):
+        out = self.kubectl("get", "builds", "-l", "openshift.io/build-config.name=%s" % self.buildconfigs[short], "-o", "json")
+        return sorted(json.loads(out.stdout)["items"], key=lambda b: int(b["metadata"]["annotations"]["openshift.io/build.number"]))
+
+    def build_names(self):
+        return {short: [b["metadata"]["name"] for b in self.builds(short)] for short in DEPENDENTS}
+
+    def new_builds(self, before):
+        """short -> the builds made since `before` (a build_names() snapshot)."""
+        return {short: [b for b in self.builds(short) if b["metadata"]["name"] not in before[short]] for short in DEPENDENTS}
+
+    def set_triggers_paused(self, paused):
+        for short in DEPENDENTS:
+            bc = self.get("bc", self.buildconfigs[short])
+            ops = [
+                {"op": "add", "path": "/spec/triggers/%d/imageChange/paused" % index, "value": paused}
+                for index, trigger in enumerate(bc["spec"]["triggers"]) if trigger["type"] == "ImageChange"
+            ]
+            assert ops, bc["spec"]["triggers"]
+            self.kubectl("patch", "bc", self.buildconfigs[short], "--type=json", "-p", json.dumps(ops))
+
+    def istag_digest(self, short):
+        return self.get("imagestreamtag", "%s%s:latest" % (PREFIX, short))["image"]["metadata"]["name"]
