@@ -53,10 +53,14 @@ ansible-test-offline:
 	@cp hack/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
 
 # One pytest run for the Python suites, so they share one osbs-local (a session fixture).
+# Every suite runs even when an earlier one fails; the exit status says whether all passed.
 test: setup
-	$(MAKE) --no-print-directory sanity
-	$(PYTEST) tests -q -ra
-	$(MAKE) --no-print-directory molecule
+	@status=0; \
+	$(MAKE) --no-print-directory sanity || status=1; \
+	$(PYTEST) tests -q -ra || status=1; \
+	$(MAKE) --no-print-directory molecule || status=1; \
+	[ $$status = 0 ] && echo "make test: every suite passed" || echo "make test: a suite failed (see above)"; \
+	exit $$status
 
 # ansible-test needs a path ending in ansible_collections/osbs/flow holding only the collection,
 # with kubernetes.core beside it for the import test; the copy leaves out the engine and its tests.

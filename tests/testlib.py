@@ -150,7 +150,8 @@ def run_module(engine: Engine, module: str, args: dict, check_mode: bool = False
 
 
 def run_playbook(engine: Engine, playbook: Path, extra_vars: dict | None = None, check: bool = False, timeout: int = 1800) -> subprocess.CompletedProcess:
-    cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", "localhost,", "-c", "local"]
+    # The implicit localhost: local connection, and the Python that runs ansible-playbook.
+    cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
