@@ -355,7 +355,10 @@ class Api:
                 return False
             return fields is None or fields(obj)
 
-        return None if labels is None and fields is None else matches
+        if labels is None and fields is None:
+            return None
+        matches.label_equalities = labels.equalities if labels is not None else []
+        return matches
 
     def list_json(
         self,
@@ -370,7 +373,10 @@ class Api:
         predicate = self._predicate(resource, label_selector, field_selector)
         with self.store.lock:
             list_rv = self.store.resource_version
-            pairs = list(self.store.scan(resource.plural, namespace))
+            if predicate is not None and predicate.label_equalities:
+                pairs = self.store.scan_labelled(resource.plural, namespace, predicate.label_equalities)
+            else:
+                pairs = list(self.store.scan(resource.plural, namespace))
         selected = [(obj, text) for obj, text in pairs if predicate is None or predicate(obj)]
         selected.sort(key=lambda pair: (pair[0]["metadata"].get("namespace", ""), pair[0]["metadata"]["name"]))
         list_meta: dict = {"resourceVersion": str(list_rv)}

@@ -142,7 +142,7 @@ class BuildController:
     def on_event(self, event: Event) -> None:
         if event.resource not in ("builds", "buildconfigs"):
             return
-        if event.resource == "builds" and event.type == "MODIFIED" and event.obj.get("status", {}).get("cancelled"):
+        if event.resource == "builds" and (event.type == "DELETED" or event.obj.get("status", {}).get("cancelled")):
             worker = self.workers.get((event.namespace, event.obj["metadata"]["name"]))
             if worker is not None:
                 worker.cancel.set()

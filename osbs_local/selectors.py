@@ -43,6 +43,19 @@ def _split_top_level(text: str) -> list[str]:
 Requirement = Callable[[Mapping[str, str]], bool]
 
 
+def _equality(text: str):
+    """(key, value) when the requirement is `k=v`, `k==v` or `k in (v)`; None otherwise."""
+    match = _EQ_RE.match(text)
+    if match and match["op"] != "!=":
+        return match["key"], match["value"]
+    match = _SET_RE.match(text)
+    if match and match["op"] == "in":
+        values = [v.strip() for v in match["values"].split(",")]
+        if len(values) == 1:
+            return match["key"], values[0]
+    return None
+
+
 def _requirement(text: str) -> Requirement:
     match = _SET_RE.match(text)
     if match:
@@ -91,8 +104,13 @@ def parse_label_selector(text: str | None) -> Callable[[Mapping[str, str] | None
 
     def matches(labels: Mapping[str, str] | None) -> bool:
         labels = labels or {}
-        return all(requirement(labels) for requirement in requirements)
+        for requirement in requirements:
+            if not requirement(labels):
+                return False
+        return True
 
+    # What a store label index can answer: objects must carry every one of these labels.
+    matches.equalities = [e for e in (_equality(part) for part in _split_top_level(text)) if e is not None]
     return matches
 
 

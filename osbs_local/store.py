@@ -54,10 +54,15 @@ class Store:
         # One lock for all writes and for compound read-modify-write sequences (re-entrant).
         self.lock = threading.RLock()
         self._objects: dict[str, dict[Key, tuple[dict, str]]] = {}
+        # resource -> (label key, value) -> keys of the objects carrying that label: label selectors
+        # with an equality answer from here instead of scanning every object.
+        self._label_index: dict[str, dict[tuple[str, str], set[Key]]] = {}
         for resource, namespace, name, body in self._db.execute(
             "SELECT resource, namespace, name, body FROM objects"
         ):
-            self._objects.setdefault(resource, {})[(namespace, name)] = (json.loads(body), body)
+            obj = json.loads(body)
+            self._objects.setdefault(resource, {})[(namespace, name)] = (obj, body)
+            self._index(resource, (namespace, name), None, obj)
         row = self._db.execute("SELECT value FROM meta WHERE key='resource_version'").fetchone()
         self.resource_version = int(row[0]) if row else 0
         self.events = EventLog(self.resource_version, watch_cache_size)
@@ -81,6 +86,28 @@ class Store:
         for (ns, _name), entry in entries:
             if namespace is None or ns == namespace:
                 yield entry
+
+    def scan_labelled(self, resource: str, namespace: Optional[str], labels: list[tuple[str, str]]) -> list[tuple[dict, str]]:
+        """(object, json) pairs carrying every (key, value) label, read-only, optionally in one namespace."""
+        with self.lock:
+            index = self._label_index.get(resource, {})
+            sets = sorted((index.get(label, set()) for label in labels), key=len)
+            keys = set(sets[0]).intersection(*sets[1:]) if sets else set()
+            objects = self._objects.get(resource, {})
+            return [objects[key] for key in keys if namespace is None or key[0] == namespace]
+
+    def _index(self, resource: str, key: Key, old: Optional[dict], new: Optional[dict]) -> None:
+        index = self._label_index.setdefault(resource, {})
+        old_labels = set(((old or {}).get("metadata", {}).get("labels") or {}).items())
+        new_labels = set(((new or {}).get("metadata", {}).get("labels") or {}).items())
+        for label in old_labels - new_labels:
+            members = index.get(label)
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del index[label]
+        for label in new_labels - old_labels:
+            index.setdefault(label, set()).add(key)
 
     def count(self, resource: str) -> int:
         return len(self._objects.get(resource, {}))
@@ -126,6 +153,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             del self._objects[resource][key]
+            self._index(resource, key, current[0], None)
             self.resource_version = rv
             gone = json.loads(current[1])
             gone["metadata"]["resourceVersion"] = str(rv)
@@ -150,6 +178,7 @@ class Store:
             raise
         stored = json.loads(body)  # the store's own copy: the caller may keep mutating obj
         self._objects.setdefault(resource, {})[key] = (stored, body)
+        self._index(resource, key, previous, stored)
         self.resource_version = rv
         self._publish(Event(rv, event_type, resource, key[0], stored, body, previous))
         return json.loads(body)
