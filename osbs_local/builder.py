@@ -409,6 +409,9 @@ def _build_failure(lines: list[str]) -> BuildFailure:
     error = _last_error_line(lines)
     if step and step.upper().startswith("FROM") and re.search(r"pull|manifest|unauthorized|initializing source", text, re.I):
         return BuildFailure("PullBuilderImageFailed", f"cannot pull the image of step {step!r}: {error}")
+    exit_status = re.search(r"(?:exit status|returned a non-zero code:) (\d+)", error)
+    if step and exit_status:
+        return BuildFailure("DockerBuildFailed", f"the Dockerfile step {step!r} failed with exit status {exit_status.group(1)}")
     if step:
         return BuildFailure("DockerBuildFailed", f"the Dockerfile step {step!r} failed: {error}")
     return BuildFailure("DockerBuildFailed", f"the image build failed: {error}")

@@ -108,7 +108,8 @@ def _unreachable(lines: list[str]) -> bool:
 
 
 def _fail_fetch(shown_uri: str, wanted: str, lines: list[str]) -> None:
-    detail = next((line for line in reversed(lines) if line.startswith("fatal:")), lines[-1] if lines else "")
+    # git's first fatal line names the cause ("... does not appear to be a git repository"); later ones are generic.
+    detail = next((line for line in lines if line.startswith("fatal:")), lines[-1] if lines else "")
     if _unreachable(lines):
         message = f"cannot read the git repository {shown_uri}: {detail}; check the URI and that the repository is reachable"
     else:
