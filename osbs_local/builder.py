@@ -3,8 +3,8 @@
 run_build() is what the engine's build controller calls in a worker thread. It fetches the git
 source, prepares the Dockerfile the way OpenShift's docker builder does (final FROM replaced by
 spec.strategy.dockerStrategy.from, the strategy's env inserted after every FROM, build info
-appended as ENV and LABEL lines), builds with buildah (vfs storage, chroot isolation) or through a
-Docker Engine API (the `docker` SDK; podman's compatible service works), pushes to
+appended as ENV and LABEL lines, spec.output.imageLabels as LABEL), builds with buildah (vfs
+storage, chroot isolation) or through a Docker Engine API (the `docker` SDK; podman's compatible service works), pushes to
 spec.output.to and returns the digest the registry stores.
 
 Failures are BuildFailure with an OpenShift reason, a message for a person and the last log lines.
@@ -100,7 +100,8 @@ def _run(build, *, workdir, storage_dir, log, push_auths, pull_auths, ca_dir, bu
     text = dockerfile.read_text()
     prepared = prepare_dockerfile(text, base_image=base_override, env=env,
                                   build_env=_build_info_env(metadata, source, revision),
-                                  build_labels=_build_info_labels(metadata, source, revision))
+                                  build_labels=_build_info_labels(metadata, source, revision)
+                                  + _env_pairs((spec.get("output") or {}).get("imageLabels"), "imageLabels", log))
     original_froms = [_parse_from(arguments)[1] for _, _, keyword, arguments in _instructions(text)[1] if keyword == "FROM"]
     if not original_froms:
         raise BuildFailure("ManageDockerfileFailed", f"{dockerfile.relative_to(context)} has no FROM instruction")

@@ -158,6 +158,7 @@ def test_build_pushes_and_reports_the_registry_digest(builds, registry, base_ima
                          "Add the app\n\nWith a body.")
     build = builds.spec(repo, strategy={"buildArgs": [{"name": "GREETING", "value": "hello"}],
                                         "env": [{"name": "MYENV", "value": "env $x \"quoted\""}]})
+    build["spec"]["output"]["imageLabels"] = [{"name": "vendor", "value": "osbs.flow"}]
     result = builds.run(build)
     digest = result["digest"]
     assert digest == skopeo_digest(registry, f"{registry.host}/osbs/app:latest")
@@ -173,6 +174,7 @@ def test_build_pushes_and_reports_the_registry_digest(builds, registry, base_ima
     assert config["Labels"]["io.openshift.build.commit.id"] == commit
     assert config["Labels"]["io.openshift.build.commit.author"] == "Ann Author <ann@example.com>"
     assert config["Labels"]["io.openshift.build.name"] == "app-1"
+    assert config["Labels"]["vendor"] == "osbs.flow"  # spec.output.imageLabels
     assert f"OPENSHIFT_BUILD_COMMIT={commit}" in config["Env"] and "OPENSHIFT_BUILD_NAMESPACE=osbs" in config["Env"]
     # The log shows the progress a person follows.
     for expected in (f"Cloning {repo.path} at main", "STEP 1/", f"Pushing image {registry.host}/osbs/app:latest",
