@@ -176,6 +176,10 @@ def test_import_then_image_change_trigger_fires_exactly_once_per_image(engine, h
     assert manual["spec"]["strategy"]["dockerStrategy"]["from"]["name"] == new_pull_spec
     assert manual["spec"]["triggeredBy"] == [{"message": "Manually triggered"}]
     assert wait_build(http, engine, namespace, manual["metadata"]["name"])["status"]["phase"] == "Complete"
+    # The push secret's password reached neither the engine log nor any build log.
+    password = json.loads((engine.state_dir / "registry" / "credentials.json").read_text())["password"]
+    logs = [engine.state_dir / "logs" / "serve.log", *(engine.state_dir / "builds").rglob("build.log")]
+    assert len(logs) > 3 and all(password not in path.read_text() for path in logs)
 
 
 def test_imagestream_with_a_docker_image_tag_imports_it(engine, http, base_digest):

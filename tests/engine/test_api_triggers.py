@@ -1,0 +1,137 @@
+"""Trigger bookkeeping (OPENSHIFT_API.md section 9) and ImageStreamTag writes, driven through the API.
+
+Tag images are recorded with imagestreams/status writes (what the integrated registry does on a push), so
+these tests need no image builds; test_e2e_trigger.py covers the same path with real images.
+"""
+
+from __future__ import annotations
+
+import time
+
+BUILD_API = "/apis/build.openshift.io/v1"
+IMAGE_API = "/apis/image.openshift.io/v1"
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+
+
+def set_tag_image(http, engine, namespace, stream, tag, digest):
+    """Create the stream if needed and make TAG point at DIGEST (a status write, as a registry push does)."""
+    url = f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams"
+    if http.get(f"{url}/{stream}").status_code == 404:
+        assert http.post(url, json={"metadata": {"name": stream}, "spec": {}}).status_code == 201
+    current = http.get(f"{url}/{stream}").json()
+    items = [{"created": "2024-01-01T00:00:00Z", "dockerImageReference": f"example.com/{stream}@{digest}",
+              "image": digest, "generation": current["metadata"]["generation"]}]
+    others = [t for t in current["status"].get("tags") or [] if t["tag"] != tag]
+    current["status"]["tags"] = others + [{"tag": tag, "items": items}]
+    response = http.put(f"{url}/{stream}/status", json=current)
+    assert response.status_code == 200, response.text
+    return f"example.com/{stream}@{digest}"
+
+
+def builds_of(http, engine, namespace, bc):
+    items = http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds",
+                     params={"labelSelector": f"openshift.io/build-config.name={bc}"}).json()["items"]
+    return sorted(items, key=lambda b: int(b["metadata"]["annotations"]["openshift.io/build.number"]))
+
+
+def wait_for_builds(http, engine, namespace, bc, count, settle=1.5):
+    """Wait until `count` builds exist, then a little longer so that an extra one would show up."""
+    deadline = time.monotonic() + 20
+    while len(builds_of(http, engine, namespace, bc)) < count:
+        assert time.monotonic() < deadline, f"expected {count} builds of {bc}"
+        time.sleep(0.1)
+    time.sleep(settle)
+    return builds_of(http, engine, namespace, bc)
+
+
+def image_change_bc(make_bc, name, tag, **trigger):
+    return make_bc(name, strategy={"dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": tag}}},
+                   triggers=[{"type": "ImageChange", "imageChange": trigger}])
+
+
+def test_image_change_fires_once_per_new_image(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    assert http.post(bc_url, json=image_change_bc(make_bc, "ic", "src:latest")).status_code == 201
+    assert wait_for_builds(http, engine, namespace, "ic", 0) == []  # nothing to build from yet
+    pull_a = set_tag_image(http, engine, namespace, "src", "latest", DIGEST_A)
+    first = wait_for_builds(http, engine, namespace, "ic", 1)
+    assert len(first) == 1
+    assert first[0]["spec"]["triggeredBy"] == [{"message": "Image change", "imageChangeBuild": {
+        "imageID": pull_a, "fromRef": {"kind": "ImageStreamTag", "name": "src:latest", "namespace": namespace}}}]
+    assert first[0]["spec"]["strategy"]["dockerStrategy"]["from"] == {"kind": "DockerImage", "name": pull_a}
+    record = http.get(f"{bc_url}/ic").json()["status"]["imageChangeTriggers"]
+    assert record[0]["lastTriggeredImageID"] == pull_a and record[0]["lastTriggerTime"]
+    set_tag_image(http, engine, namespace, "src", "other", DIGEST_B)  # another tag of the stream changes
+    assert len(wait_for_builds(http, engine, namespace, "ic", 1)) == 1
+    pull_b = set_tag_image(http, engine, namespace, "src", "latest", DIGEST_B)
+    second = wait_for_builds(http, engine, namespace, "ic", 2)
+    assert len(second) == 2 and second[1]["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"] == pull_b
+
+
+def test_paused_triggers_and_recorded_images_do_not_fire(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    pull_a = set_tag_image(http, engine, namespace, "base", "1", DIGEST_A)
+    http.post(bc_url, json=image_change_bc(make_bc, "paused-trigger", "base:1", paused=True))
+    http.post(bc_url, json=image_change_bc(make_bc, "seen", "base:1", lastTriggeredImageID=pull_a))
+    paused_bc = make_bc("paused-bc", strategy={"dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": "base:1"}}},
+                        triggers=[{"type": "ImageChange", "imageChange": {}}])
+    paused_bc["metadata"]["annotations"] = {"openshift.io/build-config.paused": "true"}
+    http.post(bc_url, json=paused_bc)
+    for name in ("paused-trigger", "seen", "paused-bc"):
+        assert wait_for_builds(http, engine, namespace, name, 0, settle=0.5) == []
+    set_tag_image(http, engine, namespace, "base", "1", DIGEST_B)
+    assert len(wait_for_builds(http, engine, namespace, "seen", 1)) == 1  # a newer image than the recorded one
+    assert builds_of(http, engine, namespace, "paused-trigger") == [] and builds_of(http, engine, namespace, "paused-bc") == []
+
+
+def test_manual_build_records_the_current_image_so_the_trigger_does_not_repeat_it(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    body = image_change_bc(make_bc, "manual", "img:latest")
+    body["spec"]["triggers"][0]["imageChange"]["paused"] = True  # created paused: nothing fires yet
+    http.post(bc_url, json=body)
+    pull_a = set_tag_image(http, engine, namespace, "img", "latest", DIGEST_A)
+    build = http.post(f"{bc_url}/manual/instantiate", json={"metadata": {"name": "manual"}}).json()
+    assert build["spec"]["strategy"]["dockerStrategy"]["from"]["name"] == pull_a
+    bc = http.get(f"{bc_url}/manual").json()
+    assert bc["status"]["imageChangeTriggers"][0]["lastTriggeredImageID"] == pull_a
+    bc["spec"]["triggers"][0]["imageChange"]["paused"] = False
+    assert http.put(f"{bc_url}/manual", json=bc).status_code == 200
+    assert len(wait_for_builds(http, engine, namespace, "manual", 1)) == 1
+    # Instantiating with the image a trigger already recorded is refused (500 "already instantiated").
+    again = http.post(f"{bc_url}/manual/instantiate", json={
+        "metadata": {"name": "manual"}, "triggeredByImage": {"kind": "DockerImage", "name": pull_a}})
+    assert again.status_code == 500 and "already instantiated" in again.json()["message"]
+
+
+def test_config_change_builds_once(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    set_tag_image(http, engine, namespace, "cc", "latest", DIGEST_A)
+    body = image_change_bc(make_bc, "cc", "cc:latest")
+    body["spec"]["triggers"].append({"type": "ConfigChange"})
+    http.post(bc_url, json=body)
+    builds = wait_for_builds(http, engine, namespace, "cc", 1)
+    assert len(builds) == 1  # the ImageChange and ConfigChange triggers race; one build results
+    plain = make_bc("cc-only", triggers=[{"type": "ConfigChange"}])
+    http.post(bc_url, json=plain)
+    only = wait_for_builds(http, engine, namespace, "cc-only", 1)
+    assert len(only) == 1 and only[0]["spec"]["triggeredBy"] == [{"message": "Build configuration change"}]
+
+
+def test_imagestreamtag_create_get_list_delete(engine, http, namespace):
+    url = f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreamtags"
+    body = {"kind": "ImageStreamTag", "apiVersion": "image.openshift.io/v1", "metadata": {"name": "made:v1"},
+            "tag": {"from": {"kind": "DockerImage", "name": "127.0.0.1:1/x/y:1"}, "reference": True}}
+    created = http.post(url, json=body)
+    assert created.status_code == 201, created.text
+    assert http.post(url, json=body).json()["reason"] == "AlreadyExists"
+    stream = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams/made").json()
+    assert stream["spec"]["tags"][0]["name"] == "v1"
+    assert http.get(f"{url}/made:v1").status_code == 404  # no image yet: a spec tag alone is not gettable
+    set_tag_image(http, engine, namespace, "made", "v1", DIGEST_A)
+    assert http.get(f"{url}/made:v1").json()["image"]["metadata"]["name"] == DIGEST_A
+    assert [t["metadata"]["name"] for t in http.get(url).json()["items"]] == ["made:v1"]
+    deleted = http.delete(f"{url}/made:v1")
+    assert deleted.status_code == 200 and deleted.json()["status"] == "Success"
+    stream = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams/made").json()
+    assert stream["spec"]["tags"] == [] and stream["status"].get("tags") == []
