@@ -323,3 +323,15 @@ def test_baseimage_command_line_pushes_with_the_engine_env(registry, tmp_path):
     reference = out.stdout.strip()
     assert reference.startswith(f"{registry.host}/demo/busybox@sha256:")
     assert reference.split("@")[1] == skopeo_digest(registry, "demo/busybox:1")
+
+
+def test_registry_allows_deleting_manifests(registry, tmp_path):
+    storage = tmp_path / "storage"
+    digest = baseimage.build_busybox_base(f"{registry.host}/scratchpad/busybox:gone", storage_dir=storage,
+                                          auth_file=registry.auth_file, cert_dir=registry.cert_dir / registry.host)
+    creds, ca = (registry.username, registry.password), str(registry.ca_file)
+    deleted = requests.delete(f"{registry.url}/v2/scratchpad/busybox/manifests/{digest}", auth=creds, verify=ca, timeout=5)
+    assert deleted.status_code == 202  # storage.delete.enabled; 405 otherwise
+    with pytest.raises(v2.RegistryError) as caught:
+        v2.RegistryClient(registry.host, registry.dockercfg(), ca).inspect("scratchpad/busybox", digest)
+    assert caught.value.code == 404
