@@ -7,9 +7,14 @@ pg_dump next to the virtual environment: restoring it takes well under a second
 where ``pulpcore-manager migrate`` costs half a minute of CPU.
 
 Layout under ``STATE_DIR/pulp``:
-  settings.py, db-encryption.key, admin-password, ports.json, pids.json,
-  timings.json, pg/ (cluster, owned by the postgres user), media/, static/,
-  work/, upload-tmp/, logs/{api,api-access,content,worker}.log
+  settings.py, secret-key, db-encryption.key, admin-password (0600), ports.json,
+  pids.json, timings.json (phases of the last start), pg/ (cluster, owned by the
+  postgres user; or pg-location naming a cluster under PG_FALLBACK_ROOT), media/,
+  static/, work/, upload-tmp/, logs/{api,api-access,content,worker}.log
+
+Measured on this project's machine kind (2 cores): first start ever 34 s (venv with
+uv 7 s, migrate 22 s, processes 4 s); a new state dir later 4-6 s (restore 0.3-0.5 s);
+a restart of a stopped state dir about 4 s; start() while running 0.02 s; stop() 2 s.
 """
 
 from __future__ import annotations
