@@ -144,6 +144,22 @@ class ModuleRunner:
         args.update(extra)
         return args
 
+    def run_playbook(self, playbook_path, without_env=()):
+        """ansible-playbook on localhost; returns the result of each task, in order."""
+        env = self.env()
+        for name in without_env:
+            env.pop(name, None)
+        cmd = [
+            str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+            "-e", f"ansible_python_interpreter={PYTHON}", str(playbook_path),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        try:
+            output = json.loads(done.stdout)
+        except ValueError:
+            raise AssertionError(f"ansible-playbook printed no JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return [task["hosts"]["localhost"] for task in output["plays"][0]["tasks"]]
+
     def run(self, args, check=False, diff=False, env=None):
         cmd = [
             str(REPO / ".venv" / "bin" / "ansible"), "localhost", "-i", "localhost,", "-c", "local",

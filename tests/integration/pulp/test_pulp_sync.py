@@ -1,5 +1,7 @@
 """osbs.flow.pulp_sync against a real Pulp 3 and a real registry (see conftest.py)."""
 
+import json
+
 import requests
 
 from osbs_local.registry import free_port
@@ -188,3 +190,23 @@ def test_an_unknown_repository_fails_with_pulps_reason_and_the_task(ansible_modu
     assert result["failed"] is True
     assert "Pulp could not sync https://" in result["msg"] and "/osbs/does-not-exist" in result["msg"]
     assert "(task /pulp/api/v3/tasks/" in result["msg"]
+
+
+def test_module_defaults_for_the_pulp_action_group_set_the_connection(ansible_module, images, pulp, tmp_path):
+    digest = images.push("osbs/defaults", "1", "module defaults")
+    env = pulp.env()
+    connection = dict(
+        pulp_url=env["PULP_URL"], username=env["PULP_USERNAME"], password=env["PULP_PASSWORD"],
+        ca_cert=env["PULP_CA_BUNDLE"],
+    )
+    playbook = tmp_path / "sync.yml"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost",
+        "gather_facts": False,
+        "module_defaults": {"group/osbs.flow.pulp": connection},
+        "tasks": [{"name": "sync", "osbs.flow.pulp_sync": ansible_module.source("osbs/defaults", tags=["1"])}],
+    }]))
+    (result,) = ansible_module.run_playbook(playbook, without_env=list(env))
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True
+    assert tag_digests(result) == {"1": digest}
