@@ -305,6 +305,36 @@ class BuildOperations:
             created = api.create_prepared(build_resource, build, dry=False)
         return created
 
+    def clone(self, namespace: str, name: str, request: dict, dry_run=None) -> dict:
+        """POST builds/NAME/clone: a new Build of the same BuildConfig with the old build's spec (201)."""
+        api = self.api
+        dry = api._check_dry_run(dry_run)
+        if not isinstance(request, dict):
+            raise bad_request("the request body must be a BuildRequest object")
+        bc_resource, build_resource = BY_PLURAL["buildconfigs"], BY_PLURAL["builds"]
+        with api.store.lock:
+            old_build = api.store.get("builds", namespace, name)
+            if old_build is None:
+                raise not_found(build_resource, name)
+            bc_name = ((old_build.get("status") or {}).get("config") or {}).get("name")
+            bc = api.store.get("buildconfigs", namespace, bc_name) if bc_name else None
+            if bc is None:
+                raise bad_request(f"build {namespace}/{name} has no BuildConfig to number a clone with")
+            if (bc["metadata"].get("annotations") or {}).get(PAUSED_ANNOTATION) == "true":
+                raise bad_request(f"can't clone from BuildConfig {namespace}/{bc_name}: BuildConfig is paused")
+            number = bc.get("status", {}).get("lastVersion", 0) + 1
+            bc["status"]["lastVersion"] = number
+            spec = copy.deepcopy(old_build["spec"])
+            spec["runPolicy"] = bc["spec"].get("runPolicy", "Serial")
+            strategy = _strategy_body(spec)
+            if strategy is not None:
+                self._apply_request_options(spec, strategy, request)
+            build = self._new_build(bc, spec, {**request, "revision": request.get("revision") or spec.get("revision")}, number)
+            if dry:
+                return api.create_prepared(build_resource, build, dry=True)
+            api.update_prepared(bc_resource, api.store.get("buildconfigs", namespace, bc_name), bc, "", False)
+            return api.create_prepared(build_resource, build, dry=False)
+
     def _record_image_change_triggers(self, bc: dict, request: dict, triggered_by_image: Optional[dict]) -> None:
         """Rebuild status.imageChangeTriggers; the firing trigger records the image (GEN step 3-4)."""
         namespace = bc["metadata"]["namespace"]

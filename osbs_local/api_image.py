@@ -402,6 +402,18 @@ class ImageOperations:
             status_tag["items"] = items
             api.update_prepared(streams, old, stream, "status", dry=False)
 
+    def stream_secrets(self, namespace: str, name: str) -> dict:
+        """GET imagestreams/NAME/secrets: the namespace's docker secrets an import of the stream may use."""
+        self.api.get_or_404(BY_PLURAL["imagestreams"], namespace, name)
+        items = [json_copy for json_copy in (
+            self.api.store.get("secrets", namespace, s["metadata"]["name"])
+            for s, _ in self.api.store.scan("secrets", namespace)
+            if s.get("type") in ("kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"))
+            if json_copy is not None]
+        items.sort(key=lambda s: s["metadata"]["name"])
+        return {"kind": "SecretList", "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": items}
+
     # -- ImageStreamTag --------------------------------------------------------------------------------
     def _tag_object(self, stream: dict, tag: str, with_image: bool = True) -> Optional[dict]:
         status_tag = find_tag((stream.get("status") or {}).get("tags"), "tag", tag)

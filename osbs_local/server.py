@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from . import patching, resources
-from .api import Api, ApiError, bad_request, method_not_allowed, not_found
+from .api import Api, ApiError, Cause, bad_request, invalid, method_not_allowed, not_found
 from .store import dumps
 
 log = logging.getLogger("osbs_local.server")
@@ -332,6 +332,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send(200, api.image_ops.get_tag(namespace, name))
             elif sub in ("", "status"):
                 self._send(200, api.get(resource, namespace, name))
+            elif sub == "secrets" and resource.plural == "imagestreams":
+                self._send(200, api.image_ops.stream_secrets(namespace, name))
             else:
                 raise method_not_allowed("get", resource)
             return
@@ -342,6 +344,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = self._parse_body(raw)
             if sub == "instantiate" and resource.plural == "buildconfigs":
                 self._send(201, api.build_ops.instantiate(namespace, name, body, dry_run))
+            elif sub == "clone" and resource.plural == "builds":
+                self._send(201, api.build_ops.clone(namespace, name, body, dry_run))
             elif sub:
                 raise method_not_allowed("create", resource)
             elif name is not None:
@@ -413,6 +417,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             predicate = api._predicate(resource, query.get("labelSelector"), query.get("fieldSelector"))
             self._send(200, api.image_ops.list_tags(namespace, predicate))
             return
+        self._check_list_versions(query)
         limit = query.get("limit")
         try:
             limit_value = int(limit) if limit else None
@@ -421,6 +426,28 @@ class RequestHandler(BaseHTTPRequestHandler):
         text = api.list_json(resource, namespace, query.get("labelSelector"), query.get("fieldSelector"),
                              limit_value, query.get("continue") or None)
         self._send(200, text)
+
+    def _check_list_versions(self, query) -> None:
+        """resourceVersion / resourceVersionMatch / continue rules of a list (apimachinery validation)."""
+        rv, match, token = query.get("resourceVersion"), query.get("resourceVersionMatch"), query.get("continue")
+        if token and rv not in (None, "", "0"):
+            raise bad_request("specifying resource version is not allowed when using continue")
+        if match:
+            causes = []
+            if match not in ("Exact", "NotOlderThan"):
+                causes.append(Cause("resourceVersionMatch", "FieldValueNotSupported", f'"{match}": supported values: "Exact", "NotOlderThan"'))
+            elif not rv:
+                causes.append(Cause("resourceVersionMatch", "FieldValueForbidden", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+            elif token:
+                causes.append(Cause("resourceVersionMatch", "FieldValueForbidden", "resourceVersionMatch is forbidden when continue is provided"))
+            elif match == "Exact" and rv == "0":
+                causes.append(Cause("resourceVersionMatch", "FieldValueForbidden", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+            if causes:
+                raise invalid("ListOptions.meta.k8s.io", "", causes, "meta.k8s.io", "ListOptions")
+        exact = match == "Exact" or (query.get("limit") and match is None and rv not in (None, "", "0"))
+        if exact and rv and rv != str(self.server.api.store.resource_version):
+            # Only the current state is kept: an exact read of an older version is gone.
+            raise ApiError(410, "Expired", f"too old resource version: {rv} ({self.server.api.store.resource_version})")
 
     def _watch(self, resource, namespace, query) -> None:
         if "watch" not in resource.verbs:

@@ -159,3 +159,33 @@ def test_dry_run_writes_nothing(engine, http, namespace, make_bc):
     assert build.status_code == 201 and build.json()["metadata"]["name"] == "realbc-1"
     assert http.get(f"{bc_url}/realbc").json()["status"]["lastVersion"] == 0
     assert http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds").json()["items"] == []
+
+
+def test_list_version_options(engine, http, namespace):
+    cm_url = f"{engine.base}/api/v1/namespaces/{namespace}/configmaps"
+    current = http.get(cm_url).json()["metadata"]["resourceVersion"]
+    assert http.get(cm_url, params={"resourceVersion": "0"}).status_code == 200
+    assert http.get(cm_url, params={"resourceVersion": current, "resourceVersionMatch": "NotOlderThan"}).status_code == 200
+    body = assert_status(http.get(cm_url, params={"resourceVersionMatch": "Exact"}), 422, "Invalid")
+    assert body["details"]["kind"] == "ListOptions"
+    assert_status(http.get(cm_url, params={"resourceVersion": "0", "resourceVersionMatch": "Exact"}), 422, "Invalid")
+    assert_status(http.get(cm_url, params={"continue": "abc", "resourceVersion": "5"}), 400, "BadRequest")
+    http.post(cm_url, json={"metadata": {"name": "newer"}})
+    assert_status(http.get(cm_url, params={"resourceVersion": current, "resourceVersionMatch": "Exact"}), 410, "Expired")
+
+
+def test_clone_and_imagestream_secrets(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    http.post(bc_url, json=make_bc("cl", {"team": "t"}))
+    http.post(f"{bc_url}/cl/instantiate", json={"metadata": {"name": "cl"}})
+    clone = http.post(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/cl-1/clone",
+                      json={"kind": "BuildRequest", "metadata": {"name": "cl-1"}})
+    assert clone.status_code == 201, clone.text
+    assert clone.json()["metadata"]["name"] == "cl-2" and clone.json()["metadata"]["labels"]["team"] == "t"
+    assert http.get(f"{bc_url}/cl").json()["status"]["lastVersion"] == 2
+    http.post(f"{engine.base}/api/v1/namespaces/{namespace}/secrets", json={
+        "metadata": {"name": "pull"}, "type": "kubernetes.io/dockercfg", "stringData": {".dockercfg": "{}"}})
+    http.post(f"{engine.base}/api/v1/namespaces/{namespace}/secrets", json={"metadata": {"name": "opaque"}, "stringData": {"a": "b"}})
+    http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams", json={"metadata": {"name": "s"}})
+    listed = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams/s/secrets").json()
+    assert listed["kind"] == "SecretList" and [s["metadata"]["name"] for s in listed["items"]] == ["pull"]
