@@ -85,6 +85,13 @@ def fetch_source(uri: str, ref: str | None, commit: str | None, dest: Path, *,
     if status != 0:
         raise BuildFailure("FetchSourceFailed", f"cannot check out {wanted} of {shown_uri}: {' '.join(lines[-3:])}",
                            "\n".join(lines[-20:]))
+    if (dest / ".gitmodules").exists():
+        log("Updating submodules ...")
+        status, lines = git("submodule", "update", "--init", "--recursive")
+        if status != 0:
+            detail = next((line for line in lines if line.startswith("fatal:")), lines[-1] if lines else "")
+            raise BuildFailure("FetchSourceFailed", f"cannot fetch the submodules of {shown_uri}: {detail}",
+                               "\n".join(lines[-20:]))
     _, info = git("log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%s", quiet=True)
     sha, author, author_email, committer, committer_email, subject = (info[0].split("\x00") + [""] * 6)[:6]
     if commit and _FULL_SHA.match(commit.lower()) and sha != commit.lower():

@@ -211,6 +211,21 @@ def test_commit_not_advertised_falls_back_to_a_full_fetch(builds, registry, base
     assert by_ref["revision"]["commit"] == first and "fetching the whole repository" in builds.log
 
 
+def test_submodules_are_checked_out(builds, registry, base_image, repo, tmp_path, monkeypatch):
+    # git refuses file:// submodules by default since 2.38.1; these local test repos need it allowed.
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[protocol \"file\"]\n\tallow = always\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    (tmp_path / "library").mkdir()
+    library = GitRepo(tmp_path / "library")
+    library.commit({"lib.txt": "from the submodule\n"}, "library")
+    repo.git("submodule", "add", "-q", str(library.path), "vendor/library")
+    repo.commit({"Dockerfile": f"FROM {base_image}\nCOPY vendor/library/lib.txt /lib.txt\n"}, "with a submodule")
+    result = builds.run(builds.spec(repo, output="osbs/submodule:latest"))
+    assert image_file(registry, "osbs/submodule", result["digest"], "lib.txt") == "from the submodule\n"
+    assert "Updating submodules" in builds.log
+
+
 def test_context_dir_and_dockerfile_path(builds, registry, base_image, repo):
     repo.commit({"services/api/docker/Containerfile": f"FROM {base_image}\nCOPY payload /payload\n",
                  "services/api/payload": "from the context dir\n", "payload": "from the root\n"}, "layout")
