@@ -1,0 +1,311 @@
+"""What the flow benchmarks share: the machine description, a private osbs-local, the engine's
+request counters, API reads, the controller's memory, and running the playbook.
+
+The engine and git helpers come from tests/testlib.py (one copy of that logic).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from testlib import (  # noqa: E402  (tests/ is put on the path just above)
+    COLLECTIONS,
+    Engine,
+    commit_files,
+    git,
+    make_git_repo,
+    module_env,
+    start_engine,
+    stop_engine,
+)
+
+__all__ = ["COLLECTIONS", "Engine", "commit_files", "git", "make_git_repo", "module_env", "start_engine", "stop_engine"]
+
+VENV_BIN = Path(sys.executable).parent
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
+# -- the machine ---------------------------------------------------------------------------------------
+
+def _version(command: list[str]) -> str:
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "absent"
+    return out.splitlines()[0] if out else "unknown"
+
+
+def machine() -> dict:
+    """nproc, memory, CPU model, load and the versions that matter, for the record."""
+    mem_kb = 0
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    cpu = ""
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ansible_core = _version([str(VENV_BIN / "python"), "-c", "import ansible; print(ansible.__version__)"])
+    return {
+        "hostname": platform.node(),
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": _os_release(),
+        "python": sys.version.split()[0],
+        "ansible_core": ansible_core,
+        "buildah": _version(["buildah", "--version"]),
+        "git": _version(["git", "--version"]),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "date_utc": datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def _os_release() -> str:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return platform.platform()
+    match = re.search(r'^PRETTY_NAME="?([^"\n]*)', text, re.M)
+    return match.group(1) if match else platform.platform()
+
+
+# -- the engine ----------------------------------------------------------------------------------------
+
+def engine_session(engine: Engine) -> tuple[requests.Session, str]:
+    """An HTTPS session to the engine's API (bearer token, its CA) and the base URL."""
+    config = json.loads((engine.state_dir / "config.json").read_text())
+    session = requests.Session()
+    session.trust_env = False  # the machine sets REQUESTS_CA_BUNDLE globally
+    session.verify = str(engine.state_dir / "pki" / "ca.crt")
+    session.headers["Authorization"] = "Bearer %s" % config["token"]
+    return session, "https://127.0.0.1:%s" % config["api_port"]
+
+
+def counts_delta(before: dict, after: dict) -> dict:
+    """(verb, resource) -> requests between two Engine.metrics() readings, zero rows left out."""
+    delta = {}
+    for key, value in after.items():
+        diff = int(value - before.get(key, 0))
+        if diff:
+            delta[key] = diff
+    return delta
+
+
+def describe_requests(delta: dict) -> dict:
+    """Request counts for the report: total, writes, and both broken down by verb and resource."""
+    writes = {k: v for k, v in delta.items() if k[0] in WRITE_VERBS}
+    return {
+        "total": sum(delta.values()),
+        "writes": sum(writes.values()),
+        "writes_by_verb_resource": {"%s %s" % k: v for k, v in sorted(writes.items())},
+        "by_verb_resource": {"%s %s" % k: v for k, v in sorted(delta.items())},
+    }
+
+
+def parse_time(text: str | None) -> float | None:
+    """An RFC 3339 timestamp (second precision, as the engine writes them) as a Unix time."""
+    if not text:
+        return None
+    return datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+
+
+def build_times(build: dict) -> dict:
+    status = build.get("status") or {}
+    duration = status.get("duration")
+    return {
+        "name": build["metadata"]["name"],
+        "phase": status.get("phase"),
+        "created": parse_time(build["metadata"].get("creationTimestamp")),
+        "started": parse_time(status.get("startTimestamp")),
+        "completed": parse_time(status.get("completionTimestamp")),
+        "duration_s": round(duration / 1e9, 3) if duration else None,
+    }
+
+
+def busybox_base(engine: Engine, repository: str, storage: Path, release: str | None = None) -> str:
+    """Push a busybox-static base image to REPOSITORY:latest and return its digest.
+
+    With `release`, the image pushed is the existing one plus a file naming the release (a new
+    digest each time: a new base image, as a base rebuild makes).
+    """
+    from osbs_local import baseimage
+
+    image = "%s/%s:latest" % (engine.registry, repository)
+    cert_dir = engine.state_dir / "certs.d" / engine.registry
+    if release is None:
+        return baseimage.build_busybox_base(image, storage_dir=storage, auth_file=Path(engine.env["REGISTRY_AUTH_FILE"]),
+                                            cert_dir=cert_dir)
+    context = fresh_dir(storage.parent / ("%s-context" % storage.name))
+    (context / "Dockerfile").write_text("FROM %s\nRUN echo %s > /etc/bench-base-release\n" % (image, release))
+    buildah = buildah_command(storage)
+    auth = ["--authfile", engine.env["REGISTRY_AUTH_FILE"], "--cert-dir", str(cert_dir)]
+    run([*buildah, "bud", "--isolation", "chroot", "--format", "docker", *auth, "-t", image, str(context)])
+    digest_file = context / "digest"
+    run([*buildah, "push", *auth, "--digestfile", str(digest_file), image, "docker://%s" % image])
+    return digest_file.read_text().strip()
+
+
+def buildah_command(storage: Path) -> list[str]:
+    from osbs_local.buildproc import buildah_command as engine_buildah
+
+    return engine_buildah(storage)
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError("%s failed (%s):\n%s\n%s" % (" ".join(command[:6]), result.returncode,
+                                                        result.stdout[-3000:], result.stderr[-3000:]))
+    return result
+
+
+# -- the controller's memory ---------------------------------------------------------------------------
+
+class TreeMemory:
+    """Samples the summed RSS of a process and all its descendants (psutil), every `interval` seconds.
+
+    peak_tree_mb: the largest sum seen; peak_process_mb: the largest single process.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        import psutil
+
+        self._psutil = psutil
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peak_tree = 0
+        self.peak_process = 0
+        self.peak_process_cmd = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self):
+        psutil = self._psutil
+        while not self._stop.is_set():
+            total = 0
+            try:
+                processes = [self.root] + self.root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                return
+            for process in processes:
+                try:
+                    rss = process.memory_info().rss
+                except psutil.Error:
+                    continue
+                total += rss
+                if rss > self.peak_process:
+                    self.peak_process = rss
+                    try:
+                        self.peak_process_cmd = " ".join(process.cmdline())[:160]
+                    except psutil.Error:
+                        pass
+            self.peak_tree = max(self.peak_tree, total)
+            self._stop.wait(self.interval)
+
+    def report(self) -> dict:
+        return {
+            "peak_tree_rss_mb": round(self.peak_tree / 2**20, 1),
+            "peak_single_process_rss_mb": round(self.peak_process / 2**20, 1),
+            "peak_single_process": self.peak_process_cmd,
+            "sampling_interval_s": self.interval,
+        }
+
+
+# -- the playbook ----------------------------------------------------------------------------------------
+
+_TASK_TIME_RE = re.compile(r"^(.*?) -+ (\d+\.\d+)s$")
+
+
+def run_playbook(engine: Engine, args: list[str], profile: bool = True, memory: bool = False,
+                 timeout: int = 3600, env_extra: dict | None = None) -> dict:
+    """Run ansible-playbook (osbs.flow.build or a file) with the engine's environment.
+
+    Returns wall seconds, rc, per-task seconds (ansible.posix.profile_tasks) and, with memory=True,
+    the peak RSS of ansible-playbook and its module processes.
+    """
+    env = module_env(engine)
+    env.pop("PYTHONPATH", None)  # as a user runs it: the collection comes from ANSIBLE_COLLECTIONS_PATH
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    if profile:
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
+        env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "all"
+    env.update(env_extra or {})
+    command = [str(VENV_BIN / "ansible-playbook"), *args]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    sampler = TreeMemory(process.pid) if memory else None
+    if sampler:
+        sampler.__enter__()
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        if sampler:
+            sampler.__exit__(None, None, None)
+    wall = time.perf_counter() - started
+    tasks = {}
+    recap = output.split("TASKS RECAP", 1)[-1] if "TASKS RECAP" in output else ""
+    for line in recap.splitlines():
+        match = _TASK_TIME_RE.match(line.strip())
+        if match:
+            tasks[match.group(1).strip()] = tasks.get(match.group(1).strip(), 0) + float(match.group(2))
+    result = {"wall_s": round(wall, 3), "rc": process.returncode, "task_s": tasks, "output": output}
+    if sampler:
+        result["memory"] = sampler.report()
+    return result
+
+
+def flow_args(engine: Engine, git_uri: str, *extra: str) -> list[str]:
+    return ["osbs.flow.build", "-e", "git_uri=%s" % git_uri, "-e", "git_branch=main",
+            "-e", "registry_uri=%s" % engine.registry, "-e", "registry_secret=%s" % engine.registry_secret,
+            "-e", "namespace=%s" % engine.namespace, *extra]
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def write_report(report: dict, output: str | None) -> None:
+    text = json.dumps(report, indent=2, sort_keys=False)
+    print(text)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text + "\n")
+
+
+def fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
