@@ -354,6 +354,12 @@ def _stop_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _pki_paths(state_dir: Path) -> dict:
+    """The paths ensure_pki() returns, for commands that must not create a PKI."""
+    pki_dir = state_dir / "pki"
+    return {"ca_cert": pki_dir / "ca.crt", "ca_key": pki_dir / "ca.key", "cert": pki_dir / "server.crt", "key": pki_dir / "server.key"}
+
+
 def cmd_down(args) -> int:
     state_dir = Path(args.state_dir).resolve()
     config = load_config(state_dir)
@@ -366,8 +372,7 @@ def cmd_down(args) -> int:
     if config.get("registry_port") and (state_dir / "pki" / "ca.crt").exists():
         from .registry import Registry
 
-        pki = {"ca_cert": state_dir / "pki" / "ca.crt", "ca_key": state_dir / "pki" / "ca.key",
-               "cert": state_dir / "pki" / "server.crt", "key": state_dir / "pki" / "server.key"}
+        pki = _pki_paths(state_dir)
         registry = Registry(state_dir, config["registry_port"], pki)
         if registry.running:  # serve stops it; this catches a serve that died without doing so
             registry.stop()
@@ -394,7 +399,10 @@ def cmd_status(args) -> int:
     print(f"builder   : {config.get('builder', 'buildah')}{' via ' + config['docker_host'] if config.get('docker_host') else ''}")
     print(f"kubeconfig: {state_dir / 'kubeconfig'}")
     if config.get("pulp"):
-        print("pulp      : configured (see DIR/env)")
+        from .pulp import PulpService
+
+        service = PulpService(state_dir, _pki_paths(state_dir))
+        print(f"pulp      : {service.url}  {'running' if service.running() else 'not running'}")
     if not healthy:
         return 3
     builds = client.request("GET", "/apis/build.openshift.io/v1/builds")["items"]

@@ -273,14 +273,17 @@ class BuildController:
 
                 self._execute(namespace, name, worker, build_dir, build_log, started)
         except Exception:
+            if self.stopping.is_set():
+                return
             log.exception("build %s/%s: engine error", namespace, name)
             finish_build(api, namespace, name, "Error", "GenericBuildFailed",
                          "osbs-local failed while running the build; see the engine log", started_at=started)
         finally:
             with self._lock:
                 self.workers.pop(key, None)
-            self._prune(namespace, name)
-            self.wakeup.set()
+            if not self.stopping.is_set():
+                self._prune(namespace, name)
+                self.wakeup.set()
 
     def _execute(self, namespace, name, worker, build_dir, build_log, started) -> None:
         from . import builder
@@ -315,6 +318,11 @@ class BuildController:
                 builder=self.settings.builder, docker_host=self.settings.docker_host, cancel=worker.cancel,
             )
         except builder.BuildCancelled:
+            if self.stopping.is_set():
+                # The engine is stopping, not the user cancelling: the build stays Running in the store and
+                # the next start marks it Error (EngineRestarted), as it does after a crash.
+                log.info("build %s/%s interrupted by the engine stopping", namespace, name)
+                return
             log.info("build %s/%s cancelled", namespace, name)
             finish_build(api, namespace, name, "Cancelled", "CancelledBuild", CANCELLED_MESSAGE, started_at=started)
             return

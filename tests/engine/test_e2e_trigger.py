@@ -308,3 +308,36 @@ def test_docker_builder_engine_builds_and_reports_the_registry_digest(tmp_path):
         service.terminate()
         service.wait(20)
         stop_engine(engine)
+
+
+def test_a_build_running_when_the_engine_stops_ends_as_error_after_restart(tmp_path):
+    state = tmp_path / "state"
+    engine = start_engine(state)
+    try:
+        http = engine.session()
+        base_digest = baseimage.build_busybox_base(
+            f"{engine.registry}/osbs/busybox:latest", storage_dir=tmp_path / "storage",
+            auth_file=state / "auth.json", cert_dir=state / "certs.d" / engine.registry)
+        repo = GitRepo(tmp_path / "repo")
+        repo.commit({"Dockerfile": "FROM busybox\nRUN sleep 120\n"}, "slow")
+        bc = {"apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "metadata": {"name": "slow"},
+              "spec": {"source": {"git": {"uri": f"file://{repo.path}"}},
+                       "strategy": {"dockerStrategy": {"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox@{base_digest}"}}},
+                       "output": {"to": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/slow:latest"}}}}
+        http.post(f"{engine.base}{BUILD_API}/namespaces/osbs/buildconfigs", json=bc)
+        http.post(f"{engine.base}{BUILD_API}/namespaces/osbs/buildconfigs/slow/instantiate", json={"metadata": {"name": "slow"}})
+        deadline = time.monotonic() + 60
+        while "RUN sleep 120" not in http.get(f"{engine.base}{BUILD_API}/namespaces/osbs/builds/slow-1/log").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        assert http.get(f"{engine.base}{BUILD_API}/namespaces/osbs/builds/slow-1").json()["status"]["phase"] == "Running"
+        stopped = time.monotonic()
+        stop_engine(engine)
+        assert time.monotonic() - stopped < 30  # the running build step was stopped, not waited for
+        engine = start_engine(state)
+        http = engine.session()
+        status = http.get(f"{engine.base}{BUILD_API}/namespaces/osbs/builds/slow-1").json()["status"]
+        assert (status["phase"], status["reason"]) == ("Error", "EngineRestarted")
+        assert "while this build was Running" in status["message"] and status["completionTimestamp"]
+    finally:
+        stop_engine(engine)
