@@ -289,12 +289,19 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
 def cmd_up(args) -> int:
     state_dir = Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
+    previous = load_config(state_dir)
     config = ensure_config(state_dir, args.port, args.builder, args.docker_host, args.build_workers)
     from . import pki as pki_module
 
     pki = pki_module.ensure_pki(state_dir / "pki")
     client = Client(state_dir, config)
     pid = serve_pid(state_dir)
+    restart_keys = ("api_port", "builder", "docker_host", "build_workers")
+    changed = [key for key in restart_keys if previous and previous.get(key) != config.get(key)]
+    if pid is not None and changed:
+        print(f"osbs-local settings changed ({', '.join(changed)}): restarting pid {pid}")
+        _stop_pid(pid)
+        pid = None
     if pid is not None and client.healthy():
         print(f"osbs-local already running (pid {pid}) on {client.base}")
     else:

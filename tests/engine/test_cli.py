@@ -143,3 +143,19 @@ def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tm
     finally:
         stop_engine(engine)
     assert not engine.cli("status", check=False).returncode == 0
+
+
+def test_up_with_new_settings_restarts_on_the_new_port_and_down_is_idempotent(tmp_path):
+    from osbs_local.registry import free_port
+
+    engine = start_engine(tmp_path / "state", "--build-workers", "0")
+    try:
+        port = free_port()
+        engine = start_engine(tmp_path / "state", "--port", str(port))
+        assert engine.config["api_port"] == port and engine.config["build_workers"] == 0
+        assert yaml.safe_load(engine.kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{port}"
+        assert engine.session().get(f"{engine.base}/version").json()["major"] == "1"
+    finally:
+        stop_engine(engine)
+    again = engine.cli("down")
+    assert "not running" in again.stdout
