@@ -341,7 +341,8 @@ def test_unreachable_push_registry_is_push_image_to_registry_failed(builds, base
 
 
 def test_cancel_stops_a_running_step(builds, base_image, repo):
-    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo sleeping && sleep 60\n"}, "slow")
+    marker = f"osbs-cancel-{os.getpid()}-{time.monotonic_ns()}"  # finds our step's shell among other processes
+    repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo sleeping && sleep 60 && echo {marker}\n"}, "slow")
     cancel = threading.Event()
 
     def cancel_when_the_step_runs():
@@ -355,7 +356,7 @@ def test_cancel_stops_a_running_step(builds, base_image, repo):
     with pytest.raises(builder.BuildCancelled):
         builds.run(builds.spec(repo), cancel=cancel)
     assert time.monotonic() - started < 30
-    assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode != 0
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0
 
 
 # -- Dockerfile preparation (pure text) ----------------------------------------------------------
