@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -247,39 +248,57 @@ _TASK_TIME_RE = re.compile(r"^(.*?) -+ (\d+\.\d+)s$")
 
 
 def run_playbook(engine: Engine, args: list[str], profile: bool = True, memory: bool = False,
-                 timeout: int = 3600, env_extra: dict | None = None) -> dict:
+                 timeout: int = 3600, env_extra: dict | None = None, json_output: bool = False) -> dict:
     """Run ansible-playbook (osbs.flow.build or a file) with the engine's environment.
 
     Returns wall seconds, rc, per-task seconds (ansible.posix.profile_tasks) and, with memory=True,
-    the peak RSS of ansible-playbook and its module processes.
+    the peak RSS of ansible-playbook and its module processes, and the CPU seconds of that process
+    tree. json_output=True: the ansible.posix.json callback's document (task results and
+    start/end times) in "json" instead of per-task seconds.
     """
     env = module_env(engine)
     env.pop("PYTHONPATH", None)  # as a user runs it: the collection comes from ANSIBLE_COLLECTIONS_PATH
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["ANSIBLE_NOCOLOR"] = "1"
-    if profile:
+    if json_output:
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    elif profile:
         env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
         env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "all"
     env.update(env_extra or {})
     command = [str(VENV_BIN / "ansible-playbook"), *args]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE if json_output else subprocess.STDOUT,
+                               text=True, env=env)
     sampler = TreeMemory(process.pid) if memory else None
     if sampler:
         sampler.__enter__()
     try:
-        output, _ = process.communicate(timeout=timeout)
+        output, errors = process.communicate(timeout=timeout)
     finally:
         if sampler:
             sampler.__exit__(None, None, None)
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Every process of the tree is waited for by its parent, so its CPU time lands in RUSAGE_CHILDREN.
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    if json_output:
+        result = {"wall_s": round(wall, 3), "rc": process.returncode, "cpu_s": round(cpu, 3), "stderr": errors, "output": output}
+        try:
+            result["json"] = json.loads(output[output.index("{"):])
+        except ValueError:
+            result["json"] = None
+        if sampler:
+            result["memory"] = sampler.report()
+        return result
     tasks = {}
     recap = output.split("TASKS RECAP", 1)[-1] if "TASKS RECAP" in output else ""
     for line in recap.splitlines():
         match = _TASK_TIME_RE.match(line.strip())
         if match:
             tasks[match.group(1).strip()] = tasks.get(match.group(1).strip(), 0) + float(match.group(2))
-    result = {"wall_s": round(wall, 3), "rc": process.returncode, "task_s": tasks, "output": output}
+    result = {"wall_s": round(wall, 3), "rc": process.returncode, "cpu_s": round(cpu, 3), "task_s": tasks, "output": output}
     if sampler:
         result["memory"] = sampler.report()
     return result
