@@ -4,7 +4,7 @@
 
 A dependent's `.osbs-repo-config` is read at the commit its BuildConfig
 records: a bare repository per git URI in a cache directory, a shallow fetch
-of that one commit (`git fetch --depth 1 origin <commit>`), then
+of that one commit (`git fetch --depth 1 <uri> <commit>`), then
 `git show <commit>:<file>`. A server that refuses to hand out a commit by its
 sha (protocol v0 without uploadpack.allowReachableSHA1InWant) gets the branch
 fetched instead. Results are cached by (repository, commit, file) for the
@@ -98,24 +98,22 @@ class RepoSource:
         if not os.path.isdir(repo_dir):
             os.makedirs(self.cache_dir, exist_ok=True)
             subprocess.run(["git", "init", "--quiet", "--bare", repo_dir], check=True, capture_output=True)
-            self._git(repo_dir, "remote", "add", "origin", uri)
-        else:
-            self._git(repo_dir, "remote", "set-url", "origin", uri)
         return repo_dir
 
     def _has_commit(self, repo_dir, commit):
         return self._git(repo_dir, "cat-file", "-e", "%s^{commit}" % commit, check=False).returncode == 0
 
     def _fetch(self, repo_dir, uri, what, *args):
+        # From the URI itself, not a configured remote: one git process fewer per repository.
         self.fetches.append((uri, what))
-        return self._git(repo_dir, "fetch", "--quiet", "--no-tags", *args, "origin", what, check=False)
+        return self._git(repo_dir, "fetch", "--quiet", "--no-tags", *args, uri, what, check=False)
 
     def _read_uncached(self, uri, path, commit, branch):
         repo_dir = self._ensure_repo(uri)
         if commit:
             if not self._has_commit(repo_dir, commit):
                 by_sha = self._fetch(repo_dir, uri, commit, "--depth", "1")
-                if by_sha.returncode != 0 or not self._has_commit(repo_dir, commit):
+                if by_sha.returncode != 0:
                     self._fetch_commit_by_branch(repo_dir, uri, commit, branch, by_sha.stderr)
         else:
             done = self._fetch(repo_dir, uri, branch, "--depth", "1")

@@ -521,7 +521,7 @@ class Wave:
             # An ImageStreamTag output is moved by the cluster when the build pushes.
             return {"changed": False, "digest": summary["image_digest"]}
         return self.importer.run(bc["metadata"]["namespace"], to["name"], expected_digest=summary["image_digest"],
-                                 insecure=self.params["insecure_registry"])
+                                 insecure=self.params["insecure_registry"], trust_current=True)
 
     def runner_params(self, key, base_digest):
         return {

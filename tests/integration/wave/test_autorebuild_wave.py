@@ -180,6 +180,7 @@ def test_rerun_with_no_new_base_starts_no_build(wave_graph):
                        graph.buildconfigs["tool"]: "skipped", graph.buildconfigs["odd"]: "failed"}
     assert again["failed_dependents"] == [graph.buildconfigs["odd"]]
     assert graph.new_builds(before) == {s: [] for s in DEPENDENTS}
+    print("re-run of the wave over %d dependents: %.3f s, %d git fetches" % (len(again["rows"]), again["elapsed"], again["git_fetches"]))
 
 
 def test_a_cycle_is_reported_not_looped(osbs_engine, busybox_base, tmp_path):
