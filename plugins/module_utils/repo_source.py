@@ -148,4 +148,3 @@ class RepoSource:
                 "commit %s is not on branch %s of %s (the BuildConfig records a commit the repository no longer has; "
                 "run a user build to record a current one)" % (commit, branch, uri)
             )
-

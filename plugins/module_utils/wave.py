@@ -218,6 +218,7 @@ def topological_order(nodes, parents, cycles):
     for number, path in enumerate(cycles):
         for key in path:
             cycle_of[key] = number
+
     def counts(key, parent):
         return parent != ROOT and parent in nodes and not (key in cycle_of and cycle_of.get(parent) == cycle_of[key])
     pending = {key: {p for p in parents[key] if counts(key, p)} for key in nodes}
@@ -319,7 +320,7 @@ def run_wave(graph, root_outcome, work, parallel, on_start=None):
                 propagate(key)
         settle(ROOT, root_outcome)
         while submitted:
-            done, _ = wait(list(submitted), return_when=FIRST_COMPLETED)
+            done = wait(list(submitted), return_when=FIRST_COMPLETED).done
             for future in done:
                 key = submitted.pop(future)
                 settle(key, future.result())
@@ -490,8 +491,10 @@ class Wave:
         summary = build_summary(build)
         if summary["phase"] != "Complete":
             tail = build.get("status", {}).get("logSnippet") or self.client.log_tail(key[0], summary["name"], LOG_LINES_IN_REASON)
-            reason = "build %s %s: %s%s" % (summary["name"], summary["phase"], summary["reason"] or "no reason given",
-                                             (": " + summary["message"]) if summary["message"] else "")
+            reason = "build %s %s: %s%s" % (
+                summary["name"], summary["phase"], summary["reason"] or "no reason given",
+                (": " + summary["message"]) if summary["message"] else "",
+            )
             if tail:
                 reason += " | " + " | ".join(tail.strip().splitlines()[-LOG_LINES_IN_REASON:])
             return Outcome(FAILED, reason, build=summary["name"], duration=summary["duration"], changed=how == "started")

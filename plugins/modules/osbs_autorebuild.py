@@ -10,7 +10,7 @@ module: osbs_autorebuild
 short_description: Rebuild every image that depends on a new image, parents before children
 version_added: 0.1.0
 author:
-  - osbs.flow contributors
+  - osbs.flow contributors (@osbs-flow)
 description:
   - Starting from an image just imported by M(osbs.flow.reactor_import_image), works out every BuildConfig
     that depends on it, transitively (a dependent's ImageChange trigger names the ImageStreamTag of its
@@ -83,7 +83,7 @@ options:
     type: path
   fail_on_error:
     description:
-      - Fail the module when a dependent failed. The role M(osbs.flow.autorebuild) sets V(false), writes the report,
+      - Fail the module when a dependent failed. The role C(osbs.flow.autorebuild) sets V(false), writes the report,
         then fails.
     type: bool
     default: true
@@ -105,7 +105,6 @@ requirements:
 seealso:
   - module: osbs.flow.reactor_import_image
   - module: osbs.flow.osbs_build
-  - role: osbs.flow.autorebuild
 """
 
 EXAMPLES = r"""

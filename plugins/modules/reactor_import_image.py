@@ -10,7 +10,7 @@ module: reactor_import_image
 short_description: Import a built image into its ImageStream and list the BuildConfigs that depend on it
 version_added: 0.1.0
 author:
-  - osbs.flow contributors
+  - osbs.flow contributors (@osbs-flow)
 description:
   - What atomic-reactor's ImportImagePlugin did, as an idempotent module.
   - Ensures the ImageStream of the built image exists, creating it when missing with

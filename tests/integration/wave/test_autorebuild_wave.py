@@ -144,10 +144,18 @@ def test_wave_with_the_engines_triggers_paused(wave_graph):
     graph.set_triggers_paused(True)
     before = graph.build_names()
     imported = graph.new_base("paused")
+    args = dict(namespace=graph.namespace, imagestreamtag=imported["imagestreamtag"], digest=imported["digest"], parallel=4)
 
-    result = run_module(graph.engine, "osbs_autorebuild", dict(
-        namespace=graph.namespace, imagestreamtag=imported["imagestreamtag"], digest=imported["digest"], parallel=4,
-    ))
+    checked = run_module(graph.engine, "osbs_autorebuild", dict(args, fail_on_error=False), check_mode=True)
+    assert checked.get("failed") is not True, checked.get("msg")
+    assert checked["changed"] is True
+    would = {row["buildconfig"]: row for row in checked["rows"]}
+    assert would[graph.buildconfigs["app"]]["action"] == "rebuilt" and "a build would start" in would[graph.buildconfigs["app"]]["reason"]
+    assert would[graph.buildconfigs["leaf"]]["action"] == "rebuilt" and graph.buildconfigs["app"] in would[graph.buildconfigs["leaf"]]["reason"]
+    assert would[graph.buildconfigs["tool"]]["action"] == "skipped" and would[graph.buildconfigs["odd"]]["action"] == "failed"
+    assert graph.new_builds(before) == {s: [] for s in DEPENDENTS}, "check mode started a build"
+
+    result = run_module(graph.engine, "osbs_autorebuild", args)
     assert result["failed"] is True
     assert "failed for %s" % graph.buildconfigs["odd"] in result["msg"]
     assert result["report_table"] in result["msg"]
