@@ -229,7 +229,16 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
     from .server import make_ssl_context, start_http_server
     from .store import Store
 
+    import fcntl
+
     state_dir.mkdir(parents=True, exist_ok=True)
+    # One serve per state directory: a second one would mark the first one's running builds as Error.
+    lock_file = open(state_dir / "serve.lock", "w")
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"osbs-local already serves {state_dir} (pid {serve_pid(state_dir)})", file=sys.stderr)
+        return 1
     _setup_logging(state_dir, verbose)
     log = logging.getLogger("osbs_local.serve")
     config = ensure_config(state_dir)

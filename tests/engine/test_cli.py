@@ -46,6 +46,8 @@ def test_up_is_idempotent_and_status_reports(engine):
     assert f"https://127.0.0.1:{engine.config['api_port']}  running" in status
     assert engine.registry in status
     assert "NAMESPACE" in status and "Complete" in status and "(all)" in status
+    second = engine.cli("serve", check=False, timeout=30)  # a second server on the same state is refused
+    assert second.returncode == 1 and "already serves" in second.stderr
 
 
 def test_kubectl_get_describe_apply_delete_and_watch(engine, namespace, tmp_path):
