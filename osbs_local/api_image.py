@@ -245,7 +245,8 @@ class ImageOperations:
         for image_spec in images:
             from_name = image_spec["from"]["name"]
             insecure = bool((image_spec.get("importPolicy") or {}).get("insecure"))
-            result, image = self._import_one(namespace, from_name, insecure, auths, bool(image_spec.get("includeManifest")))
+            result, image = self._import_one(namespace, from_name, insecure, auths, bool(image_spec.get("includeManifest")),
+                                             store=importing)
             _, _, reference = v2.split_image_reference(from_name)
             to = (image_spec.get("to") or {}).get("name") or ("" if reference.startswith("sha256:") else reference)
             entry = {"status": result}
@@ -272,7 +273,9 @@ class ImageOperations:
             "status": status,
         }
 
-    def _import_one(self, namespace: str, reference: str, insecure: bool, auths: dict, include_manifest: bool):
+    def _import_one(self, namespace: str, reference: str, insecure: bool, auths: dict, include_manifest: bool,
+                    store: bool = True):
+        """(status, Image or None) for one reference; store=False for a preview (import: false) that keeps nothing."""
         try:
             repository, info = self.inspect(namespace, reference, insecure, auths)
         except v2.RegistryError as error:
@@ -281,7 +284,8 @@ class ImageOperations:
         except ValueError as error:
             return _image_status(400, "BadRequest", str(error), reference), None
         image = image_object(repository, info, include_manifest)
-        self.store_image(image_object(repository, info))
+        if store:
+            self.store_image(image_object(repository, info))
         return {"metadata": {}, "status": "Success"}, image
 
     def _write_import(self, namespace: str, name: str, changes: list, set_spec: bool) -> dict:
