@@ -204,6 +204,24 @@ def test_imagestream_with_a_docker_image_tag_imports_it(engine, http, base_diges
     assert "openshift.io/image.dockerRepositoryCheck" in stream["metadata"]["annotations"]
 
 
+def test_import_preview_reports_the_image_and_stores_nothing(engine, http, base_digest):
+    name = f"preview-{os.urandom(3).hex()}"
+    preview = http.post(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreamimports", json={
+        "kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1", "metadata": {"name": name},
+        "spec": {"import": False, "images": [
+            {"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox:latest"}, "includeManifest": True},
+            {"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox:no-such-tag"}}]},
+        "status": {}})
+    assert preview.status_code == 201, preview.text
+    found, missing = preview.json()["status"]["images"]
+    assert found["status"]["status"] == "Success" and found["image"]["metadata"]["name"] == base_digest
+    assert found["image"]["dockerImageReference"] == f"{engine.registry}/osbs/busybox@{base_digest}"
+    assert found["image"]["dockerImageManifest"] and found["image"]["dockerImageLayers"]
+    assert (missing["status"]["status"], missing["status"]["code"], missing["status"]["details"]["kind"]) == ("Failure", 404, "dockerimage")
+    assert "import" not in preview.json()["status"]
+    assert http.get(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreams/{name}").status_code == 404
+
+
 def test_failure_reasons_and_cancel_through_the_api(engine, http, base_digest, tmp_path, namespace):
     repo = GitRepo(tmp_path / "failing")
     repo.commit({"Dockerfile": "FROM busybox\nRUN echo about to fail && exit 3\n"}, "fails")
