@@ -6,6 +6,7 @@ Everything is real: the engine's docker-registry (TLS + htpasswd), buildah build
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -253,6 +254,26 @@ def test_failure_reasons_and_cancel_through_the_api(engine, http, base_digest, t
     http.post(f"{bc_url}/no-secret/instantiate", json={"metadata": {"name": "no-secret"}})
     failed = wait_build(http, engine, namespace, "no-secret-1")["status"]
     assert failed["phase"] == "Failed" and "missing" in failed["message"]
+
+    # Wrong registry credentials: the push is refused (Failed, PushImageToRegistryFailed) and an import
+    # with the namespace's dockercfg secret answers Unauthorized.
+    wrong = base64.b64encode(json.dumps({engine.registry: {"auth": base64.b64encode(b"osbs:wrong").decode()}}).encode()).decode()
+    http.post(f"{engine.base}/api/v1/namespaces/{namespace}/secrets", json={
+        "metadata": {"name": "wrong-creds"}, "type": "kubernetes.io/dockercfg", "data": {".dockercfg": wrong}})
+    ok_repo = GitRepo(tmp_path / "ok")
+    ok_repo.commit({"Dockerfile": "FROM busybox\nRUN true\n"}, "fine")
+    docker_bc("push-refused", source={"git": {"uri": f"file://{ok_repo.path}"}},
+              output={"to": {"kind": "DockerImage", "name": f"{engine.registry}/{namespace}/refused:1"},
+                      "pushSecret": {"name": "wrong-creds"}})
+    http.post(f"{bc_url}/push-refused/instantiate", json={"metadata": {"name": "push-refused"}})
+    failed = wait_build(http, engine, namespace, "push-refused-1")["status"]
+    assert (failed["phase"], failed["reason"]) == ("Failed", "PushImageToRegistryFailed"), failed
+    refused = http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreamimports", json={
+        "kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1", "metadata": {"name": "refused"},
+        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox:latest"}}]},
+        "status": {}}).json()
+    assert refused["status"]["images"][0]["status"]["reason"] == "Unauthorized"
+    assert refused["status"]["import"]["status"]["tags"][0]["conditions"][0]["reason"] == "Unauthorized"
 
     slow = GitRepo(tmp_path / "slow")
     slow.commit({"Dockerfile": "FROM busybox\nRUN sleep 60\n"}, "slow")
