@@ -483,10 +483,19 @@ class Wave:
         build, how = runner.start()
         if build is None:
             return Outcome(REBUILT, "check mode: a build would start", changed=True, pending=True)
+        if build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES and self.check_mode:
+            return Outcome(ADOPTED, "check mode: build %s is %s" % (build["metadata"]["name"], build["status"].get("phase")),
+                           build=build["metadata"]["name"], pending=True)
+        try:
+            return self.follow(key, bc, runner, build, how, base_digest, started)
+        except (OsbsFlowError, ApiError) as exc:
+            # A build this run started is a change even when waiting for it or importing its image failed.
+            text = str(exc) if isinstance(exc, OsbsFlowError) else "%s (HTTP %s %s)" % (exc.message, exc.status, exc.reason)
+            return Outcome(FAILED, text, build=build["metadata"]["name"], changed=how == "started")
+
+    def follow(self, key, bc, runner, build, how, base_digest, started):
+        """Wait for the build, import its image, and say what happened."""
         if build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES:
-            if self.check_mode:
-                return Outcome(ADOPTED, "check mode: build %s is %s" % (build["metadata"]["name"], build["status"].get("phase")),
-                               build=build["metadata"]["name"], pending=True)
             build = runner.wait(build)
         summary = build_summary(build)
         if summary["phase"] != "Complete":
