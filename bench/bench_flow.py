@@ -22,8 +22,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -59,7 +62,13 @@ def dockerfile(registry: str, seed: str, rounds: int) -> str:
 
 
 class Bare:
-    """`buildah bud` + `buildah push` of the Dockerfile, as a person would run them, timed."""
+    """`buildah bud` + `buildah push` of the Dockerfile, as a person would run them, timed.
+
+    The baseline is plain `buildah bud` (one commit at the end). Each run also times the same build
+    with --layers (a commit after every step, which the engine uses for its cache) and the
+    `pull --policy always` of the base the engine does before every build, to tell those costs
+    apart from the flow's own.
+    """
 
     def __init__(self, engine, workdir: Path, rounds: int):
         self.engine = engine
@@ -70,19 +79,89 @@ class Bare:
                      "--cert-dir", str(engine.state_dir / "certs.d" / engine.registry)]
         self.target = "%s/%s-bare:latest" % (engine.registry, IMAGE)
 
-    def run(self, seed: str) -> dict:
+    def _bud(self, seed: str, *flags: str) -> float:
         (self.context / "Dockerfile").write_text(dockerfile(self.engine.registry, seed, self.rounds))
         started = time.perf_counter()
-        run([*self.buildah, "bud", "--isolation", "chroot", "--format", "docker", "--layers", *self.auth,
+        run([*self.buildah, "bud", "--isolation", "chroot", "--format", "docker", *flags, *self.auth,
              "-t", self.target, str(self.context)])
-        built = time.perf_counter()
+        return time.perf_counter() - started
+
+    def run(self, seed: str) -> dict:
+        bud = self._bud(seed)
+        started = time.perf_counter()
         run([*self.buildah, "push", *self.auth, self.target, "docker://%s" % self.target])
-        pushed = time.perf_counter()
-        # What the engine does on top, before every build: pull the base again (--policy always).
+        push = time.perf_counter() - started
+        layers = self._bud(seed + "-layers", "--layers")
+        started = time.perf_counter()
         run([*self.buildah, "pull", "--quiet", "--policy", "always", *self.auth, "%s/bench/base:latest" % self.engine.registry])
-        pulled = time.perf_counter()
-        return {"bud_s": round(built - started, 3), "push_s": round(pushed - built, 3),
-                "total_s": round(pushed - started, 3), "base_pull_always_s": round(pulled - pushed, 3)}
+        pull = time.perf_counter() - started
+        return {"bud_s": round(bud, 3), "push_s": round(push, 3), "total_s": round(bud + push, 3),
+                "bud_layers_s": round(layers, 3), "base_pull_always_s": round(pull, 3)}
+
+
+class LogFollower:
+    """Follows a build's log (follow=true) and stamps each line with this process's clock on arrival."""
+
+    MARKS = (("clone", "Cloning "), ("pull", "Pulling image "), ("steps", "STEP 1/"), ("commit", "COMMIT "),
+             ("push", "Pushing image "), ("pushed", "Pushed image "))
+
+    def __init__(self, session, url: str):
+        self.session, self.url = session, url
+        self.lines: list[tuple[float, str]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stop.is_set():
+            try:
+                response = self.session.get(self.url, params={"follow": "true"}, stream=True, timeout=(10, 600))
+            except requests.RequestException:
+                time.sleep(0.05)
+                continue
+            if response.status_code != 200:  # the build does not exist or has not started yet
+                response.close()
+                time.sleep(0.05)
+                continue
+            for line in response.iter_lines(decode_unicode=True):
+                self.lines.append((time.time(), line or ""))
+            return
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+    def phases(self) -> dict:
+        marks = {}
+        steps = []
+        for stamp, line in self.lines:
+            for name, prefix in self.MARKS:
+                if line.startswith(prefix) and name not in marks:
+                    marks[name] = stamp
+            if line.startswith("STEP "):
+                steps.append((stamp, line.split(":", 1)[1].strip().split(" ", 1)[0]))
+        def span(a, b):
+            return round(marks[b] - marks[a], 3) if a in marks and b in marks else None
+        # A step lasts until the next one starts; the last one until COMMIT.
+        step_times = {}
+        ends = [stamp for stamp, _ in steps[1:]] + [marks.get("commit")]
+        for (stamp, keyword), end in zip(steps, ends):
+            if end is not None:
+                step_times.setdefault(keyword, 0.0)
+                step_times[keyword] += end - stamp
+        appended = steps[-2:] if len(steps) >= 2 else []  # the engine's ENV and LABEL lines
+        return {
+            "first_line": marks.get("clone") or (self.lines[0][0] if self.lines else None),
+            "last_line": self.lines[-1][0] if self.lines else None,
+            "clone_s": span("clone", "pull"),
+            "base_pull_s": span("pull", "steps"),
+            "steps_s": span("steps", "commit"),
+            "commit_s": span("commit", "push"),
+            "push_s": span("push", "pushed"),
+            "step_s_by_keyword": {k: round(v, 3) for k, v in step_times.items()},
+            "engine_appended_env_label_steps_s": round((marks["commit"] - appended[0][0]), 3)
+            if appended and "commit" in marks else None,
+        }
 
 
 class Flow:
@@ -108,9 +187,18 @@ class Flow:
         if seed is not None:
             commit_files(self.repo, {"Dockerfile": dockerfile(self.engine.registry, seed, self.rounds)}, "seed %s" % seed)
         before_build = self.latest_build()
+        number = int(before_build["metadata"]["annotations"]["openshift.io/build.number"]) if before_build else 0
+        follower = None
+        if seed is not None:
+            follower = LogFollower(self.session, "%s/apis/build.openshift.io/v1/namespaces/%s/builds/%s-%d/log" % (
+                self.api, self.engine.namespace, self.bc, number + 1))
         before = self.engine.metrics()
+        started = time.time()
         result = run_playbook(self.engine, flow_args(self.engine, self.git_uri))
+        ended = time.time()
         after = self.engine.metrics()
+        if follower:
+            follower.close()
         if result["rc"] != 0:
             raise RuntimeError("playbook failed (rc %s):\n%s" % (result["rc"], result["output"][-6000:]))
         build = self.latest_build()
@@ -121,9 +209,19 @@ class Flow:
             row["build"] = times["name"]
             row["engine_build_s"] = times["duration_s"]
             row["outside_engine_build_s"] = round(result["wall_s"] - times["duration_s"], 3)
+            if follower and follower.lines:
+                phases = follower.phases()
+                row["phases"] = phases
+                row["playbook_start_to_build_log_s"] = round(phases["first_line"] - started, 3)
+                row["build_log_end_to_playbook_end_s"] = round(ended - phases["last_line"], 3)
         else:
             row["build"] = None
         return row
+
+
+def median_of(rows: list[dict], key: str) -> float | None:
+    values = [row[key] for row in rows if row.get(key) is not None]
+    return round(median(values), 3) if values else None
 
 
 def summarize_tasks(rows: list[dict]) -> dict:
@@ -181,13 +279,26 @@ def main() -> int:
                 "inside_engine_build_beyond_bare_s": round(engine_median - bare_median, 3),
                 "outside_engine_build_s (ansible-playbook, modules, API, waiting)":
                     round(median([row["outside_engine_build_s"] for row in flows]), 3),
+                "playbook_start_to_build_log_s (ansible start, source, BuildConfig, instantiate, scheduling)":
+                    median_of(flows, "playbook_start_to_build_log_s"),
+                "build_log_end_to_playbook_end_s (completion seen, import, wave, summary, exit)":
+                    median_of(flows, "build_log_end_to_playbook_end_s"),
                 "bare_bud_s": round(median([row["bud_s"] for row in bares]), 3),
                 "bare_push_s": round(median([row["push_s"] for row in bares]), 3),
+                "bare_bud_with_layers_s (as the engine builds)": round(median([row["bud_layers_s"] for row in bares]), 3),
                 "base_pull_policy_always_s (the engine does it every build)": round(median([row["base_pull_always_s"] for row in bares]), 3),
+            },
+            "engine_build_phases_medians (from the followed build log)": {
+                key: median_of([row["phases"] for row in flows if row.get("phases")], key)
+                for key in ("clone_s", "base_pull_s", "steps_s", "commit_s", "push_s", "engine_appended_env_label_steps_s")
+            },
+            "engine_build_step_s_medians": {
+                keyword: median_of([row["phases"]["step_s_by_keyword"] for row in flows if row.get("phases")], keyword)
+                for keyword in ("FROM", "LABEL", "ARG", "RUN", "ENV")
             },
             "task_s_medians": summarize_tasks(flows),
             "requests_per_build_run": flows[-1]["requests"],
-            "playbook_runs": [{k: v for k, v in row.items() if k not in ("task_s", "requests")} for row in flows],
+            "playbook_runs": [{k: v for k, v in row.items() if k not in ("task_s", "requests", "phases")} for row in flows],
             "bare_runs": bares,
             "warmup": {"flow_wall_s": warmup["flow"]["wall_s"], "bare_total_s": warmup["bare"]["total_s"]},
         }

@@ -27,12 +27,13 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from testlib import (  # noqa: E402  (tests/ is put on the path just above)
     COLLECTIONS,
+    OSBS_LOCAL,
     Engine,
     commit_files,
     git,
     make_git_repo,
     module_env,
-    start_engine,
+    read_env_file,
     stop_engine,
 )
 
@@ -93,6 +94,15 @@ def _os_release() -> str:
 
 
 # -- the engine ----------------------------------------------------------------------------------------
+
+def start_engine(state_dir: Path, *extra: str) -> Engine:
+    """`osbs-local up` (its messages kept off stdout, which carries the JSON report)."""
+    result = subprocess.run([OSBS_LOCAL, "up", "--state-dir", str(state_dir), *extra], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError("osbs-local up failed:\n%s\n%s" % (result.stdout, result.stderr))
+    print(result.stdout.strip(), file=sys.stderr)
+    return Engine(state_dir, read_env_file(state_dir / "env"))
+
 
 def engine_session(engine: Engine) -> tuple[requests.Session, str]:
     """An HTTPS session to the engine's API (bearer token, its CA) and the base URL."""
