@@ -50,7 +50,13 @@ def build_base_digest(build):
 
 
 def build_commit(build):
-    return ((build.get("spec", {}).get("revision") or {}).get("git") or {}).get("commit")
+    """The commit built: the request's revision, or what the builder recorded once it cloned
+    (OpenShift's builder writes spec.revision through builds/details; osbs-local also keeps status.revision)."""
+    for part in ("spec", "status"):
+        commit = (((build.get(part) or {}).get("revision") or {}).get("git") or {}).get("commit")
+        if commit:
+            return commit
+    return None
 
 
 def build_summary(build):

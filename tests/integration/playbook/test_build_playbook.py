@@ -20,7 +20,7 @@ def flow_vars(engine, uri, **extra):
         "git_branch": "main",
         "registry_uri": engine.registry,
         "registry_secret": engine.registry_secret,
-        "namespace": engine.namespace,
+        "osbs_namespace": engine.namespace,
         "autorebuild": False,
     }
     values.update(extra)
