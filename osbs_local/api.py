@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Optional
 from . import patching
 from .resources import BY_PLURAL, Resource
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
-from .store import AlreadyExists, Conflict, NotFound, Store, dumps
+from .store import AlreadyExists, Conflict, Store, dumps
 from .watch import Expired
 
 log = logging.getLogger("osbs_local.api")

@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Optional
 
 from . import v2
-from .api import ApiError, Cause, Strategy, already_exists, bad_request, invalid, not_found, now
+from .api import Cause, Strategy, already_exists, bad_request, conflict, invalid, not_found, now, success_status
 from .resources import BY_PLURAL
 
 if TYPE_CHECKING:
@@ -234,12 +234,7 @@ class ImageOperations:
         body_rv = (body.get("metadata") or {}).get("resourceVersion")
         stream = api.store.peek("imagestreams", namespace, name)
         if importing and body_rv and stream is not None and body_rv != stream["metadata"]["resourceVersion"]:
-            raise ApiError(
-                409, "Conflict",
-                f'Operation cannot be fulfilled on imagestreams.image.openshift.io "{name}": the object has been modified;'
-                " please apply your changes to the latest version and try again",
-                {"name": name, "group": "image.openshift.io", "kind": "imagestreams"},
-            )
+            raise conflict(BY_PLURAL["imagestreams"], name)
         auths = self.namespace_auths(namespace)
         results, changes = [], []
         for image_spec in images:
@@ -288,17 +283,22 @@ class ImageOperations:
             self.store_image(image_object(repository, info))
         return {"metadata": {}, "status": "Success"}, image
 
+    def _stream_or_new(self, namespace: str, name: str) -> dict:
+        """The stream (a private copy), created empty when missing, as imports and pushes do (store lock held)."""
+        stream = self.api.store.get("imagestreams", namespace, name)
+        if stream is None:
+            stream = self.api.create_prepared(BY_PLURAL["imagestreams"], {
+                "kind": "ImageStream", "apiVersion": IMAGE_GROUP_VERSION,
+                "metadata": {"name": name, "namespace": namespace}, "spec": {},
+            }, dry=False)
+        return stream
+
     def _write_import(self, namespace: str, name: str, changes: list, set_spec: bool) -> dict:
         """Record imported images (or failures) in the stream's tags; create the stream when missing."""
         api = self.api
         streams = BY_PLURAL["imagestreams"]
         with api.store.lock:
-            stream = api.store.get("imagestreams", namespace, name)
-            if stream is None:
-                stream = api.create_prepared(streams, {
-                    "kind": "ImageStream", "apiVersion": IMAGE_GROUP_VERSION,
-                    "metadata": {"name": name, "namespace": namespace}, "spec": {},
-                }, dry=False)
+            stream = self._stream_or_new(namespace, name)
             old = copy.deepcopy(stream)
             spec_tags = stream["spec"].setdefault("tags", [])
             status = stream.setdefault("status", {})
@@ -385,12 +385,7 @@ class ImageOperations:
         self.store_image(image)
         streams = BY_PLURAL["imagestreams"]
         with api.store.lock:
-            stream = api.store.get("imagestreams", namespace, stream_name)
-            if stream is None:
-                stream = api.create_prepared(streams, {
-                    "kind": "ImageStream", "apiVersion": IMAGE_GROUP_VERSION,
-                    "metadata": {"name": stream_name, "namespace": namespace}, "spec": {},
-                }, dry=False)
+            stream = self._stream_or_new(namespace, stream_name)
             old = copy.deepcopy(stream)
             status_tags = stream["status"].setdefault("tags", [])
             status_tag = find_tag(status_tags, "tag", tag)
@@ -508,10 +503,7 @@ class ImageOperations:
                 raise not_found(resource, name)
             body_rv = (body.get("metadata") or {}).get("resourceVersion")
             if not create and body_rv and body_rv != stream["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict",
-                               f'Operation cannot be fulfilled on imagestreamtags.image.openshift.io "{name}": the object has been modified;'
-                               " please apply your changes to the latest version and try again",
-                               {"name": name, "group": "image.openshift.io", "kind": "imagestreamtags"})
+                raise conflict(resource, name)
             old = copy.deepcopy(stream)
             tags = [t for t in stream["spec"].get("tags") or [] if t.get("name") != tag]
             tags.append(wanted)
@@ -551,5 +543,4 @@ class ImageOperations:
             stream["spec"]["tags"] = [t for t in spec_tags if t.get("name") != tag]
             stream["status"]["tags"] = [t for t in status_tags if t.get("tag") != tag]
             api.update_prepared(streams, old, stream, "import", dry)
-            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                    "details": {"name": name, "group": "image.openshift.io", "kind": "imagestreamtags", "uid": old["metadata"]["uid"]}}
+            return success_status(resource, name, old["metadata"]["uid"])

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from osbs_local import baseimage, v2
+from osbs_local import baseimage
 
 from conftest import start_engine, stop_engine
 
