@@ -259,7 +259,8 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
     _bootstrap(api)
     settings = BuildSettings(builder=config.get("builder", "buildah"), docker_host=config.get("docker_host"),
                              workers=workers, storage_dir=state_dir / "storage", ca_dir=registry.cert_dir)
-    controllers = [BuildController(api, settings), TriggerController(api), ImageStreamController(api)]
+    controllers = [BuildController(api, settings), TriggerController(api),
+                   ImageStreamController(api, float(config.get("scheduled_import_seconds", 900)))]
     for controller in controllers:
         store.add_listener(controller.on_event)
     for controller in controllers:
@@ -273,8 +274,14 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(2.0):
+            if not registry.running:
+                # The registry is a process of its own: if it died, bring it back rather than fail every push.
+                log.warning("the registry on %s is not running; restarting it", registry.host)
+                try:
+                    registry.start()
+                except Exception:
+                    log.exception("restarting the registry failed")
     finally:
         log.info("stopping")
         server.stopping.set()

@@ -502,12 +502,25 @@ class TriggerController:
 
 
 class ImageStreamController:
-    """Imports spec tags whose `from` is a DockerImage, when their generation is newer than the last import."""
+    """Imports spec tags whose `from` is a DockerImage, when their generation is newer than the last import,
+    and re-imports tags with importPolicy.scheduled every `scheduled_seconds` (OpenShift: 15 minutes)."""
 
-    def __init__(self, api: Api):
+    def __init__(self, api: Api, scheduled_seconds: float = 900.0):
         self.api = api
-        self.queue: "queue.Queue[Optional[tuple[str, str]]]" = queue.Queue()
+        self.scheduled_seconds = scheduled_seconds
+        self.queue: "queue.Queue[Optional[tuple]]" = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="image-import", daemon=True)
+        self.stopping = threading.Event()
+        self.scheduler = threading.Thread(target=self._schedule_loop, name="image-import-scheduler", daemon=True)
+
+    def _schedule_loop(self) -> None:
+        while not self.stopping.wait(self.scheduled_seconds):
+            for stream, _ in list(self.api.store.scan("imagestreams")):
+                scheduled = [t["name"] for t in (stream.get("spec") or {}).get("tags") or []
+                             if (t.get("from") or {}).get("kind") == "DockerImage" and not t.get("reference")
+                             and (t.get("importPolicy") or {}).get("scheduled")]
+                if scheduled:
+                    self.queue.put((stream["metadata"]["namespace"], stream["metadata"]["name"], scheduled))
 
     def on_event(self, event: Event) -> None:
         if event.resource == "imagestreams" and event.type != "DELETED" and self.pending_tags(event.obj):
@@ -531,11 +544,13 @@ class ImageStreamController:
 
     def start(self) -> None:
         self.thread.start()
+        self.scheduler.start()
         for stream, _ in list(self.api.store.scan("imagestreams")):
             if self.pending_tags(stream):
                 self.queue.put((stream["metadata"]["namespace"], stream["metadata"]["name"]))
 
     def stop(self) -> None:
+        self.stopping.set()
         self.queue.put(None)
 
     def _loop(self) -> None:
@@ -543,11 +558,11 @@ class ImageStreamController:
             item = self.queue.get()
             if item is None:
                 return
-            namespace, name = item
+            namespace, name = item[:2]
             stream = self.api.store.peek("imagestreams", namespace, name)
             if stream is None:
                 continue
-            tags = self.pending_tags(stream)
+            tags = item[2] if len(item) > 2 else self.pending_tags(stream)
             if not tags:
                 continue
             try:
