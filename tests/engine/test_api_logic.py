@@ -1,0 +1,114 @@
+"""Pure logic of the engine's API layer: selector grammar, patch semantics, the watch log, the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from osbs_local import patching
+from osbs_local.selectors import SelectorError, parse_field_selector, parse_label_selector
+from osbs_local.store import AlreadyExists, Conflict, Store
+from osbs_local.watch import Event, EventLog, Expired
+
+
+@pytest.mark.parametrize("selector, labels, expected", [
+    ("a=1", {"a": "1"}, True),
+    ("a=1", {}, False),
+    ("a==1,b", {"a": "1", "b": ""}, True),
+    ("a!=1", {}, True),
+    ("a in (1, 2)", {"a": "2"}, True),
+    ("a notin (1,2)", {"a": "3"}, True),
+    ("a notin (1,2)", {}, True),
+    ("!a", {"b": "1"}, True),
+    ("a>3", {"a": "4"}, True),
+    ("a<3", {"a": "x"}, False),
+    ("app.kubernetes.io/name=x,tier in (web)", {"app.kubernetes.io/name": "x", "tier": "web"}, True),
+    ("a=", {"a": ""}, True),
+])
+def test_label_selector_semantics(selector, labels, expected):
+    assert parse_label_selector(selector)(labels) is expected
+
+
+@pytest.mark.parametrize("selector", ["a in (b", "a=b=c", "=x", "a,,b", "a in (b c)"])
+def test_label_selector_syntax_errors(selector):
+    with pytest.raises(SelectorError):
+        parse_label_selector(selector)
+
+
+def test_label_selector_equalities_feed_the_index():
+    assert parse_label_selector("a=1,b in (2),c!=3,d in (4,5),e").equalities == [("a", "1"), ("b", "2")]
+    assert parse_label_selector("") is None
+
+
+def test_field_selectors():
+    extractors = {"metadata.name": lambda o: o["metadata"]["name"], "status": lambda o: o.get("status", {}).get("phase")}
+    matches = parse_field_selector("metadata.name=x,status!=Failed", extractors)
+    assert matches({"metadata": {"name": "x"}, "status": {"phase": "Complete"}})
+    assert not matches({"metadata": {"name": "x"}, "status": {"phase": "Failed"}})
+    with pytest.raises(SelectorError, match='"spec.x" is not a known field selector'):
+        parse_field_selector("spec.x=1", extractors)
+
+
+def test_merge_patch_follows_rfc_7386():
+    target = {"a": {"b": 1, "c": 2}, "l": [1, 2], "x": 1}
+    assert patching.merge_patch(target, {"a": {"b": None, "d": 3}, "l": [3], "x": None}) == {"a": {"c": 2, "d": 3}, "l": [3]}
+    assert target == {"a": {"b": 1, "c": 2}, "l": [1, 2], "x": 1}  # the input is not modified
+
+
+def test_strategic_merge_patch_keys_and_directives():
+    stream = {"spec": {"tags": [{"name": "a", "from": {"name": "x"}}, {"name": "b"}]},
+              "status": {"tags": [{"tag": "a", "items": [1]}]}}
+    patched = patching.strategic_merge_patch(stream, {
+        "spec": {"tags": [{"name": "a", "from": {"name": "y"}}, {"name": "b", "$patch": "delete"}, {"name": "c"}]},
+        "status": {"tags": [{"tag": "b", "items": []}]}}, "imagestreams")
+    assert patched["spec"]["tags"] == [{"name": "a", "from": {"name": "y"}}, {"name": "c"}]
+    assert [t["tag"] for t in patched["status"]["tags"]] == ["a", "b"]
+    # Lists without a merge key in the Go types are replaced whole.
+    bc = {"spec": {"triggers": [{"type": "A"}, {"type": "B"}]}}
+    assert patching.strategic_merge_patch(bc, {"spec": {"triggers": [{"type": "C"}]}}, "buildconfigs") == {"spec": {"triggers": [{"type": "C"}]}}
+    assert patching.strategic_merge_patch({"a": {"b": 1, "c": 2}}, {"a": {"$patch": "replace", "d": 3}}, "x") == {"a": {"d": 3}}
+    with pytest.raises(patching.PatchError):
+        patching.strategic_merge_patch(stream, {"spec": {"tags": [{"from": {}}]}}, "imagestreams")
+
+
+def test_json_patch_errors_are_patch_errors():
+    assert patching.json_patch({"a": 1}, [{"op": "replace", "path": "/a", "value": 2}]) == {"a": 2}
+    with pytest.raises(patching.PatchError):
+        patching.json_patch({"a": 1}, [{"op": "remove", "path": "/missing"}])
+
+
+def _event(rv: int) -> Event:
+    return Event(rv, "ADDED", "configmaps", "ns", {}, "{}", None)
+
+
+def test_event_log_is_bounded_and_expires_old_versions():
+    log = EventLog(start_rv=10, size=3)
+    for rv in range(11, 16):
+        log.append(_event(rv))
+    assert [e.rv for e in log.since(12)] == [13, 14, 15]
+    assert log.since(15) == []
+    with pytest.raises(Expired):
+        log.since(11)
+    with pytest.raises(AssertionError):
+        log.append(_event(17))  # a gap would silently lose events
+
+
+def test_store_versions_conflicts_and_persistence(tmp_path):
+    store = Store(tmp_path / "state.db")
+    created = store.create("configmaps", {"metadata": {"name": "a", "namespace": "n", "labels": {"k": "v"}}})
+    assert created["metadata"]["resourceVersion"] == "1"
+    with pytest.raises(AlreadyExists):
+        store.create("configmaps", {"metadata": {"name": "a", "namespace": "n"}})
+    updated = store.update("configmaps", dict(created, data={"x": "1"}), expected_rv="1")
+    with pytest.raises(Conflict):
+        store.update("configmaps", dict(created, data={"x": "2"}), expected_rv="1")
+    assert [o["metadata"]["name"] for o, _ in store.scan_labelled("configmaps", "n", [("k", "v")])] == ["a"]
+    store.delete("configmaps", "n", "a")
+    assert store.scan_labelled("configmaps", "n", [("k", "v")]) == []
+    store.create("configmaps", {"metadata": {"name": "b", "namespace": "n"}})
+    store.close()
+    reopened = Store(tmp_path / "state.db")
+    assert reopened.resource_version == 4  # the deletion's version survives too: versions never go back
+    assert reopened.get("configmaps", "n", "b")["metadata"]["resourceVersion"] == "4"
+    assert reopened.get("configmaps", "n", "a") is None and updated["data"] == {"x": "1"}
+    with pytest.raises(Expired):
+        reopened.events.since(3)
