@@ -70,7 +70,7 @@ class RepoSource:
         try:
             return commit, parse_repo_config(text, filename=path)
         except OsbsFlowError as exc:
-            raise OsbsFlowError("%s at commit %s of %s: %s" % (path, commit, uri, exc))
+            raise OsbsFlowError("%s (commit %s of %s)" % (exc, commit[:12], uri))
 
     # -- git -----------------------------------------------------------------------------------------
 

@@ -368,6 +368,19 @@ def make_rows(graph, outcomes):
     return rows
 
 
+def short_digest(digest):
+    """`sha256:` and the first 12 hex digits, as a person compares digests; None stays None."""
+    if not digest:
+        return digest
+    algorithm, _sep, hexdigits = digest.partition(":")
+    return "%s:%s" % (algorithm, hexdigits[:12]) if hexdigits else digest[:12]
+
+
+def triggered_by_image_change(build):
+    """Whether an ImageChange trigger (the cluster's, or an autorebuild naming one) started the build."""
+    return any(cause.get("imageChangeBuild") for cause in build.get("spec", {}).get("triggeredBy") or [])
+
+
 def _cell(field, value):
     if value is None or value == "":
         return "-"
@@ -467,12 +480,12 @@ class Wave:
         try:
             commit, config = repo_configs[key].result()
         except OsbsFlowError as exc:
-            note = self.stop_trigger_builds(key, base_digest)
-            return Outcome(FAILED, str(exc) + note, changed=bool(note))
+            cancelled, note = self.stop_trigger_builds(key, base_digest)
+            return Outcome(FAILED, str(exc) + note, changed=cancelled)
         if not config["autorebuild_enabled"]:
-            note = self.stop_trigger_builds(key, base_digest)
+            cancelled, note = self.stop_trigger_builds(key, base_digest)
             return Outcome(SKIPPED, "autorebuilds are disabled by %s at commit %s%s" % (
-                repo_config_file(bc), (commit or "")[:12], note), changed=bool(note))
+                repo_config_file(bc), (commit or "")[:12], note), changed=cancelled)
 
         if self.check_mode and any(o.pending for o in parent_outcomes.values()):
             waiting = sorted(key_name(p) for p, o in parent_outcomes.items() if o.pending)
@@ -515,10 +528,11 @@ class Wave:
             action = ADOPTED  # the cluster's ImageChange trigger started it for this base image
         else:
             action = UNCHANGED
+        base = short_digest(base_digest) or "-"
         reason = {
-            REBUILT: "built from base image %s" % (base_digest or "-"),
-            ADOPTED: "adopted the build the ImageChange trigger started for base image %s" % (base_digest or "-"),
-            UNCHANGED: "a build from base image %s exists and its image is imported" % (base_digest or "-"),
+            REBUILT: "built from base image %s" % base,
+            ADOPTED: "adopted the build the ImageChange trigger started for base image %s" % base,
+            UNCHANGED: "its build from base image %s exists and its image is imported" % base,
         }[action]
         if self.check_mode and imported["changed"]:
             reason = "check mode: its image would be imported"
@@ -553,15 +567,16 @@ class Wave:
     def stop_trigger_builds(self, key, base_digest):
         """Cancel builds the cluster's trigger started for this base image, as stop_autorebuild_if_disabled did.
 
-        Returns a note for the report ('' when there was none).
+        Returns (whether a build was cancelled, a note for the report or '').
         """
         if not base_digest:
-            return ""
+            return False, ""
         namespace, name = key
         notes = []
+        cancelled = False
         builds = self.client.list("Build", namespace, label_selector="openshift.io/build-config.name=%s" % name)["items"]
         for build in builds:
-            if build_base_digest(build) != base_digest:
+            if build_base_digest(build) != base_digest or not triggered_by_image_change(build):
                 continue
             build_name = build["metadata"]["name"]
             phase = build.get("status", {}).get("phase", "New")
@@ -570,11 +585,12 @@ class Wave:
                     self.client.merge_patch("Build", namespace, build_name, {"status": {"cancelled": True}})
                 with self._lock:
                     self.cancelled.append(key_name((namespace, build_name)))
+                cancelled = True
                 notes.append("cancelled build %s that the ImageChange trigger started" % build_name)
             elif phase == "Complete":
                 notes.append("build %s that the ImageChange trigger started had already completed; its image is not imported"
                              % build_name)
-        return ("; " + "; ".join(notes)) if notes else ""
+        return cancelled, ("; " + "; ".join(notes)) if notes else ""
 
     # -- the whole run ---------------------------------------------------------------------------------
 
