@@ -381,8 +381,37 @@ class ImageOperations:
         api = self.api
         repository = f"{api.registry_host}/{namespace}/{stream_name}"
         _, info = self.inspect(namespace, f"{repository}@{digest}", False, api.registry_auths)
-        image = image_object(repository, info)
+        self._record_tag_image(namespace, stream_name, tag, image_object(repository, info))
+
+    def create_mapping(self, namespace: str, body: dict, dry_run=None) -> dict:
+        """POST imagestreammappings: record an image in a stream's tag (what a registry does after a push)."""
+        api = self.api
+        dry = api._check_dry_run(dry_run)
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be an ImageStreamMapping object")
+        name = (body.get("metadata") or {}).get("name") or ""
+        image = body.get("image") if isinstance(body.get("image"), dict) else {}
+        causes = []
+        if not name:
+            causes.append(Cause("metadata.name", "FieldValueRequired", "name is required"))
+        if not body.get("tag"):
+            causes.append(Cause("tag", "FieldValueRequired", "tag is required"))
+        if not (image.get("metadata") or {}).get("name"):
+            causes.append(Cause("image.metadata.name", "FieldValueRequired", "the image name (its digest) is required"))
+        if not image.get("dockerImageReference"):
+            causes.append(Cause("image.dockerImageReference", "FieldValueRequired", "dockerImageReference is required"))
+        if causes:
+            raise invalid("ImageStreamMapping.image.openshift.io", name, causes, "image.openshift.io", "ImageStreamMapping")
+        api.require_namespace(namespace)
+        if not dry:
+            self._record_tag_image(namespace, name, body["tag"], {
+                **copy.deepcopy(image), "kind": "Image", "apiVersion": IMAGE_GROUP_VERSION})
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def _record_tag_image(self, namespace: str, stream_name: str, tag: str, image: dict) -> None:
+        api = self.api
         self.store_image(image)
+        digest = image["metadata"]["name"]
         streams = BY_PLURAL["imagestreams"]
         with api.store.lock:
             stream = self._stream_or_new(namespace, stream_name)
@@ -411,6 +440,67 @@ class ImageOperations:
             if json_copy is not None]
         items.sort(key=lambda s: s["metadata"]["name"])
         return {"kind": "SecretList", "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": items}
+
+    # -- ImageStreamImage and ImageTag ------------------------------------------------------------------
+    def get_stream_image(self, namespace: str, name: str) -> dict:
+        """GET imagestreamimages/STREAM@DIGEST: an image the stream has (had) in one of its tags."""
+        resource = BY_PLURAL["imagestreamimages"]
+        stream_name, sep, digest = name.partition("@")
+        if not sep or not stream_name or not digest:
+            raise bad_request(f'"{name}" is an invalid imagestreamimage name: must be of the form <stream_name>@<id>')
+        stream = self.api.store.peek("imagestreams", namespace, stream_name)
+        if stream is None:
+            raise not_found(resource, name)
+        item = next((i for t in (stream.get("status") or {}).get("tags") or [] for i in t.get("items") or []
+                     if i.get("image") == digest), None)
+        if item is None:
+            raise not_found(resource, name)
+        image = self.api.store.get("images", "", digest) or {"metadata": {"name": digest}}
+        image["dockerImageReference"] = item["dockerImageReference"]
+        image.pop("dockerImageManifest", None)
+        meta = stream["metadata"]
+        return {"kind": "ImageStreamImage", "apiVersion": IMAGE_GROUP_VERSION,
+                "metadata": {"name": name, "namespace": namespace, "uid": meta["uid"],
+                             "resourceVersion": meta["resourceVersion"], "creationTimestamp": item.get("created")},
+                "image": image}
+
+    def _image_tag(self, stream: dict, tag: str) -> Optional[dict]:
+        spec_tag = find_tag((stream.get("spec") or {}).get("tags"), "name", tag)
+        status_tag = find_tag((stream.get("status") or {}).get("tags"), "tag", tag)
+        if spec_tag is None and status_tag is None:
+            return None
+        image = None
+        if status_tag and status_tag.get("items"):
+            current = status_tag["items"][0]
+            image = self.api.store.get("images", "", current["image"]) or {"metadata": {"name": current["image"]}}
+            image["dockerImageReference"] = current["dockerImageReference"]
+            image.pop("dockerImageManifest", None)
+        meta = stream["metadata"]
+        return {"kind": "ImageTag", "apiVersion": IMAGE_GROUP_VERSION,
+                "metadata": {"name": f"{meta['name']}:{tag}", "namespace": meta["namespace"], "uid": meta["uid"],
+                             "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta.get("creationTimestamp")},
+                "spec": copy.deepcopy(spec_tag), "status": copy.deepcopy(status_tag), "image": image}
+
+    def get_image_tag(self, namespace: str, name: str) -> dict:
+        stream_name, tag = split_tag_name(name)
+        stream = self.api.store.peek("imagestreams", namespace, stream_name)
+        image_tag = self._image_tag(stream, tag) if stream is not None else None
+        if image_tag is None:
+            raise not_found(BY_PLURAL["imagetags"], name)
+        return image_tag
+
+    def list_image_tags(self, namespace: Optional[str], predicate=None) -> dict:
+        items = []
+        for stream, _ in sorted(self.api.store.scan("imagestreams", namespace),
+                                key=lambda p: (p[0]["metadata"]["namespace"], p[0]["metadata"]["name"])):
+            names = [t["name"] for t in (stream.get("spec") or {}).get("tags") or []]
+            names += [t["tag"] for t in (stream.get("status") or {}).get("tags") or [] if t["tag"] not in names]
+            for tag in names:
+                image_tag = self._image_tag(stream, tag)
+                if image_tag is not None and (predicate is None or predicate(image_tag)):
+                    items.append(image_tag)
+        return {"kind": "ImageTagList", "apiVersion": IMAGE_GROUP_VERSION,
                 "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": items}
 
     # -- ImageStreamTag --------------------------------------------------------------------------------

@@ -129,6 +129,18 @@ RESOURCES: tuple[Resource, ...] = (
         verbs=("create", "delete", "get", "list", "patch", "update"), short_names=("istag",), stored=False,
     ),
     Resource(
+        IMAGE_GROUP, "imagestreamimages", "imagestreamimage", "ImageStreamImage", True,
+        verbs=("get",), short_names=("isimage",), stored=False,
+    ),
+    Resource(
+        IMAGE_GROUP, "imagestreammappings", "imagestreammapping", "ImageStreamMapping", True,
+        verbs=("create",), stored=False,
+    ),
+    Resource(
+        IMAGE_GROUP, "imagetags", "imagetag", "ImageTag", True, verbs=("get", "list"), short_names=("itag",),
+        stored=False,
+    ),
+    Resource(
         IMAGE_GROUP, "images", "image", "Image", False, verbs=("delete", "get", "list", "watch"),
     ),
 )

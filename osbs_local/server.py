@@ -330,6 +330,12 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._build_log(namespace, name, query)
             elif resource.plural == "imagestreamtags":
                 self._send(200, api.image_ops.get_tag(namespace, name))
+            elif resource.plural == "imagestreamimages":
+                self._send(200, api.image_ops.get_stream_image(namespace, name))
+            elif resource.plural == "imagetags":
+                self._send(200, api.image_ops.get_image_tag(namespace, name))
+            elif "get" not in resource.verbs:
+                raise method_not_allowed("get", resource)
             elif sub in ("", "status"):
                 self._send(200, api.get(resource, namespace, name))
             elif sub == "secrets" and resource.plural == "imagestreams":
@@ -354,6 +360,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send(201, api.image_ops.import_images(namespace, body, dry_run))
             elif resource.plural == "imagestreamtags":
                 self._send(201, api.image_ops.put_tag(namespace, "", body, create=True, dry_run=dry_run))
+            elif resource.plural == "imagestreammappings":
+                self._send(201, api.image_ops.create_mapping(namespace, body, dry_run))
             elif "create" not in resource.verbs:
                 raise method_not_allowed("create", resource)
             else:
@@ -413,9 +421,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise method_not_allowed("list", resource)
         if namespace is not None:
             api.require_namespace(namespace)
-        if resource.plural == "imagestreamtags":
+        if resource.plural in ("imagestreamtags", "imagetags"):
             predicate = api._predicate(resource, query.get("labelSelector"), query.get("fieldSelector"))
-            self._send(200, api.image_ops.list_tags(namespace, predicate))
+            lister = api.image_ops.list_tags if resource.plural == "imagestreamtags" else api.image_ops.list_image_tags
+            self._send(200, lister(namespace, predicate))
             return
         self._check_list_versions(query)
         limit = query.get("limit")

@@ -23,6 +23,10 @@ def test_discovery_finds_every_resource_and_subresource(dyn):
         ("image.openshift.io/v1", "ImageStream"): ("imagestreams", True),
         ("image.openshift.io/v1", "ImageStreamImport"): ("imagestreamimports", True),
         ("image.openshift.io/v1", "ImageStreamTag"): ("imagestreamtags", True),
+        ("image.openshift.io/v1", "ImageStreamImage"): ("imagestreamimages", True),
+        ("image.openshift.io/v1", "ImageStreamMapping"): ("imagestreammappings", True),
+        ("image.openshift.io/v1", "ImageTag"): ("imagetags", True),
+        ("image.openshift.io/v1", "Image"): ("images", False),
     }
     for (api_version, kind), (plural, namespaced) in expected.items():
         found = resource(dyn, api_version, kind)

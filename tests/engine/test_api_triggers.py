@@ -135,3 +135,23 @@ def test_imagestreamtag_create_get_list_delete(engine, http, namespace):
     assert deleted.status_code == 200 and deleted.json()["status"] == "Success"
     stream = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams/made").json()
     assert stream["spec"]["tags"] == [] and stream["status"].get("tags") == []
+
+
+def test_imagestreammapping_records_a_pushed_image_and_fires_triggers(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    http.post(bc_url, json=image_change_bc(make_bc, "mapped", "pushed:v1"))
+    reference = f"{engine.registry}/{namespace}/pushed@{DIGEST_A}"
+    mapping = {"kind": "ImageStreamMapping", "apiVersion": "image.openshift.io/v1", "metadata": {"name": "pushed"},
+               "tag": "v1", "image": {"metadata": {"name": DIGEST_A}, "dockerImageReference": reference}}
+    response = http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreammappings", json=mapping)
+    assert response.status_code == 201 and response.json()["status"] == "Success"
+    builds = wait_for_builds(http, engine, namespace, "mapped", 1)
+    assert builds[0]["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"] == reference
+    stream_image = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreamimages/pushed@{DIGEST_A}").json()
+    assert stream_image["kind"] == "ImageStreamImage" and stream_image["image"]["dockerImageReference"] == reference
+    image_tag = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagetags/pushed:v1").json()
+    assert image_tag["kind"] == "ImageTag" and image_tag["spec"] is None and image_tag["image"]["metadata"]["name"] == DIGEST_A
+    assert [t["metadata"]["name"] for t in http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagetags").json()["items"]] == ["pushed:v1"]
+    assert http.get(f"{engine.base}{IMAGE_API}/images/{DIGEST_A}").json()["dockerImageReference"] == reference
+    invalid = http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreammappings", json={"metadata": {"name": "x"}})
+    assert invalid.status_code == 422 and {c["field"] for c in invalid.json()["details"]["causes"]} >= {"tag", "image.metadata.name"}
