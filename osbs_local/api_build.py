@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import uuid
 from typing import TYPE_CHECKING, Optional
 
 from .api import ApiError, Cause, Strategy, bad_request, invalid, not_found, now
@@ -458,6 +459,65 @@ class BuildOperations:
                 "output": {},
             },
         }
+
+    # -- build pods ------------------------------------------------------------------------------
+    _POD_PHASES = {"Pending": "Pending", "Running": "Running", "Complete": "Succeeded",
+                   "Failed": "Failed", "Error": "Failed", "Cancelled": "Failed"}
+
+    def build_pod(self, build: dict) -> Optional[dict]:
+        """The `<build>-build` Pod view of a started build (None while New: OpenShift has no pod yet)."""
+        status = build.get("status") or {}
+        phase = status.get("phase", "New")
+        if phase == "New":
+            return None
+        meta = build["metadata"]
+        pod_phase = self._POD_PHASES.get(phase, "Unknown")
+        terminated = pod_phase in ("Succeeded", "Failed")
+        container_state = (
+            {"terminated": {"exitCode": 0 if pod_phase == "Succeeded" else 1, "reason": status.get("reason") or pod_phase,
+                            "startedAt": status.get("startTimestamp"), "finishedAt": status.get("completionTimestamp")}}
+            if terminated else {"running": {"startedAt": status.get("startTimestamp")}} if phase == "Running"
+            else {"waiting": {"reason": "PodInitializing"}})
+        return {
+            "kind": "Pod", "apiVersion": "v1",
+            "metadata": {
+                "name": f"{meta['name']}-build", "namespace": meta["namespace"],
+                "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod:{meta['uid']}")),
+                "resourceVersion": meta.get("resourceVersion"), "creationTimestamp": meta.get("creationTimestamp"),
+                "labels": {"openshift.io/build.name": meta["name"]},
+                "annotations": {"openshift.io/build.name": meta["name"]},
+                "ownerReferences": [{"apiVersion": "build.openshift.io/v1", "kind": "Build", "name": meta["name"],
+                                     "uid": meta["uid"], "controller": True}],
+            },
+            "spec": {"containers": [{"name": "docker-build", "image": "osbs-local-builder"}],
+                     "restartPolicy": "Never", "serviceAccountName": build.get("spec", {}).get("serviceAccount", "builder")},
+            "status": {"phase": pod_phase, "startTime": status.get("startTimestamp"),
+                       "containerStatuses": [{"name": "docker-build", "ready": phase == "Running", "restartCount": 0,
+                                              "image": "osbs-local-builder", "imageID": "", "state": container_state}]},
+        }
+
+    def _build_of_pod(self, namespace: str, pod_name: str) -> Optional[dict]:
+        if not pod_name.endswith("-build"):
+            return None
+        return self.api.store.peek("builds", namespace, pod_name[: -len("-build")])
+
+    def get_pod(self, namespace: str, name: str) -> dict:
+        build = self._build_of_pod(namespace, name)
+        pod = self.build_pod(build) if build is not None else None
+        if pod is None:
+            raise not_found(BY_PLURAL["pods"], name)
+        return pod
+
+    def list_pods(self, namespace: Optional[str], predicate=None) -> dict:
+        pods = [self.build_pod(build) for build, _ in self.api.store.scan("builds", namespace)]
+        items = sorted((p for p in pods if p is not None and (predicate is None or predicate(p))),
+                       key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
+        return {"kind": "PodList", "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": items}
+
+    def pod_log_chunks(self, namespace: str, name: str, **options):
+        self.get_pod(namespace, name)
+        return self.log_chunks(namespace, name[: -len("-build")], **options)
 
     # -- builds/NAME/log -------------------------------------------------------------------------
     def log_path(self, namespace: str, name: str):

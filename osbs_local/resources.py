@@ -80,6 +80,13 @@ RESOURCES: tuple[Resource, ...] = (
         extra_field_selectors={"status.phase": _path("status", "phase")},
     ),
     Resource("", "configmaps", "configmap", "ConfigMap", True, short_names=("cm",)),
+    # Build pods (`<build>-build`), read-only views of started builds: `kubectl logs`, and kubernetes.core's
+    # k8s_log (it needs a Pod resource to exist) work as on OpenShift.
+    Resource(
+        "", "pods", "pod", "Pod", True, verbs=("get", "list"), short_names=("po",), categories=("all",),
+        subresources=(Subresource("log", "Pod", ("get",)),), stored=False,
+        extra_field_selectors={"status.phase": _path("status", "phase")},
+    ),
     # Events: stored like any object; kubectl describe lists them for core kinds.
     Resource(
         "", "events", "event", "Event", True, short_names=("ev",),

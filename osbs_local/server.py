@@ -327,7 +327,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             self.server.metrics.count("get", counted)
             if sub == "log":
-                self._build_log(namespace, name, query)
+                self._build_log(namespace, name, query, pod=resource.plural == "pods")
+            elif resource.plural == "pods":
+                self._send(200, api.build_ops.get_pod(namespace, name))
             elif resource.plural == "imagestreamtags":
                 self._send(200, api.image_ops.get_tag(namespace, name))
             elif resource.plural == "imagestreamimages":
@@ -421,10 +423,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise method_not_allowed("list", resource)
         if namespace is not None:
             api.require_namespace(namespace)
-        if resource.plural in ("imagestreamtags", "imagetags"):
+        computed_lists = {"imagestreamtags": api.image_ops.list_tags, "imagetags": api.image_ops.list_image_tags,
+                          "pods": api.build_ops.list_pods}
+        if resource.plural in computed_lists:
             predicate = api._predicate(resource, query.get("labelSelector"), query.get("fieldSelector"))
-            lister = api.image_ops.list_tags if resource.plural == "imagestreamtags" else api.image_ops.list_image_tags
-            self._send(200, lister(namespace, predicate))
+            self._send(200, computed_lists[resource.plural](namespace, predicate))
             return
         self._check_list_versions(query)
         limit = query.get("limit")
@@ -478,8 +481,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         self._end_stream()
 
-    def _build_log(self, namespace, name, query) -> None:
-        chunks: Iterator[bytes] = self.server.api.build_ops.log_chunks(
+    def _build_log(self, namespace, name, query, pod: bool = False) -> None:
+        operations = self.server.api.build_ops
+        chunks: Iterator[bytes] = (operations.pod_log_chunks if pod else operations.log_chunks)(
             namespace, name, follow=query.get("follow") in _TRUE, nowait=query.get("nowait") in _TRUE,
             tail_lines=int(query["tailLines"]) if query.get("tailLines") else None,
             limit_bytes=int(query["limitBytes"]) if query.get("limitBytes") else None,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import yaml
 
@@ -161,3 +164,25 @@ def test_up_with_new_settings_restarts_on_the_new_port_and_down_is_idempotent(tm
         stop_engine(engine)
     again = engine.cli("down")
     assert "not running" in again.stdout
+
+
+def test_build_pods_for_kubectl_logs_and_k8s_log(engine, http, namespace, make_bc, tmp_path):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    http.post(bc_url, json=make_bc("podded"))
+    http.post(f"{bc_url}/podded/instantiate", json={"metadata": {"name": "podded"}})
+    engine.cli("logs", "podded-1", "-n", namespace, "-f", timeout=90)  # returns when the build has ended
+    pods = engine.kubectl("get", "pods", "-o", "jsonpath={.items[*].metadata.name} {.items[*].status.phase}", namespace=namespace).stdout
+    assert pods == "podded-1-build Failed"
+    logs = engine.kubectl("logs", "podded-1-build", namespace=namespace).stdout
+    assert "nonexistent" in logs
+    # kubernetes.core's k8s_log reads builds/NAME/log (it needs a Pod resource in discovery to start).
+    playbook = tmp_path / "log.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"kubernetes.core.k8s_log": {"kubeconfig": str(engine.kubeconfig), "api_version": "build.openshift.io/v1",
+                                     "kind": "Build", "namespace": namespace, "name": "podded-1"}, "register": "build_log"},
+        {"ansible.builtin.assert": {"that": ["build_log.log is search('nonexistent')"]}}]}]))
+    bin_dir = str(Path(sys.executable).parent)
+    result = subprocess.run([f"{bin_dir}/ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert result.returncode == 0, result.stdout[-3000:]
