@@ -22,8 +22,8 @@ def wave_repos(osbs_engine, busybox_base, tmp_path_factory):
     graph.make_repo("base")
     graph.make_repo("app", "[autorebuild]\nenabled = 1\n")
     graph.make_repo("leaf")
-    graph.make_repo("tool", "[autorebuild]\nenabled = false\n")
-    graph.make_repo("odd", "[autorebuild]\nenabled = maybe\n")
+    graph.make_repo("tool", "[autorebuild]\nenabled = false\n", slow=True)
+    graph.make_repo("odd", "[autorebuild]\nenabled = maybe\n", slow=True)
     return graph
 
 

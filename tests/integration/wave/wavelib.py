@@ -36,9 +36,11 @@ class WaveGraph:
     def namespace(self):
         return self.engine.namespace
 
-    def make_repo(self, short, repo_config=None):
-        files = {"Dockerfile": "FROM %s\nLABEL name=%s%s\nRUN echo %s > /%s.txt\n" % (
-            self.base_images[short], PREFIX, short, short, short)}
+    def make_repo(self, short, repo_config=None, slow=False):
+        # `slow`: with the engine's triggers active, a build of a disabled dependent starts at the base
+        # import and must still be running when the wave (started by ansible-playbook) cancels it.
+        run = ("sleep 8 && " if slow else "") + "echo %s > /%s.txt" % (short, short)
+        files = {"Dockerfile": "FROM %s\nLABEL name=%s%s\nRUN %s\n" % (self.base_images[short], PREFIX, short, run)}
         if repo_config is not None:
             files[".osbs-repo-config"] = repo_config
         path = self.root / short
