@@ -32,8 +32,13 @@ def split_imagestreamtag(istag):
 
 
 def image_repository(image):
-    """`host/repo` of a pull spec (tag and digest dropped)."""
+    """`host/repo` of a pull spec by tag (what a build pushes to)."""
     ref = parse_image_reference(image)
+    if ref.digest:
+        raise OsbsFlowError(
+            "image %r is a pull spec by digest: give the pull spec by tag the build pushed to (osbs_build's "
+            "output_image) and the digest as expected_digest" % (image,)
+        )
     if not ref.registry:
         raise OsbsFlowError(
             "image %r names no registry: give the pull spec the build pushed to, for example "
@@ -213,9 +218,9 @@ class ImageImporter:
         trust_current, a tag already at the expected digest is left as it is
         without asking the registry (the wave's re-runs stay cheap).
         """
+        repository = image_repository(image)
         istag = istag or imagestreamtag_for_image(image)
         name, tag = split_imagestreamtag(istag)
-        repository = image_repository(image)
         stream = self.client.get("ImageStream", namespace, name)
         before = tag_digest(stream, tag)
         created = False

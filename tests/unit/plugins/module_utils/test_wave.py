@@ -9,7 +9,15 @@ import time
 
 import pytest
 
-from ansible_collections.osbs.flow.plugins.module_utils.imports import find_dependents, output_imagestreamtag
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.imports import (
+    find_dependents,
+    image_repository,
+    import_outcome,
+    output_imagestreamtag,
+    split_imagestreamtag,
+    trigger_imagestreamtag,
+)
 from ansible_collections.osbs.flow.plugins.module_utils.wave import (
     ADOPTED,
     BLOCKED,
@@ -70,6 +78,42 @@ def test_find_dependents_names_trigger_tag_and_namespace():
     assert app["repo_config_file"] == ".osbs-repo-config"
     assert app["trigger"]["imageChange"]["from"] == {"kind": "ImageStreamTag", "name": "base:latest"}
     assert found[2]["trigger"]["imageChange"]["paused"] is True
+
+
+def test_a_trigger_without_from_watches_the_strategy_from():
+    config = bc("app", "base:1")
+    trigger = {"type": "ImageChange", "imageChange": {}}
+    assert trigger_imagestreamtag(config, trigger) == (NS, "base:1")
+    config["spec"]["strategy"]["dockerStrategy"]["from"] = {"kind": "DockerImage", "name": "busybox"}
+    assert trigger_imagestreamtag(config, trigger) is None  # OpenShift drops such a trigger
+    assert trigger_imagestreamtag(config, {"type": "Generic"}) is None
+
+
+@pytest.mark.parametrize("istag, expected", [("base", ("base", "latest")), ("base:1.2", ("base", "1.2"))])
+def test_split_imagestreamtag(istag, expected):
+    assert split_imagestreamtag(istag) == expected
+
+
+@pytest.mark.parametrize("image, message", [
+    ("app:latest", "names no registry"),
+    ("%s/app@sha256:%s" % (REGISTRY, "a" * 64), "pull spec by digest"),
+])
+def test_image_repository_refuses_what_cannot_be_imported_by_tag(image, message):
+    assert image_repository("%s/team/app:1" % REGISTRY) == "%s/team/app" % REGISTRY
+    with pytest.raises(OsbsFlowError, match=message):
+        image_repository(image)
+
+
+def test_import_outcome_names_the_registrys_reason():
+    image = "%s/app:latest" % REGISTRY
+    ok = {"status": {"images": [{"status": {"status": "Success"}, "image": {
+        "metadata": {"name": "sha256:1"}, "dockerImageReference": "%s/app@sha256:1" % REGISTRY}}]}}
+    assert import_outcome(ok, image) == ("sha256:1", "%s/app@sha256:1" % REGISTRY)
+    refused = {"status": {"images": [{"status": {
+        "status": "Failure", "reason": "Unauthorized", "code": 401, "message": "authentication required"}}]}}
+    with pytest.raises(OsbsFlowError) as error:
+        import_outcome(refused, image)
+    assert str(error.value).startswith("importing %s failed: authentication required (Unauthorized, HTTP 401)" % image)
 
 
 def issue_graph():
