@@ -249,7 +249,7 @@ def topological_order(nodes, parents, cycles):
 class Outcome:
     """What happened to one dependent; `digest` is its newly imported image for its children."""
 
-    def __init__(self, action, reason="", build=None, digest=None, duration=None, changed=False, pending=False):
+    def __init__(self, action, reason="", build=None, digest=None, duration=None, changed=False, pending=False, detail=None):
         self.action = action
         self.reason = reason
         self.build = build
@@ -258,12 +258,13 @@ class Outcome:
         self.changed = changed
         # Check mode: the dependent would be rebuilt, so its new digest is not known.
         self.pending = pending
+        self.detail = detail  # the traceback of an unexpected error, for the result rather than the table
 
     def __repr__(self):
         return "Outcome(%s, %r)" % (self.action, self.reason)
 
 
-def run_wave(graph, root_outcome, work, parallel, on_start=None):
+def run_wave(graph, root_outcome, work, parallel):
     """Run work(key, parent_outcomes) for every dependent once all its parents proceeded.
 
     Returns key -> Outcome. A dependent whose parent failed or was blocked is
@@ -273,7 +274,8 @@ def run_wave(graph, root_outcome, work, parallel, on_start=None):
     """
     outcomes = {}
     remaining = {key: set(graph.parents[key]) for key in graph.nodes}
-    submitted = {}
+    submitted = {}  # future -> key
+    started = set()
 
     def settle(key, outcome):
         if key in outcomes:
@@ -283,7 +285,7 @@ def run_wave(graph, root_outcome, work, parallel, on_start=None):
 
     def propagate(key):
         for child in sorted(graph.children.get(key, ())):
-            if child in outcomes or child in submitted.values():
+            if child in outcomes or child in started:
                 continue
             remaining[child].discard(key)
             if not remaining[child]:
@@ -304,8 +306,7 @@ def run_wave(graph, root_outcome, work, parallel, on_start=None):
                 ", ".join(key_name(p) for p in idle), parent_outcomes[idle[0]].action,
             )))
             return
-        if on_start:
-            on_start(key)
+        started.add(key)
         submitted[pool.submit(_guarded, work, key, parent_outcomes)] = key
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="wave") as pool:
@@ -338,12 +339,11 @@ def _guarded(work, key, parent_outcomes):
     except ApiError as exc:
         return Outcome(FAILED, "%s (HTTP %s %s)" % (exc.message, exc.status, exc.reason))
     except Exception as exc:  # a bug or a broken connection: that dependent fails, the others go on
-        return Outcome(FAILED, "%s: %s\n%s" % (type(exc).__name__, exc, traceback.format_exc()))
+        return Outcome(FAILED, "%s: %s" % (type(exc).__name__, exc), detail=traceback.format_exc())
 
 
 # -- the report ----------------------------------------------------------------------------------------
 
-ROW_FIELDS = ("image", "buildconfig", "namespace", "action", "build", "digest", "duration", "reason", "depth", "parents")
 TABLE_COLUMNS = (("image", "IMAGE"), ("buildconfig", "BUILDCONFIG"), ("action", "ACTION"), ("build", "BUILD"),
                  ("digest", "NEW DIGEST"), ("duration", "DURATION"), ("reason", "REASON"))
 
@@ -365,6 +365,8 @@ def make_rows(graph, outcomes):
             "depth": graph.depth.get(key),
             "parents": sorted(key_name(p) if p != ROOT else "%s/%s" % graph.root for p in graph.parents[key]),
         })
+        if outcome.detail:
+            rows[-1]["traceback"] = outcome.detail
     return rows
 
 

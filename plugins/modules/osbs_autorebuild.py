@@ -170,6 +170,10 @@ rows:
       description: The BuildConfigs (or the new ImageStreamTag) it waits for, as C(namespace/name).
       type: list
       elements: str
+    traceback:
+      description: The Python traceback of an unexpected error (a bug, or a broken connection) that failed the dependent.
+      type: str
+      returned: such an error happened
 report_table:
   description: The rows as a fixed-width table for a person to read.
   returned: always

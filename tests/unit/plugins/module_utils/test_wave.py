@@ -256,7 +256,9 @@ def test_run_wave_an_exception_fails_that_dependent_alone():
         return Outcome(REBUILT, digest="sha256:" + key[1])
 
     outcomes = run_wave(graph, Outcome("root", digest="sha256:base"), work, parallel=2)
-    assert outcomes[(NS, "tool")].action == FAILED and "RuntimeError: connection reset" in outcomes[(NS, "tool")].reason
+    assert outcomes[(NS, "tool")].action == FAILED and outcomes[(NS, "tool")].reason == "RuntimeError: connection reset"
+    assert "Traceback" in outcomes[(NS, "tool")].detail
+    assert "traceback" in [r for r in make_rows(graph, outcomes) if r["buildconfig"] == "tool"][0]
     assert outcomes[(NS, "leaf")].action == REBUILT
 
 
