@@ -357,7 +357,9 @@ def main() -> int:
     parser.add_argument("--output", help="also write the JSON there")
     parser.add_argument("--keep", action="store_true", help="leave the engines running and their files in place")
     args = parser.parse_args()
-    report = {"benchmark": "autorebuild fan-out", "machine": benchlib.machine(),
+    machine = benchlib.machine()
+    machine["note"] = "a shared 2-core machine: other sessions ran tests and builds at the same time (see loadavg)"
+    report = {"benchmark": "autorebuild fan-out", "machine": machine,
               "method": __doc__.split("\n\n", 2)[2].strip(), "results": []}
     for count in [int(n) for n in args.n.split(",")]:
         started = time.perf_counter()
