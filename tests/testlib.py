@@ -122,6 +122,8 @@ def module_env(engine: Engine) -> dict:
     env.update(engine.env)
     env["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS)
     env["PYTHONPATH"] = str(COLLECTIONS)
+    # Modules need this venv's Python (kubernetes, dockerfile-parse, pulp-glue), whatever the inventory says.
+    env["ANSIBLE_PYTHON_INTERPRETER"] = sys.executable
     return env
 
 
