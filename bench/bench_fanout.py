@@ -24,7 +24,7 @@ Measured (the bench watches builds and imagestreams on the API, with this proces
   import_to_wave_end_s - engine_busy_s: trigger latency, scheduling gaps, the imports and waiting
   after the last build, module start and exit. Per dependent: orchestration_s / N. The controller's
   CPU seconds (ansible-playbook and module processes) per dependent are given too.
-- controller memory: peak summed RSS of the ansible-playbook process tree (psutil, every 50 ms).
+- controller memory: peak summed RSS of the ansible-playbook process tree (/proc, every 100 ms).
 - requests the wave sent, by verb and resource.
 
 --triggers paused: the BuildConfigs' ImageChange triggers are paused (a cluster whose triggers
@@ -41,7 +41,6 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -235,10 +234,10 @@ def measure(count: int, args, machine_note: dict) -> dict:
                                        if tag.get("tag") == "latest" for item in (tag.get("items") or [])[:1]])
         playbook = workdir / "wave.yml"
         playbook.write_text(WAVE_PLAYBOOK)
-        serve = psutil.Process(int((engine.state_dir / "serve.pid").read_text()))
+        serve = int((engine.state_dir / "serve.pid").read_text())
         time.sleep(0.5)  # both watches connected before the counters are read
         watch_requests_before = {"builds": builds.requests, "imagestreams": streams.requests}
-        serve_cpu_before = serve.cpu_times()
+        serve_cpu_before = benchlib.process_cpu(serve)
         metrics_before = engine.metrics()
         started = time.time()
         result = run_playbook(engine, [str(playbook), "-e", json.dumps({
@@ -247,7 +246,7 @@ def measure(count: int, args, machine_note: dict) -> dict:
             timeout=args.timeout)
         ended = time.time()
         metrics_after = engine.metrics()
-        serve_cpu_after = serve.cpu_times()
+        serve_cpu_after = benchlib.process_cpu(serve)
         time.sleep(0.5)
         builds.close()
         streams.close()
@@ -289,9 +288,8 @@ def measure(count: int, args, machine_note: dict) -> dict:
             if delta[key] <= 0:
                 delta.pop(key)
         requests_made = benchlib.describe_requests(delta)
-        serve_cpu = (serve_cpu_after.user - serve_cpu_before.user) + (serve_cpu_after.system - serve_cpu_before.system)
-        serve_children_cpu = ((serve_cpu_after.children_user - serve_cpu_before.children_user)
-                              + (serve_cpu_after.children_system - serve_cpu_before.children_system))
+        serve_cpu = serve_cpu_after["self_s"] - serve_cpu_before["self_s"]
+        serve_children_cpu = serve_cpu_after["children_s"] - serve_cpu_before["children_s"]
         return {
             "n": count,
             "triggers": args.triggers,

@@ -194,17 +194,49 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 # -- the controller's memory ---------------------------------------------------------------------------
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces): field 3 (state) is index 0."""
+    with open("/proc/%d/stat" % pid) as handle:
+        text = handle.read()
+    return text[text.rindex(")") + 2:].split()
+
+
+def process_cpu(pid: int) -> dict:
+    """CPU seconds of a process: its own (user+system) and its waited-for children's."""
+    fields = _stat_fields(pid)
+    utime, stime, cutime, cstime = (int(x) / TICK for x in fields[11:15])
+    return {"self_s": utime + stime, "children_s": cutime + cstime}
+
+
+def descendants(root: int) -> list[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(_stat_fields(int(entry))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        current = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == current]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
 class TreeMemory:
-    """Samples the summed RSS of a process and all its descendants (psutil), every `interval` seconds.
+    """Samples the summed RSS of a process and all its descendants (from /proc), every `interval` seconds.
 
     peak_tree_mb: the largest sum seen; peak_process_mb: the largest single process.
     """
 
-    def __init__(self, pid: int, interval: float = 0.05):
-        import psutil
-
-        self._psutil = psutil
-        self.root = psutil.Process(pid)
+    def __init__(self, pid: int, interval: float = 0.1):
+        self.root = pid
         self.interval = interval
         self.peak_tree = 0
         self.peak_process = 0
@@ -221,24 +253,21 @@ class TreeMemory:
         self._thread.join()
 
     def _loop(self):
-        psutil = self._psutil
         while not self._stop.is_set():
             total = 0
-            try:
-                processes = [self.root] + self.root.children(recursive=True)
-            except psutil.NoSuchProcess:
-                return
-            for process in processes:
+            for pid in [self.root] + descendants(self.root):
                 try:
-                    rss = process.memory_info().rss
-                except psutil.Error:
+                    with open("/proc/%d/statm" % pid) as handle:
+                        rss = int(handle.read().split()[1]) * PAGE
+                except (OSError, ValueError, IndexError):
                     continue
                 total += rss
                 if rss > self.peak_process:
                     self.peak_process = rss
                     try:
-                        self.peak_process_cmd = " ".join(process.cmdline())[:160]
-                    except psutil.Error:
+                        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                            self.peak_process_cmd = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()[:160]
+                    except OSError:
                         pass
             self.peak_tree = max(self.peak_tree, total)
             self._stop.wait(self.interval)
@@ -317,7 +346,7 @@ def run_playbook(engine: Engine, args: list[str], profile: bool = True, memory: 
 def flow_args(engine: Engine, git_uri: str, *extra: str) -> list[str]:
     return ["osbs.flow.build", "-e", "git_uri=%s" % git_uri, "-e", "git_branch=main",
             "-e", "registry_uri=%s" % engine.registry, "-e", "registry_secret=%s" % engine.registry_secret,
-            "-e", "namespace=%s" % engine.namespace, *extra]
+            "-e", "osbs_namespace=%s" % engine.namespace, *extra]
 
 
 def median(values: list[float]) -> float:

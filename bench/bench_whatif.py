@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""What proposed changes would save, measured rather than guessed.  Prints JSON.
+
+    .venv/bin/python bench/bench_whatif.py [--runs 5] [--output FILE]
+
+The collection is copied to a temporary ansible_collections tree and each proposal is applied to
+the copy as an exact text replacement (a proposal whose original text is no longer in the file
+is reported as stale, not applied). Then, on one private osbs-local with one image built once,
+no-op reruns of `ansible-playbook osbs.flow.build` alternate between the unchanged copy and each
+patched copy (same machine, same moment): wall time, controller CPU, and the write requests
+the engine received. The checkout itself is never modified.
+
+It also times the engine's source fetch (osbs_local.gitsrc.fetch_source, what every build does
+first) against a single `git clone --depth 1 --branch`, for the engine proposal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib  # noqa: E402
+from benchlib import REPO, counts_delta, describe_requests, flow_args, make_git_repo, median  # noqa: E402
+
+PROPOSALS = {
+    "import_trusts_current_tag": {
+        "file": "plugins/module_utils/imports.py",
+        "what": "run_import(): pass trust_current=True to ImageImporter.run, so an ImageStreamTag already at "
+                "expected_digest is left alone without the two ImageStreamImports",
+        "old": 'namespace, params["image"], expected_digest=params["expected_digest"], insecure=params["insecure"],\n    )',
+        "new": 'namespace, params["image"], expected_digest=params["expected_digest"], insecure=params["insecure"],\n'
+               '        trust_current=True,\n    )',
+    },
+    "skip_wave_without_dependents": {
+        "file": "playbooks/build.yml",
+        "what": "include the autorebuild role only when reactor_import_image found dependents (it returns them): "
+                "an image nothing is built on costs no wave module process",
+        "old": "      when: osbs_autorebuild_enabled and osbs_import is defined and osbs_import is not skipped\n",
+        "new": "      when: osbs_autorebuild_enabled and osbs_import is defined and osbs_import is not skipped\n"
+               "        and (osbs_import.dependents | default([]) | length) > 0\n",
+    },
+}
+
+
+def copy_collection(destination: Path) -> Path:
+    target = destination / "ansible_collections" / "osbs" / "flow"
+    target.parent.mkdir(parents=True)
+    ignore = shutil.ignore_patterns(".venv", "build", ".git", "tests", "osbs_local", "bench", ".osbs-local", "__pycache__",
+                                    "*.egg-info", "extensions", "docs", "changelogs")
+    shutil.copytree(REPO, target, ignore=ignore, symlinks=True)
+    return destination
+
+
+def apply(collections: Path, names: list[str]) -> list[str]:
+    """Apply the proposals to the copy; returns the names that were stale (text not found)."""
+    stale = []
+    root = collections / "ansible_collections" / "osbs" / "flow"
+    for name in names:
+        proposal = PROPOSALS[name]
+        path = root / proposal["file"]
+        text = path.read_text()
+        if proposal["old"] not in text:
+            stale.append(name)
+            continue
+        path.write_text(text.replace(proposal["old"], proposal["new"], 1))
+    return stale
+
+
+def engine_clone(workdir: Path, uri: str) -> dict:
+    from osbs_local import gitsrc
+
+    fetches, clones = [], []
+    for index in range(5):
+        dest = workdir / ("fetch-%d" % index)
+        started = time.perf_counter()
+        gitsrc.fetch_source(uri, "main", None, dest, log=lambda line: None)
+        fetches.append(time.perf_counter() - started)
+        dest = workdir / ("clone-%d" % index)
+        started = time.perf_counter()
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "main", "--no-tags", uri, str(dest)],
+                       check=True, capture_output=True)
+        clones.append(time.perf_counter() - started)
+    return {"osbs_local.gitsrc.fetch_source_s": round(median(fetches), 3),
+            "git_clone_depth_1_s": round(median(clones), 3)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="no-op reruns per variant")
+    parser.add_argument("--output")
+    args = parser.parse_args()
+    report = {"benchmark": "what the proposals save", "machine": benchlib.machine(), "method": __doc__.split("\n\n", 2)[2].strip(),
+              "proposals": {name: {"file": p["file"], "what": p["what"]} for name, p in PROPOSALS.items()}}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-whatif-"))
+    engine = benchlib.start_engine(workdir / "osbs-local")
+    try:
+        variants = {"unchanged": [], **{name: [name] for name in PROPOSALS}, "all": list(PROPOSALS)}
+        paths = {}
+        for variant, names in variants.items():
+            paths[variant] = copy_collection(workdir / "collections" / variant)
+            stale = apply(paths[variant], names)
+            if stale:
+                report["proposals"].update({name: dict(report["proposals"][name], stale=True) for name in stale})
+        benchlib.busybox_base(engine, "bench/base", workdir / "base-storage")
+        uri, _ = make_git_repo(workdir / "repos" / "light", {
+            "Dockerfile": "FROM %s/bench/base:latest\nLABEL name=bench/light\nRUN echo light > /light\n" % engine.registry})
+        first = benchlib.run_playbook(engine, flow_args(engine, uri), env_extra={"ANSIBLE_COLLECTIONS_PATH": str(paths["unchanged"])})
+        if first["rc"] != 0:
+            raise RuntimeError("first build failed:\n%s" % first["output"][-5000:])
+        rows = {variant: [] for variant in variants}
+        for _ in range(args.runs):
+            for variant in variants:
+                before = engine.metrics()
+                result = benchlib.run_playbook(engine, flow_args(engine, uri), env_extra={"ANSIBLE_COLLECTIONS_PATH": str(paths[variant])})
+                after = engine.metrics()
+                if result["rc"] != 0:
+                    raise RuntimeError("%s rerun failed:\n%s" % (variant, result["output"][-5000:]))
+                rows[variant].append({"wall_s": result["wall_s"], "cpu_s": result["cpu_s"],
+                                      "requests": describe_requests(counts_delta(before, after))})
+        base_wall = median([r["wall_s"] for r in rows["unchanged"]])
+        base_cpu = median([r["cpu_s"] for r in rows["unchanged"]])
+        report["noop_rerun"] = {}
+        for variant, results in rows.items():
+            wall = median([r["wall_s"] for r in results])
+            cpu = median([r["cpu_s"] for r in results])
+            report["noop_rerun"][variant] = {
+                "wall_s_median": round(wall, 3),
+                "controller_cpu_s_median": round(cpu, 3),
+                "saves_wall_s": round(base_wall - wall, 3),
+                "saves_cpu_s": round(base_cpu - cpu, 3),
+                "writes": [r["requests"]["writes"] for r in results],
+                "requests_total": results[0]["requests"]["total"],
+                "writes_by_verb_resource": results[0]["requests"]["writes_by_verb_resource"],
+            }
+        report["engine_source_fetch"] = engine_clone(workdir / "clones", uri)
+    finally:
+        benchlib.stop_engine(engine)
+        benchlib.run(["rm", "-rf", str(workdir)])
+    report["machine"]["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    benchlib.write_report(report, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
