@@ -109,7 +109,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "osbs-local"
     sys_version = ""
-    timeout = 600  # an idle keep-alive connection is closed after this many seconds
+    timeout = 3600  # an idle keep-alive connection is closed after this many seconds
     server: EngineHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
@@ -186,6 +186,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
+        # The stream ends with the connection: say so, or a client that read it to the end would reuse it.
+        self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
 
