@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ class BuildController:
         self.stopping = threading.Event()
         self.workers: dict[tuple[str, str], _Worker] = {}
         self._lock = threading.Lock()
+        self._deleted_dirs: "queue.Queue[Path]" = queue.Queue()  # build dirs to remove, off the store lock
         self.thread = threading.Thread(target=self._loop, name="build-scheduler", daemon=True)
 
     def on_event(self, event: Event) -> None:
@@ -146,6 +148,8 @@ class BuildController:
             worker = self.workers.get((event.namespace, event.obj["metadata"]["name"]))
             if worker is not None:
                 worker.cancel.set()
+        if event.resource == "builds" and event.type == "DELETED":
+            self._deleted_dirs.put(self.api.state_dir / "builds" / event.namespace / event.obj["metadata"]["name"])
         self.wakeup.set()
 
     def start(self) -> None:
@@ -174,6 +178,19 @@ class BuildController:
                 self.schedule()
             except Exception:
                 log.exception("build scheduling failed")
+            self._remove_deleted_build_dirs()
+
+    def _remove_deleted_build_dirs(self) -> None:
+        """A deleted build's log and workspace go too (a running one once its worker has stopped)."""
+        postponed = []
+        while not self._deleted_dirs.empty():
+            path = self._deleted_dirs.get()
+            if (path.parent.name, path.name) in self.workers:
+                postponed.append(path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in postponed:
+            self._deleted_dirs.put(path)
 
     def schedule(self) -> None:
         if self.settings.workers <= 0:
@@ -279,6 +296,8 @@ class BuildController:
             finish_build(api, namespace, name, "Error", "GenericBuildFailed",
                          "osbs-local failed while running the build; see the engine log", started_at=started)
         finally:
+            # The source checkout and build context are not needed once the build ended; its log stays.
+            shutil.rmtree(build_dir / "work", ignore_errors=True)
             with self._lock:
                 self.workers.pop(key, None)
             if not self.stopping.is_set():

@@ -63,7 +63,7 @@ def test_core_resources_round_trip(dyn, namespace):
     assert resource(dyn, "v1", "Namespace").get(name=namespace).status.phase == "Active"
 
 
-def test_buildconfig_instantiate_build_and_log(dyn, namespace, make_bc):
+def test_buildconfig_instantiate_build_and_log(dyn, engine, namespace, make_bc):
     bcs = resource(dyn, "build.openshift.io/v1", "BuildConfig")
     builds = resource(dyn, "build.openshift.io/v1", "Build")
     bc = bcs.create(namespace=namespace, body=make_bc("app", {"team": "x"}))
@@ -85,6 +85,15 @@ def test_buildconfig_instantiate_build_and_log(dyn, namespace, make_bc):
     log_text = builds.subresources["log"].get(namespace=namespace, name="app-1")
     assert "nonexistent" in str(log_text)
     assert [b.metadata.name for b in builds.get(namespace=namespace, label_selector="openshift.io/build-config.name=app").items] == ["app-1"]
+    build_dir = engine.state_dir / "builds" / namespace / "app-1"
+    assert (build_dir / "build.log").exists() and not (build_dir / "work").exists()
+    bcs.delete(namespace=namespace, name="app")  # the build goes with its BuildConfig, and so do its files
+    with pytest.raises(NotFoundError):
+        builds.get(namespace=namespace, name="app-1")
+    deadline = time.monotonic() + 10
+    while build_dir.exists():
+        assert time.monotonic() < deadline, "the deleted build's directory stayed"
+        time.sleep(0.2)
 
 
 def test_imagestream_status_tags_and_import_resources(dyn, namespace):
