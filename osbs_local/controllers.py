@@ -13,6 +13,7 @@ import queue
 import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,12 +85,52 @@ def update_build(api: Api, namespace: str, name: str, mutate: Callable[[dict], N
         return api.update_prepared(builds, old, new, "", False)
 
 
+_PHASE_EVENTS = {
+    "Running": ("BuildStarted", "Normal", "Build {key} is now running"),
+    "Complete": ("BuildCompleted", "Normal", "Build {key} completed successfully"),
+    "Failed": ("BuildFailed", "Warning", "Build {key} failed"),
+    "Error": ("BuildFailed", "Warning", "Build {key} failed"),
+    "Cancelled": ("BuildCancelled", "Normal", "Build {key} has been cancelled"),
+}
+
+
+def record_build_event(api: Api, build: Optional[dict]) -> None:
+    """The Event OpenShift's build controller emits for the build's phase (kubectl describe shows it)."""
+    if build is None or build.get("status", {}).get("phase") not in _PHASE_EVENTS:
+        return
+    reason, event_type, text = _PHASE_EVENTS[build["status"]["phase"]]
+    meta = build["metadata"]
+    stamp = now()
+    event = {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"],
+                     # Owned by the build, so the events go when it goes.
+                     "ownerReferences": [{"apiVersion": "build.openshift.io/v1", "kind": "Build", "name": meta["name"],
+                                          "uid": meta["uid"]}]},
+        "involvedObject": {"kind": "Build", "apiVersion": "build.openshift.io/v1", "namespace": meta["namespace"],
+                           "name": meta["name"], "uid": meta["uid"], "resourceVersion": meta.get("resourceVersion")},
+        "reason": reason, "type": event_type, "count": 1,
+        "message": text.format(key=f"{meta['namespace']}/{meta['name']}"),
+        "source": {"component": "build-controller"}, "reportingComponent": "build-controller",
+        "firstTimestamp": stamp, "lastTimestamp": stamp,
+    }
+    try:
+        with api.store.lock:
+            if api.store.peek("builds", meta["namespace"], meta["name"]) is not None:
+                api.create_prepared(BY_PLURAL["events"], event, dry=False)
+    except ApiError as exc:
+        log.warning("event for build %s/%s not recorded: %s", meta["namespace"], meta["name"], exc.message)
+
+
 def finish_build(api: Api, namespace: str, name: str, phase: str, reason: str = "", message: str = "",
                  log_snippet: str = "", started_at: Optional[float] = None) -> Optional[dict]:
+    finished = []
+
     def mutate(build: dict) -> None:
         status = build.setdefault("status", {})
         if status.get("phase") in TERMINAL_PHASES:
             return
+        finished.append(True)
         status["phase"] = phase
         if reason:
             status["reason"] = reason
@@ -102,7 +143,10 @@ def finish_build(api: Api, namespace: str, name: str, phase: str, reason: str = 
         if status.get("startTimestamp") and start:
             status["duration"] = int((time.time() - start) * 1e9)
 
-    return update_build(api, namespace, name, mutate)
+    build = update_build(api, namespace, name, mutate)
+    if finished:
+        record_build_event(api, build)
+    return build
 
 
 def recover_after_restart(api: Api) -> int:
@@ -311,6 +355,7 @@ class BuildController:
         running = update_build(api, namespace, name, lambda b: b["status"].update(phase="Running", startTimestamp=now()))
         if running is None:
             return
+        record_build_event(api, running)
         log.info("build %s/%s running (builder %s)", namespace, name, self.settings.builder)
         build = copy.deepcopy(running)
         output_reference = running["status"].get("outputDockerImageReference")

@@ -175,6 +175,8 @@ def test_build_pods_for_kubectl_logs_and_k8s_log(engine, http, namespace, make_b
     assert pods == "podded-1-build Failed"
     logs = engine.kubectl("logs", "podded-1-build", namespace=namespace).stdout
     assert "nonexistent" in logs
+    described = engine.kubectl("describe", "build", "podded-1", namespace=namespace).stdout
+    assert "BuildStarted" in described and "BuildFailed" in described
     # kubernetes.core's k8s_log reads builds/NAME/log (it needs a Pod resource in discovery to start).
     playbook = tmp_path / "log.yml"
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
