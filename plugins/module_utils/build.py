@@ -11,16 +11,18 @@ re-reads, sees the winner's build and refuses, waits for it or adopts it.
 
 from __future__ import annotations
 
-import json
 import time
 
-from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import AUTOREBUILD_LABEL, BUMP_RELEASE_ANNOTATION
+from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import AUTOREBUILD_LABEL, recorded_commit
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import (
     TERMINAL_BUILD_PHASES,
     ApiError,
-    build_number,
+    TransportError,
+    builds_of,
+    cancel_build,
     describe_builds,
+    is_active,
     wait_for_no_active_builds,
 )
 
@@ -86,15 +88,25 @@ def build_summary(build):
     }
 
 
-def recorded_commit(buildconfig):
-    """The commit the BuildConfig's bump_release configuration names."""
-    raw = (buildconfig["metadata"].get("annotations") or {}).get(BUMP_RELEASE_ANNOTATION)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw).get("git_ref")
-    except (ValueError, AttributeError):
-        return None
+RECIPE_FIELDS = ("source", "output")
+
+
+def same_recipe(build, buildconfig):
+    """Whether the build was made from the BuildConfig as it is now.
+
+    Source, output and docker strategy are copied from the BuildConfig at
+    instantiate; the strategy's `from` is resolved then (compared through the
+    base digest instead), and a user build's request adds no env or build args.
+    """
+    build_spec, bc_spec = build.get("spec") or {}, buildconfig.get("spec") or {}
+    for field in RECIPE_FIELDS:
+        if (build_spec.get(field) or {}) != (bc_spec.get(field) or {}):
+            return False
+    build_strategy = dict((build_spec.get("strategy") or {}).get("dockerStrategy") or {})
+    bc_strategy = dict((bc_spec.get("strategy") or {}).get("dockerStrategy") or {})
+    build_strategy.pop("from", None)
+    bc_strategy.pop("from", None)
+    return build_strategy == bc_strategy
 
 
 def trigger_tag(buildconfig):
@@ -121,7 +133,7 @@ class BuildRunner:
     def buildconfig(self):
         bc = self.client.get("BuildConfig", self.namespace, self.name)
         if bc is None and self.module.check_mode:
-            raise WouldStart()
+            raise WouldStart("once osbs_buildconfig has created the BuildConfig")
         if bc is None:
             raise OsbsFlowError(
                 "BuildConfig %s/%s does not exist: create it first with osbs.flow.osbs_buildconfig" % (self.namespace, self.name)
@@ -147,20 +159,13 @@ class BuildRunner:
                 return None, None
             time.sleep(1)
 
-    def builds(self):
-        found = {}
-        for label in ("openshift.io/build-config.name", "buildconfig"):
-            selector = "%s=%s" % (label, self.name)
-            for build in self.client.list("Build", self.namespace, label_selector=selector)["items"]:
-                found[build["metadata"]["name"]] = build
-        return sorted(found.values(), key=build_number, reverse=True)
-
-    def matching_build(self, builds, commit, base_digest):
+    def matching_build(self, builds, buildconfig, commit, base_digest):
         """The newest build that already does what was asked, or None.
 
         A user build matches a Complete build of the same commit and base
-        digest. An autorebuild matches any build (active or Complete) from the
-        same base digest: the cluster's trigger may have started it.
+        digest made from the BuildConfig as it is now (same source, strategy
+        and output). An autorebuild matches any build (active or Complete)
+        from the same base digest: the cluster's trigger may have started it.
         """
         for build in builds:
             phase = build.get("status", {}).get("phase", "New")
@@ -168,7 +173,8 @@ class BuildRunner:
             if self.autorebuild:
                 if base_digest and same_base and phase not in ("Failed", "Error", "Cancelled"):
                     return build
-            elif phase == "Complete" and same_base and (commit is None or build_commit(build) == commit):
+            elif (phase == "Complete" and same_base and same_recipe(build, buildconfig)
+                  and (commit is None or build_commit(build) == commit)):
                 return build
         return None
 
@@ -198,6 +204,16 @@ class BuildRunner:
     def set_autorebuild_label(self, value):
         self.client.merge_patch("BuildConfig", self.namespace, self.name, {"metadata": {"labels": {AUTOREBUILD_LABEL: value}}})
 
+    def mark_user_build(self, buildconfig):
+        """is_autorebuild=false before a user build starts, so the Build carries it.
+
+        Written against the BuildConfig as read (its resourceVersion), so a run
+        that lost a race cannot undo the winner's `true`: it gets 409 instead.
+        """
+        changed = dict(buildconfig, metadata=dict(buildconfig["metadata"]))
+        changed["metadata"]["labels"] = dict(changed["metadata"].get("labels") or {}, **{AUTOREBUILD_LABEL: "false"})
+        return self.client.replace("BuildConfig", self.namespace, changed)
+
     def start(self):
         """Return (build, how) with how one of started, existing, adopted, would_start."""
         params = self.params
@@ -220,19 +236,21 @@ class BuildRunner:
                     "(osbs.flow.reactor_import_image, or oc import-image) and try again" % ((self.namespace, self.name) + trigger_tag(bc))
                 )
 
-            builds = self.builds()
+            builds = builds_of(self.client, self.namespace, self.name)
             if not params["force"]:
-                match = self.matching_build(builds, commit, base_digest)
+                match = self.matching_build(builds, bc, commit, base_digest)
                 if match is not None:
                     return match, "existing" if match.get("status", {}).get("phase") == "Complete" else "adopted"
 
-            running = [b for b in builds if b.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES]
+            running = [b for b in builds if is_active(b)]
             if running:
                 if params["when_running"] == "fail":
                     raise OsbsFlowError(
                         "BuildConfig %s/%s has the build %s in progress, so no other build is started: wait for it, "
                         "cancel it, or set when_running=wait" % (self.namespace, self.name, describe_builds(running))
                     )
+                if self.module.check_mode:
+                    raise WouldStart("after the build %s ends" % describe_builds(running))
                 still = wait_for_no_active_builds(self.client, self.namespace, self.name, params["wait_timeout"])
                 if still:
                     raise OsbsFlowError(
@@ -242,11 +260,11 @@ class BuildRunner:
                 continue  # the finished build may be the one we wanted
 
             if self.module.check_mode:
-                return None, "would_start"
-            if not self.autorebuild and (bc["metadata"].get("labels") or {}).get(AUTOREBUILD_LABEL) != "false":
-                # A user build: the Build must carry is_autorebuild=false, as osbs-client made sure.
-                self.set_autorebuild_label("false")
+                raise WouldStart()
             try:
+                if not self.autorebuild and (bc["metadata"].get("labels") or {}).get(AUTOREBUILD_LABEL) != "false":
+                    # A user build: the Build must carry is_autorebuild=false, as osbs-client made sure.
+                    bc = self.mark_user_build(bc)
                 build = self.client.request(
                     "POST", self.client.path("BuildConfig", self.namespace, self.name, "instantiate"),
                     body=self.build_request(bc, commit, base_digest, base_pull_spec),
@@ -282,7 +300,7 @@ class BuildRunner:
                     build = obj
                     if build.get("status", {}).get("phase") in TERMINAL_BUILD_PHASES:
                         return build
-            except (ApiError, OSError, ValueError):
+            except (ApiError, TransportError, OSError, ValueError):
                 # The watch broke or expired: poll once, then watch again from the fresh object.
                 time.sleep(1)
             build = self.client.get("Build", self.namespace, name) or build
@@ -292,7 +310,7 @@ class BuildRunner:
         name = build["metadata"]["name"]
         phase = build.get("status", {}).get("phase", "New")
         if self.params["cancel_on_timeout"]:
-            self.client.merge_patch("Build", self.namespace, name, {"status": {"cancelled": True}})
+            cancel_build(self.client, self.namespace, name)
             raise OsbsFlowError(
                 "Build %s/%s was still %s after %d s and has been cancelled (cancel_on_timeout)"
                 % (self.namespace, name, phase, self.params["wait_timeout"])
@@ -304,7 +322,7 @@ class BuildRunner:
 
 
 class WouldStart(Exception):
-    """In check mode, the BuildConfig that osbs_buildconfig would create does not exist yet."""
+    """Check mode: a build would start (the message says when, if not at once)."""
 
 
 def _lost_race(exc):
@@ -317,13 +335,11 @@ def run_build(module):
     runner = BuildRunner(module)
     try:
         build, how = runner.start()
-    except WouldStart:
-        build, how = None, "would_start"
-    if build is None:
+    except WouldStart as exc:
         return {
             "changed": True,
-            "action": how,
-            "msg": "a build of BuildConfig %s/%s would start" % (runner.namespace, runner.name),
+            "action": "would_start",
+            "msg": " ".join(filter(None, ["a build of BuildConfig %s/%s would start" % (runner.namespace, runner.name), str(exc)])),
             "build": None,
         }
     changed = how == "started"
@@ -331,15 +347,24 @@ def run_build(module):
         build = runner.wait(build)
     summary = build_summary(build)
     result = dict(summary, changed=changed, action=how, build=summary)
-    phase = summary["phase"]
-    if phase in ("Failed", "Error", "Cancelled"):
-        tail = build.get("status", {}).get("logSnippet") or module.client.log_tail(runner.namespace, summary["name"], LOG_TAIL_LINES)
-        result["log_tail"] = tail
-        message = "Build %s/%s %s: %s%s" % (
-            runner.namespace, summary["name"], phase, summary["reason"] or "no reason given",
-            (": " + summary["message"]) if summary["message"] else "",
-        )
-        if tail:
-            message += "\nEnd of the build log:\n" + tail.rstrip()
-        module.fail_json(msg=message, **result)
+    if summary["phase"] in ("Failed", "Error", "Cancelled"):
+        result["log_tail"] = failed_build_log(module.client, build)
+        module.fail_json(msg=failure_message(build, result["log_tail"]), **result)
     return result
+
+
+def failed_build_log(client, build, lines=LOG_TAIL_LINES):
+    """The end of a failed build's log: its logSnippet, or the log's last lines."""
+    return build.get("status", {}).get("logSnippet") or client.log_tail(build["metadata"]["namespace"], build["metadata"]["name"], lines)
+
+
+def failure_message(build, tail, separator="\nEnd of the build log:\n"):
+    """`Build ns/name Failed: Reason: message` and the end of its log."""
+    summary = build_summary(build)
+    message = "Build %s/%s %s: %s%s" % (
+        summary["namespace"], summary["name"], summary["phase"], summary["reason"] or "no reason given",
+        (": " + summary["message"]) if summary["message"] else "",
+    )
+    if tail:
+        message += separator + tail.rstrip()
+    return message

@@ -19,10 +19,16 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
-from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image, is_trackable
+from ansible_collections.osbs.flow.plugins.module_utils.images import (
+    imagestreamimport_body,
+    imagestreamtag_for_image,
+    import_outcome,
+    is_trackable,
+)
 from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     buildconfig_name,
     git_branch_name,
@@ -46,6 +52,25 @@ BASE_IMAGE_ANNOTATION = "osbs.flow/base-image"
 OUR_ANNOTATIONS = (BUMP_RELEASE_ANNOTATION, STOP_AUTOREBUILD_ANNOTATION, BASE_IMAGE_ANNOTATION)
 
 
+def _annotation_json(buildconfig, key):
+    raw = ((buildconfig or {}).get("metadata", {}).get("annotations") or {}).get(key)
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def recorded_commit(buildconfig):
+    """The commit the BuildConfig's bump_release configuration names, or None."""
+    return _annotation_json(buildconfig, BUMP_RELEASE_ANNOTATION).get("git_ref")
+
+
+def recorded_repo_config_file(buildconfig):
+    """The repo config file the stop_autorebuild_if_disabled configuration names."""
+    return _annotation_json(buildconfig, STOP_AUTOREBUILD_ANNOTATION).get("config_file") or DEFAULT_REPO_CONFIG_FILE
+
+
 def output_image(registry_uri, image, tag):
     """`host[:port]/name:tag`, the pull spec the build pushes to."""
     registry = parse_registry_uri(registry_uri)
@@ -55,9 +80,26 @@ def output_image(registry_uri, image, tag):
     return "%s/%s:%s" % (registry.host, name, tag)
 
 
-def desired_spec(params):
-    """The parts of the BuildConfig that are ours, from the module's parameters."""
+_URI_WITH_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@")
+
+
+def check_git_uri(git_uri):
+    """A git URI must not carry credentials: they would be stored on the BuildConfig and logged."""
+    if re.match(r"^https?://", git_uri, re.IGNORECASE) and _URI_WITH_USERINFO.match(git_uri):
+        shown = re.sub(r"://[^/@]*@", "://***@", git_uri, count=1)
+        raise OsbsFlowError(
+            "git_uri %s carries credentials, which would be stored on the BuildConfig and shown in logs: give the "
+            "URI without them and put them in a source secret (git_source_secret)" % shown
+        )
+
+
+def desired_spec(params, recorded_git_ref=None):
+    """The parts of the BuildConfig that are ours, from the module's parameters.
+
+    Without git_commit, the commit the BuildConfig already records is kept.
+    """
     git_uri = params["git_uri"]
+    check_git_uri(git_uri)
     branch = git_branch_name(params["git_branch"])
     base_image = params["base_image"]
     strategy = {"dockerfilePath": params["dockerfile_path"]}
@@ -75,11 +117,13 @@ def desired_spec(params):
     source = {"type": "Git", "git": {"uri": git_uri, "ref": branch}}
     if params["context_dir"]:
         source["contextDir"] = params["context_dir"]
+    if params["git_source_secret"]:
+        source["sourceSecret"] = {"name": params["git_source_secret"]}
     output = {"to": {"kind": "DockerImage", "name": output_image(params["registry_uri"], params["image"], params["image_tag"])}}
     if params["registry_secret"]:
         output["pushSecret"] = {"name": params["registry_secret"]}
     annotations = {
-        BUMP_RELEASE_ANNOTATION: json.dumps({"git_ref": params["git_commit"], "git_branch": branch}, sort_keys=True),
+        BUMP_RELEASE_ANNOTATION: json.dumps({"git_ref": params["git_commit"] or recorded_git_ref, "git_branch": branch}, sort_keys=True),
         STOP_AUTOREBUILD_ANNOTATION: json.dumps({"config_file": params["repo_config_file"]}, sort_keys=True),
     }
     if base_image:
@@ -104,12 +148,21 @@ def _is_our_trigger(trigger):
     return trigger.get("type") == "ImageChange"
 
 
+def _our_trigger_tags(existing, desired):
+    """ImageStreamTags of the ImageChange triggers osbs.flow owns: the base image's, now and before."""
+    tags = {desired["trigger_tag"]} if desired["trigger_tag"] else set()
+    previous = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(BASE_IMAGE_ANNOTATION)
+    if previous and is_trackable(previous):
+        tags.add(imagestreamtag_for_image(previous))
+    return tags
+
+
 def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
     """The BuildConfig to write: ours set exactly, everything else on `existing` kept.
 
-    Other labels, annotations and non-ImageChange triggers stay. ImageChange
-    triggers are ours: the one of the base image is kept as it is when present
-    (so its `paused` flag and bookkeeping survive) and the others go. A new
+    Other labels, annotations and triggers stay. Ours is the ImageChange
+    trigger of the base image (and of the previous base image, which goes):
+    kept as it is when present, so its bookkeeping survives. A new
     trigger records `seen_image`, the image its tag resolves to now, as already
     seen: the user build builds from it, so the trigger must not start another
     (osbs-client removed the triggers around its first build for the same reason).
@@ -149,28 +202,33 @@ def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
         else:
             spec[key] = value
 
-    triggers = [t for t in (spec.get("triggers") or []) if not _is_our_trigger(t)]
-    if desired["trigger_tag"]:
-        wanted = {"kind": "ImageStreamTag", "name": desired["trigger_tag"]}
-        current = [
-            t for t in (spec.get("triggers") or [])
-            if _is_our_trigger(t) and _trigger_from(t) == wanted
-        ]
-        if current:
-            trigger = copy.deepcopy(current[0])
-        else:
-            trigger = {"type": "ImageChange", "imageChange": {"from": wanted}}
-            if seen_image:
-                trigger["imageChange"]["lastTriggeredImageID"] = seen_image
-        # A repository that disables autorebuilds gets a paused trigger, so the cluster never
-        # starts what stop_autorebuild_if_disabled would have stopped.
-        if desired["trigger_paused"]:
-            trigger["imageChange"]["paused"] = True
-        else:
-            trigger["imageChange"].pop("paused", None)
-        triggers.append(trigger)
+    wanted = {"kind": "ImageStreamTag", "name": desired["trigger_tag"]} if desired["trigger_tag"] else None
+    ours = _our_trigger_tags(existing, desired)
+    triggers, placed = [], False
+    for trigger in spec.get("triggers") or []:
+        if not (_is_our_trigger(trigger) and _trigger_from(trigger).get("name") in ours):
+            triggers.append(trigger)
+        elif wanted and not placed and _trigger_from(trigger) == wanted:
+            triggers.append(_with_pause(copy.deepcopy(trigger), desired["trigger_paused"]))
+            placed = True
+        # any other trigger of ours watched the previous base image: it goes
+    if wanted and not placed:
+        trigger = {"type": "ImageChange", "imageChange": {"from": wanted}}
+        if seen_image:
+            trigger["imageChange"]["lastTriggeredImageID"] = seen_image
+        triggers.append(_with_pause(trigger, desired["trigger_paused"]))
     spec["triggers"] = triggers
     return new
+
+
+def _with_pause(trigger, paused):
+    """A repository that disables autorebuilds gets a paused trigger, so the cluster never
+    starts what stop_autorebuild_if_disabled would have stopped."""
+    if paused:
+        trigger["imageChange"]["paused"] = True
+    else:
+        trigger["imageChange"].pop("paused", None)
+    return trigger
 
 
 def _trigger_from(trigger):
@@ -179,9 +237,11 @@ def _trigger_from(trigger):
     return source
 
 
-def _same_git_uri(buildconfig, git_uri):
-    uri = (((buildconfig.get("spec") or {}).get("source") or {}).get("git") or {}).get("uri")
-    return bool(uri) and normalize_git_uri(uri) == normalize_git_uri(git_uri)
+def _same_source(buildconfig, git_uri, branch):
+    """Whether the BuildConfig builds this repository and branch (labels are shortened, so they are not enough)."""
+    git = ((buildconfig.get("spec") or {}).get("source") or {}).get("git") or {}
+    return (bool(git.get("uri")) and normalize_git_uri(git["uri"]) == normalize_git_uri(git_uri)
+            and git_branch_name(git.get("ref")) == git_branch_name(branch))
 
 
 def find_buildconfig(client, namespace, params):
@@ -189,13 +249,13 @@ def find_buildconfig(client, namespace, params):
 
     First by the labels `git-repo-name` and `git-branch` (osbs-client's
     BuildConfigs carry them under other names), keeping those whose source is
-    the same repository; then by name.
+    the same repository and branch; then by name.
     """
     labels = git_labels(params["git_uri"], params["git_branch"])
     selector = ",".join("%s=%s" % item for item in sorted(labels.items()))
     matches = [
         bc for bc in client.list("BuildConfig", namespace, label_selector=selector)["items"]
-        if _same_git_uri(bc, params["git_uri"])
+        if _same_source(bc, params["git_uri"], params["git_branch"])
     ]
     if params["name"]:
         named = [bc for bc in matches if bc["metadata"]["name"] == params["name"]]
@@ -217,7 +277,8 @@ def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure
 
     The import is synchronous (an ImageStreamImport), so the new trigger can be
     marked as already seeing the current image and fires only for a newer one.
-    Returns the name of the ImageStream imported into, or None.
+    Returns the name of the ImageStream imported into, or None; a base image
+    that cannot be imported is an OsbsFlowError with the registry's reason.
     """
     client = module.client
     stream_name, tag = trigger_tag.split(":", 1)
@@ -229,28 +290,11 @@ def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure
             return None
     if module.check_mode:
         return stream_name
-    answer = client.create("ImageStreamImport", namespace, {
-        "apiVersion": "image.openshift.io/v1",
-        "kind": "ImageStreamImport",
-        "metadata": {"name": stream_name, "namespace": namespace},
-        "spec": {
-            "import": True,
-            "images": [{
-                "from": {"kind": "DockerImage", "name": base_image},
-                "to": {"name": tag},
-                "importPolicy": {"insecure": bool(insecure)},
-                "referencePolicy": {"type": "Source"},
-            }],
-        },
-        "status": {},
-    })
-    for image in (answer.get("status") or {}).get("images") or []:
-        status = image.get("status") or {}
-        if status.get("status") != "Success":
-            module.warn(
-                "base image %s could not be imported into ImageStreamTag %s/%s (%s): the ImageChange trigger "
-                "will fire once it is" % (base_image, namespace, trigger_tag, status.get("message") or status.get("reason"))
-            )
+    # The base image must be importable: without it no build of this BuildConfig can start.
+    import_outcome(
+        client.create("ImageStreamImport", namespace, imagestreamimport_body(namespace, stream_name, tag, base_image, insecure, True)),
+        "base image %s (for ImageStreamTag %s/%s; set base_image_insecure for an insecure registry)" % (base_image, namespace, trigger_tag),
+    )
     return stream_name
 
 
@@ -281,7 +325,7 @@ def ensure_buildconfig(module):
 
     if existing is not None:
         name = existing["metadata"]["name"]
-    desired = desired_spec(params)
+    desired = desired_spec(params, recorded_commit(existing) if existing else None)
     if desired["trigger_tag"] and params["create_base_imagestream"]:
         created = ensure_base_imagestream(module, namespace, params["base_image"], desired["trigger_tag"], params["base_image_insecure"])
         if created:
@@ -339,7 +383,9 @@ def refuse_or_wait_for_builds(module, name):
     """Fail while a build of `name` is active, or wait for it with when_running=wait."""
     params = module.params
     builds = active_builds(module.client, params["namespace"], name)
-    if builds and params["when_running"] == "wait":
+    if builds and params["when_running"] == "wait" and module.check_mode:
+        module.warn("check mode: the change would wait for the build %s to end" % describe_builds(builds))
+    elif builds and params["when_running"] == "wait":
         started = time.monotonic()
         builds = wait_for_no_active_builds(module.client, params["namespace"], name, params["wait_timeout"])
         if builds:
@@ -353,6 +399,3 @@ def refuse_or_wait_for_builds(module, name):
             "wait for the build, cancel it, or set when_running=wait"
             % (params["namespace"], name, describe_builds(builds))
         )
-
-
-DEFAULTS = {"repo_config_file": DEFAULT_REPO_CONFIG_FILE}

@@ -75,3 +75,39 @@ def is_trackable(image):
     if image == "scratch":
         return False
     return parse_image_reference(image).digest is None
+
+
+def imagestreamimport_body(namespace, name, tag, image, insecure, store):
+    return {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStreamImport",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "import": bool(store),
+            "images": [{
+                "from": {"kind": "DockerImage", "name": image},
+                "to": {"name": tag},
+                "importPolicy": {"insecure": bool(insecure)},
+                "referencePolicy": {"type": "Source"},
+            }],
+        },
+        "status": {},
+    }
+
+
+def import_outcome(response, image):
+    """(digest, pull spec by digest) from an ImageStreamImport answer; OsbsFlowError on Failure."""
+    images = (response.get("status") or {}).get("images") or []
+    if not images:
+        raise OsbsFlowError("the ImageStreamImport of %s came back without an image status" % image)
+    entry = images[0]
+    status = entry.get("status") or {}
+    if status.get("status") != "Success":
+        raise OsbsFlowError(
+            "importing %s failed: %s (%s%s): check that the image was pushed and that the registry's "
+            "credentials (a dockercfg secret in the namespace) and certificate are in place"
+            % (image, status.get("message") or "no message", status.get("reason") or "no reason",
+               ", HTTP %s" % status["code"] if status.get("code") else "")
+        )
+    found = entry.get("image") or {}
+    return found.get("metadata", {}).get("name"), found.get("dockerImageReference")

@@ -2,25 +2,22 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Step 4 of the flow: what atomic-reactor's ImportImagePlugin did.
 
-The built image's ImageStream is ensured (created pointing at the image's
-repository when missing), then the image is imported with an
-ImageStreamImport (`spec.import: true`), so the ImageStreamTag the
+The built image is imported with an ImageStreamImport (`spec.import: true`,
+which creates the ImageStream when it is missing), so the ImageStreamTag the
 dependents' ImageChange triggers name moves to the new digest. The
 dependents are the BuildConfigs whose ImageChange trigger names that tag.
 """
 
 from __future__ import annotations
 
-import json
-
-from ansible_collections.osbs.flow.plugins.module_utils.build import recorded_commit
-from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import STOP_AUTOREBUILD_ANNOTATION
+from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import recorded_commit, recorded_repo_config_file
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
-from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image, parse_image_reference
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
-from ansible_collections.osbs.flow.plugins.module_utils.repo_config import DEFAULT_REPO_CONFIG_FILE
-
-INSECURE_ANNOTATION = "openshift.io/image.insecureRepository"
+from ansible_collections.osbs.flow.plugins.module_utils.images import (
+    imagestreamimport_body,
+    imagestreamtag_for_image,
+    import_outcome,
+    parse_image_reference,
+)
 
 
 def split_imagestreamtag(istag):
@@ -64,55 +61,6 @@ def _tag_reference(stream, tag):
     return None
 
 
-def imagestream_body(namespace, name, repository, insecure):
-    metadata = {"name": name, "namespace": namespace}
-    if insecure:
-        metadata["annotations"] = {INSECURE_ANNOTATION: "true"}
-    return {
-        "apiVersion": "image.openshift.io/v1",
-        "kind": "ImageStream",
-        "metadata": metadata,
-        # What osbs-client's create_image_stream did: the stream names the image's repository.
-        "spec": {"dockerImageRepository": repository},
-    }
-
-
-def imagestreamimport_body(namespace, name, tag, image, insecure, store):
-    return {
-        "apiVersion": "image.openshift.io/v1",
-        "kind": "ImageStreamImport",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "import": bool(store),
-            "images": [{
-                "from": {"kind": "DockerImage", "name": image},
-                "to": {"name": tag},
-                "importPolicy": {"insecure": bool(insecure)},
-                "referencePolicy": {"type": "Source"},
-            }],
-        },
-        "status": {},
-    }
-
-
-def import_outcome(response, image):
-    """(digest, pull spec by digest) from an ImageStreamImport answer; OsbsFlowError on Failure."""
-    images = (response.get("status") or {}).get("images") or []
-    if not images:
-        raise OsbsFlowError("the ImageStreamImport of %s came back without an image status" % image)
-    entry = images[0]
-    status = entry.get("status") or {}
-    if status.get("status") != "Success":
-        raise OsbsFlowError(
-            "importing %s failed: %s (%s%s): check that the image was pushed and that the registry's "
-            "credentials (a dockercfg secret in the namespace) and certificate are in place"
-            % (image, status.get("message") or "no message", status.get("reason") or "no reason",
-               ", HTTP %s" % status["code"] if status.get("code") else "")
-        )
-    found = entry.get("image") or {}
-    return found.get("metadata", {}).get("name"), found.get("dockerImageReference")
-
-
 def trigger_imagestreamtag(buildconfig, trigger):
     """(namespace, name:tag) the ImageChange trigger watches, or None.
 
@@ -149,17 +97,6 @@ def output_imagestreamtag(buildconfig):
     return None
 
 
-def repo_config_file(buildconfig):
-    """The repo config file the stop_autorebuild_if_disabled configuration names."""
-    raw = (buildconfig["metadata"].get("annotations") or {}).get(STOP_AUTOREBUILD_ANNOTATION)
-    if raw:
-        try:
-            return json.loads(raw).get("config_file") or DEFAULT_REPO_CONFIG_FILE
-        except (ValueError, AttributeError):
-            pass
-    return DEFAULT_REPO_CONFIG_FILE
-
-
 def describe_dependent(buildconfig, trigger):
     """What the module returns about a dependent BuildConfig."""
     spec = buildconfig.get("spec") or {}
@@ -171,7 +108,7 @@ def describe_dependent(buildconfig, trigger):
         "git_uri": git.get("uri"),
         "git_branch": git.get("ref"),
         "git_commit": recorded_commit(buildconfig),
-        "repo_config_file": repo_config_file(buildconfig),
+        "repo_config_file": recorded_repo_config_file(buildconfig),
         "output_image": to.get("name"),
         "trigger": trigger,
     }
@@ -209,38 +146,35 @@ class ImageImporter:
         self.client = client
         self.check_mode = check_mode
 
-    def run(self, namespace, image, expected_digest=None, insecure=False, istag=None, trust_current=False):
-        """Ensure the stream and import `image` (a pull spec by tag); return the result dict.
+    def run(self, namespace, image, expected_digest=None, insecure=False, istag=None):
+        """Import `image` (a pull spec by tag) into its ImageStreamTag; return the result dict.
 
-        changed is True when the stream was created or the tag moved to
-        another digest. An expected digest that differs from the registry's
-        is an OsbsFlowError, raised before anything is written. With
-        trust_current, a tag already at the expected digest is left as it is
-        without asking the registry (the wave's re-runs stay cheap).
+        changed is True when the tag moved to another digest (or the stream
+        was created). A tag already at the expected digest is left as it is,
+        with no request that writes. Otherwise the registry's tag is checked
+        first (a preview stores nothing): a digest other than the expected one
+        is an OsbsFlowError and nothing moves; then exactly the expected digest
+        is imported (by digest, so a push in between cannot slip in).
         """
-        repository = image_repository(image)
         istag = istag or imagestreamtag_for_image(image)
         name, tag = split_imagestreamtag(istag)
         stream = self.client.get("ImageStream", namespace, name)
         before = tag_digest(stream, tag)
-        created = False
-
-        if trust_current and expected_digest and before == expected_digest:
+        if expected_digest and before == expected_digest:
             return self._result(False, False, namespace, name, tag, before, before, _tag_reference(stream, tag), image)
+
+        source = image
         if expected_digest or self.check_mode:
-            # A preview (import: false) stores nothing: check the registry before the tag moves.
             preview = self._import(namespace, name, tag, image, insecure, store=False)
             digest, pull_spec = import_outcome(preview, image)
             self._check_expected(namespace, istag, image, digest, expected_digest)
+            source = "%s@%s" % (image_repository(image), digest)
         if not self.check_mode:
-            if stream is None:
-                created = self._create_stream(namespace, name, repository, insecure)
-            response = self._import(namespace, name, tag, image, insecure, store=True)
-            digest, pull_spec = import_outcome(response, image)
+            # import: true creates the stream when it is missing (OpenShift and osbs-local alike).
+            response = self._import(namespace, name, tag, source, insecure, store=True)
+            digest, pull_spec = import_outcome(response, source)
             self._check_expected(namespace, istag, image, digest, expected_digest)
-        else:
-            created = stream is None
-
+        created = stream is None
         return self._result(created or digest != before, created, namespace, name, tag, digest, before, pull_spec, image)
 
     @staticmethod
@@ -263,15 +197,6 @@ class ImageImporter:
             "POST", self.client.path("ImageStreamImport", namespace),
             body=imagestreamimport_body(namespace, name, tag, image, insecure, store),
         )
-
-    def _create_stream(self, namespace, name, repository, insecure):
-        try:
-            self.client.create("ImageStream", namespace, imagestream_body(namespace, name, repository, insecure))
-        except ApiError as exc:
-            if exc.is_already_exists:
-                return False  # another run made it a moment ago; the import below still applies
-            raise
-        return True
 
     @staticmethod
     def _check_expected(namespace, istag, image, digest, expected):

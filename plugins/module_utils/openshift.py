@@ -56,6 +56,14 @@ TERMINAL_BUILD_PHASES = ("Complete", "Failed", "Error", "Cancelled")
 CONFLICT_RETRIES = 5
 
 
+REQUEST_TIMEOUT = 120  # seconds; a watch gets its own, longer one
+
+try:
+    from urllib3.exceptions import HTTPError as TransportError
+except ImportError:
+    TransportError = OSError
+
+
 class ApiError(Exception):
     """An API answer other than success, with the Status body's reason and message."""
 
@@ -65,6 +73,9 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.body = body or {}
+
+    def __str__(self):
+        return "%s (HTTP %s %s)" % (self.message, self.status, self.reason)
 
     @property
     def is_not_found(self):
@@ -95,6 +106,7 @@ class OpenShiftClient:
 
     def __init__(self, k8s_client):
         self._dynamic = k8s_client.client
+        self.host = getattr(k8s_client.configuration, "host", None)
         self.requests = []  # (method, path) of each request, for results and tests
 
     @staticmethod
@@ -112,11 +124,9 @@ class OpenShiftClient:
 
     def request(self, method, path, body=None, query=None, content_type=None, raw=False, timeout=None):
         self.requests.append((method.upper(), path))
-        params = {"query_params": list((query or {}).items()), "serialize": False}
+        params = {"query_params": list((query or {}).items()), "serialize": False, "_request_timeout": timeout or REQUEST_TIMEOUT}
         if content_type:
             params["content_type"] = content_type
-        if timeout:
-            params["_request_timeout"] = timeout
         try:
             response = self._dynamic.request(method, path, body=body, **params)
         except DynamicApiError as exc:
@@ -209,8 +219,8 @@ def retry_on_conflict(operation, attempts=CONFLICT_RETRIES):
     raise AssertionError("unreachable")
 
 
-def active_builds(client, namespace, buildconfig_name):
-    """Builds of the BuildConfig that are New, Pending or Running, oldest first.
+def builds_of(client, namespace, buildconfig_name):
+    """Every build of the BuildConfig, newest first.
 
     Found by `openshift.io/build-config.name` and by the older `buildconfig`
     label that osbs-client's builds carry.
@@ -218,17 +228,28 @@ def active_builds(client, namespace, buildconfig_name):
     found = {}
     for label in ("openshift.io/build-config.name", "buildconfig"):
         for build in client.list("Build", namespace, label_selector="%s=%s" % (label, buildconfig_name))["items"]:
-            if build.get("status", {}).get("phase", "New") in ACTIVE_BUILD_PHASES:
-                found[build["metadata"]["name"]] = build
-    return sorted(found.values(), key=build_number)
+            found[build["metadata"]["name"]] = build
+    return sorted(found.values(), key=build_number, reverse=True)
+
+
+def is_active(build):
+    return build.get("status", {}).get("phase", "New") in ACTIVE_BUILD_PHASES
+
+
+def active_builds(client, namespace, buildconfig_name):
+    """Builds of the BuildConfig that are New, Pending or Running, oldest first."""
+    return [b for b in reversed(builds_of(client, namespace, buildconfig_name)) if is_active(b)]
+
+
+def cancel_build(client, namespace, name):
+    """Ask for the build to be cancelled (OpenShift's way: status.cancelled, the controller does the rest)."""
+    client.merge_patch("Build", namespace, name, {"status": {"cancelled": True}})
 
 
 def build_number(build):
     annotations = build.get("metadata", {}).get("annotations") or {}
-    try:
-        return int(annotations.get("openshift.io/build.number", ""))
-    except ValueError:
-        return int(build["metadata"]["name"].rsplit("-", 1)[-1]) if build["metadata"]["name"].rsplit("-", 1)[-1].isdigit() else 0
+    number = annotations.get("openshift.io/build.number") or build["metadata"]["name"].rsplit("-", 1)[-1]
+    return int(number) if str(number).isdigit() else 0
 
 
 def describe_builds(builds):
@@ -273,5 +294,11 @@ class OsbsOpenShiftModule(AnsibleK8SModule):
         except OsbsFlowError as exc:
             self.fail_json(msg=to_text(exc))
         except ApiError as exc:
-            self.fail_json(msg="%s (HTTP %s %s)" % (exc.message, exc.status, exc.reason), status=exc.body)
+            self.fail_json(msg=str(exc), status=exc.body)
+        except (TransportError, OSError) as exc:
+            host = getattr(self.client, "host", None) or "the API server"
+            self.fail_json(
+                msg="cannot reach %s: %s; check the connection options (kubeconfig, host, K8S_AUTH_*) and that "
+                "the server answers" % (host, to_text(exc))
+            )
         self.exit_json(**result)

@@ -29,21 +29,30 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from ansible_collections.osbs.flow.plugins.module_utils.build import (
     BuildRunner,
+    WouldStart,
     build_base_digest,
     build_summary,
+    failed_build_log,
+    failure_message,
     recorded_commit,
     trigger_tag,
 )
+from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import recorded_repo_config_file
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image
 from ansible_collections.osbs.flow.plugins.module_utils.imports import (
     ImageImporter,
     output_imagestreamtag,
-    repo_config_file,
     split_imagestreamtag,
     trigger_imagestreamtag,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import ACTIVE_BUILD_PHASES, TERMINAL_BUILD_PHASES, ApiError
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import (
+    ACTIVE_BUILD_PHASES,
+    TERMINAL_BUILD_PHASES,
+    ApiError,
+    builds_of,
+    cancel_build,
+)
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
 
 ROOT = ("", "")  # the key of the new image the wave starts from
@@ -337,7 +346,7 @@ def _guarded(work, key, parent_outcomes):
     except OsbsFlowError as exc:
         return Outcome(FAILED, str(exc))
     except ApiError as exc:
-        return Outcome(FAILED, "%s (HTTP %s %s)" % (exc.message, exc.status, exc.reason))
+        return Outcome(FAILED, str(exc))
     except Exception as exc:  # a bug or a broken connection: that dependent fails, the others go on
         return Outcome(FAILED, "%s: %s" % (type(exc).__name__, exc), detail=traceback.format_exc())
 
@@ -466,7 +475,7 @@ class Wave:
             git = ((bc.get("spec") or {}).get("source") or {}).get("git") or {}
             commit = None if self.params["from_latest"] else recorded_commit(bc)
             futures[key] = pool.submit(
-                self.repo_source.read_repo_config, git.get("uri"), repo_config_file(bc),
+                self.repo_source.read_repo_config, git.get("uri"), recorded_repo_config_file(bc),
                 commit=commit, branch=git.get("ref"),
             )
         return futures
@@ -487,7 +496,7 @@ class Wave:
         if not config["autorebuild_enabled"]:
             cancelled, note = self.stop_trigger_builds(key, base_digest)
             return Outcome(SKIPPED, "autorebuilds are disabled by %s at commit %s%s" % (
-                repo_config_file(bc), (commit or "")[:12], note), changed=cancelled)
+                recorded_repo_config_file(bc), (commit or "")[:12], note), changed=cancelled)
 
         if self.check_mode and any(o.pending for o in parent_outcomes.values()):
             waiting = sorted(key_name(p) for p, o in parent_outcomes.items() if o.pending)
@@ -495,9 +504,10 @@ class Wave:
                            changed=True, pending=True)
 
         runner = BuildRunner(RunnerModule(self.runner_params(key, base_digest), self.client, self.check_mode, self.module.warn))
-        build, how = runner.start()
-        if build is None:
-            return Outcome(REBUILT, "check mode: a build would start", changed=True, pending=True)
+        try:
+            build, how = runner.start()
+        except WouldStart as exc:
+            return Outcome(REBUILT, " ".join(filter(None, ["check mode: a build would start", str(exc)])), changed=True, pending=True)
         if build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES and self.check_mode:
             return Outcome(ADOPTED, "check mode: build %s is %s" % (build["metadata"]["name"], build["status"].get("phase")),
                            build=build["metadata"]["name"], pending=True)
@@ -505,8 +515,7 @@ class Wave:
             return self.follow(key, bc, runner, build, how, base_digest, started)
         except (OsbsFlowError, ApiError) as exc:
             # A build this run started is a change even when waiting for it or importing its image failed.
-            text = str(exc) if isinstance(exc, OsbsFlowError) else "%s (HTTP %s %s)" % (exc.message, exc.status, exc.reason)
-            return Outcome(FAILED, text, build=build["metadata"]["name"], changed=how == "started")
+            return Outcome(FAILED, str(exc), build=build["metadata"]["name"], changed=how == "started")
 
     def follow(self, key, bc, runner, build, how, base_digest, started):
         """Wait for the build, import its image, and say what happened."""
@@ -514,13 +523,9 @@ class Wave:
             build = runner.wait(build)
         summary = build_summary(build)
         if summary["phase"] != "Complete":
-            tail = build.get("status", {}).get("logSnippet") or self.client.log_tail(key[0], summary["name"], LOG_LINES_IN_REASON)
-            reason = "build %s %s: %s%s" % (
-                summary["name"], summary["phase"], summary["reason"] or "no reason given",
-                (": " + summary["message"]) if summary["message"] else "",
-            )
-            if tail:
-                reason += " | " + " | ".join(tail.strip().splitlines()[-LOG_LINES_IN_REASON:])
+            tail = failed_build_log(self.client, build, LOG_LINES_IN_REASON)
+            tail = "\n".join(tail.strip().splitlines()[-LOG_LINES_IN_REASON:])
+            reason = failure_message(build, tail.replace("\n", " | "), separator=" | ")
             return Outcome(FAILED, reason, build=summary["name"], duration=summary["duration"], changed=how == "started")
 
         imported = self.import_output(bc, summary)
@@ -549,7 +554,7 @@ class Wave:
             # An ImageStreamTag output is moved by the cluster when the build pushes.
             return {"changed": False, "digest": summary["image_digest"]}
         return self.importer.run(bc["metadata"]["namespace"], to["name"], expected_digest=summary["image_digest"],
-                                 insecure=self.params["insecure_registry"], trust_current=True)
+                                 insecure=self.params["insecure_registry"])
 
     def runner_params(self, key, base_digest):
         return {
@@ -576,15 +581,14 @@ class Wave:
         namespace, name = key
         notes = []
         cancelled = False
-        builds = self.client.list("Build", namespace, label_selector="openshift.io/build-config.name=%s" % name)["items"]
-        for build in builds:
+        for build in builds_of(self.client, namespace, name):
             if build_base_digest(build) != base_digest or not triggered_by_image_change(build):
                 continue
             build_name = build["metadata"]["name"]
             phase = build.get("status", {}).get("phase", "New")
             if phase in ACTIVE_BUILD_PHASES:
                 if not self.check_mode:
-                    self.client.merge_patch("Build", namespace, build_name, {"status": {"cancelled": True}})
+                    cancel_build(self.client, namespace, build_name)
                 with self._lock:
                     self.cancelled.append(key_name((namespace, build_name)))
                 cancelled = True

@@ -100,7 +100,7 @@ attributes:
     support: full
     details: A second run for the same digest finds the builds of the first and starts none.
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 29.0.0
   - git
 seealso:
   - module: osbs.flow.reactor_import_image

@@ -92,7 +92,7 @@ attributes:
     support: full
     details: A Complete build for the same commit and base image digest is returned instead of a new one.
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 29.0.0
 seealso:
   - module: osbs.flow.osbs_buildconfig
   - module: osbs.flow.reactor_import_image
@@ -178,9 +178,13 @@ triggered_by:
   type: list
   elements: dict
 build:
-  description: All of the above in one dictionary.
+  description: All of the above in one dictionary (with C(namespace), C(reason), C(message) and C(autorebuild)); null in check mode when a build would start.
   returned: always
   type: dict
+msg:
+  description: In check mode, what would start and when.
+  returned: check mode, when a build would start
+  type: str
 log_tail:
   description: The end of the build log.
   returned: the build failed

@@ -56,11 +56,18 @@ options:
     type: str
     required: true
   git_branch:
-    description: Branch to build; an empty branch is called C(unknown), as osbs-client did.
+    description: Branch to build; an empty branch is called C(unknown) in the name and labels, as osbs-client did.
     type: str
-    default: ''
+    required: true
   git_commit:
-    description: The commit of the branch the next user build is from, recorded for bump_release.
+    description:
+      - The commit of the branch the next user build is from, recorded for bump_release.
+      - When not given, the commit the BuildConfig already records is kept.
+    type: str
+  git_source_secret:
+    description:
+      - Name of a secret in O(namespace) with the credentials to clone a private repository
+        (C(spec.source.sourceSecret)). A O(git_uri) with credentials in it is refused.
     type: str
   base_image:
     description:
@@ -79,9 +86,10 @@ options:
     type: bool
     default: true
   image:
-    description: Repository of the built image in the registry, without registry or tag (the Dockerfile's C(name) label).
+    description:
+      - Repository of the built image in the registry, without registry or tag (the Dockerfile's C(name) label).
+      - Required with O(state=present).
     type: str
-    required: true
   image_tag:
     description: Tag the build pushes to.
     type: str
@@ -90,8 +98,8 @@ options:
     description:
       - The registry the image is pushed to, C(host[:port]), with an optional C(https://) or C(http://) scheme and C(/v2) suffix. A C(/v2) suffix is accepted
         for compatibility; C(/v1) is refused.
+      - Required with O(state=present).
     type: str
-    required: true
   registry_secret:
     description: Name of the dockercfg secret in O(namespace) used to push to the registry.
     type: str
@@ -151,7 +159,7 @@ attributes:
     support: full
     details: A second run with the same options reports no change and sends no write request.
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 29.0.0
 notes:
   - Connection options come from O(kubeconfig), the C(K8S_AUTH_*) environment variables, or
     C(module_defaults) for the group C(group/osbs.flow.openshift).
@@ -194,8 +202,6 @@ EXAMPLES = r"""
     namespace: osbs
     git_uri: https://git.example.com/containers/app.git
     git_branch: main
-    image: osbs/app
-    registry_uri: registry.example.com
     state: absent
 """
 
@@ -235,14 +241,15 @@ def main():
         namespace=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         git_uri=dict(type="str", required=True),
-        git_branch=dict(type="str", default=""),
+        git_branch=dict(type="str", required=True),
         git_commit=dict(type="str"),
+        git_source_secret=dict(type="str", no_log=False),
         base_image=dict(type="str"),
         base_image_insecure=dict(type="bool", default=False),
         create_base_imagestream=dict(type="bool", default=True),
-        image=dict(type="str", required=True),
+        image=dict(type="str"),
         image_tag=dict(type="str", default="latest"),
-        registry_uri=dict(type="str", required=True),
+        registry_uri=dict(type="str"),
         registry_secret=dict(type="str", no_log=False),
         dockerfile_path=dict(type="str", default="Dockerfile"),
         context_dir=dict(type="str"),
@@ -255,7 +262,11 @@ def main():
         when_running=dict(type="str", choices=["fail", "wait"], default="fail"),
         wait_timeout=dict(type="int", default=1800),
     )
-    module = OsbsOpenShiftModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = OsbsOpenShiftModule(
+        argument_spec=argument_spec,
+        required_if=[("state", "present", ("image", "registry_uri"))],
+        supports_check_mode=True,
+    )
     module.run(ensure_buildconfig)
 
 

@@ -13,15 +13,14 @@ author:
   - osbs.flow contributors (@osbs-flow)
 description:
   - What atomic-reactor's ImportImagePlugin did, as an idempotent module.
-  - Ensures the ImageStream of the built image exists, creating it when missing with
-    C(spec.dockerImageRepository) naming the image's repository in the registry (and the
-    C(openshift.io/image.insecureRepository) annotation only when O(insecure=true)).
-  - Imports the image with an C(ImageStreamImport) (C(spec.import=true)), so that the ImageStreamTag moves to
-    the new digest. That tag is the one a dependent's ImageChange trigger names (see
+  - Imports the image with an C(ImageStreamImport) (C(spec.import=true), which creates the ImageStream of the
+    built image when it is missing, with only this tag), so that the ImageStreamTag moves to the new
+    digest. That tag is the one a dependent's ImageChange trigger names (see
     M(osbs.flow.osbs_buildconfig)), so on a cluster with active triggers the dependents start building.
   - Reports C(changed) only when the tag now points at a different digest (or the ImageStream was created).
-  - With O(expected_digest) (the digest M(osbs.flow.osbs_build) returned), the registry is asked first, with
-    an import preview that stores nothing; another digest there fails the module and the tag is not moved.
+  - With O(expected_digest) (the digest M(osbs.flow.osbs_build) returned), a tag already at that digest is left
+    alone with no write request; otherwise the registry is asked first, with an import preview that stores
+    nothing; another digest there fails the module and the tag is not moved; then exactly that digest is imported.
   - An import the registry refuses (image not found, unauthorized, certificate) fails the module with the
     registry's reason.
   - Returns the dependents, the BuildConfigs whose ImageChange trigger names this ImageStreamTag, for
@@ -68,7 +67,7 @@ attributes:
     support: full
     details: Importing the same image again reports no change.
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 29.0.0
 seealso:
   - module: osbs.flow.osbs_build
   - module: osbs.flow.osbs_autorebuild

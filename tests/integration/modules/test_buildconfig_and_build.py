@@ -183,6 +183,8 @@ def test_two_builds_at_the_same_moment_start_one(osbs_engine, busybox_base, tmp_
         thread.join()
 
     assert len(list_builds(osbs_engine, bc["name"])) == 1, results
+    # The loser never undoes the winner's mark: builds the cluster starts later are autorebuilds.
+    assert get_bc(osbs_engine, bc["name"])["metadata"]["labels"]["is_autorebuild"] == "true"
     actions = sorted(r.get("action", "refused") if not r.get("failed") else "refused" for r in results)
     if when_running == "fail":
         # The loser either saw the winner's build running (refused) or already Complete (existing).
@@ -248,3 +250,54 @@ def test_disabled_autorebuilds_pause_the_trigger_and_enabling_unpauses_it(osbs_e
     assert enabled["changed"] is True
     [trigger] = get_bc(osbs_engine, paused["name"])["spec"]["triggers"]
     assert "paused" not in trigger["imageChange"]
+
+
+def test_a_changed_buildconfig_gets_a_new_build_not_the_old_one(osbs_engine, busybox_base, tmp_path):
+    uri, commit = make_git_repo(tmp_path / "recipe", {"Dockerfile": "ARG GREETING=hi\n" + dockerfile(busybox_base, "osbs/recipe", run="echo $GREETING > /g")})
+    args = bc_args(osbs_engine, busybox_base, uri, commit, image="osbs/recipe")
+    bc = run_module(osbs_engine, "osbs_buildconfig", args)
+    first = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=bc["name"], git_commit=commit))
+    assert first["action"] == "started", first.get("msg")
+
+    assert run_module(osbs_engine, "osbs_buildconfig", dict(args, build_args={"GREETING": "hello"}))["changed"] is True
+    second = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=bc["name"], git_commit=commit))
+    assert second["action"] == "started", "the build of the old recipe was returned for the new one"
+    assert second["name"] != first["name"]
+
+
+def test_branches_with_the_same_label_value_do_not_clash(osbs_engine, busybox_base, tmp_path):
+    uri, commit = make_git_repo(tmp_path / "branches", {"Dockerfile": dockerfile(busybox_base, "osbs/branches")})
+    names = set()
+    for branch in ("feature/x", "feature-x"):
+        result = run_module(osbs_engine, "osbs_buildconfig", bc_args(osbs_engine, busybox_base, uri, commit, git_branch=branch, image="osbs/branches"))
+        assert result.get("failed") is not True, result.get("msg")
+        assert result["buildconfig"]["spec"]["source"]["git"]["ref"] == branch
+        names.add(result["name"])
+    assert len(names) == 2
+    again = run_module(osbs_engine, "osbs_buildconfig", bc_args(osbs_engine, busybox_base, uri, commit, git_branch="feature/x", image="osbs/branches"))
+    assert again["changed"] is False
+
+
+def test_a_git_uri_with_credentials_is_refused_and_nothing_is_written(osbs_engine, busybox_base):
+    writes = osbs_engine.writes()
+    result = run_module(osbs_engine, "osbs_buildconfig", bc_args(
+        osbs_engine, busybox_base, "https://ci-token:s3cret@git.example.com/ns/app.git", "0" * 40, image="osbs/secret"))
+    assert result["failed"] is True
+    assert "s3cret" not in result["msg"]
+    assert "https://***@git.example.com/ns/app.git carries credentials" in result["msg"]
+    assert "git_source_secret" in result["msg"]
+    assert osbs_engine.writes() == writes
+
+
+def test_image_change_triggers_added_by_people_stay(osbs_engine, busybox_base, tmp_path):
+    uri, commit = make_git_repo(tmp_path / "extra-trigger", {"Dockerfile": dockerfile(busybox_base, "osbs/extra-trigger")})
+    args = bc_args(osbs_engine, busybox_base, uri, commit, name="extra-trigger", image="osbs/extra-trigger")
+    run_module(osbs_engine, "osbs_buildconfig", args)
+    theirs = {"type": "ImageChange", "imageChange": {"from": {"kind": "ImageStreamTag", "name": "tools:stable"}, "paused": True}}
+    kubectl(osbs_engine, "patch", "bc", "extra-trigger", "--type=json", "-p",
+            json.dumps([{"op": "add", "path": "/spec/triggers/-", "value": theirs}]))
+    _, new_commit = commit_files(tmp_path / "extra-trigger", {"README": "x\n"})
+    assert run_module(osbs_engine, "osbs_buildconfig", dict(args, git_commit=new_commit))["changed"] is True
+    triggers = get_bc(osbs_engine, "extra-trigger")["spec"]["triggers"]
+    assert theirs in triggers
+    assert [t["imageChange"]["from"]["name"] for t in triggers if t["type"] == "ImageChange"] == ["osbs-busybox:latest", "tools:stable"]

@@ -42,12 +42,18 @@ def test_import_image_check_mode_idempotence_and_failures(wave_repos, base_build
     assert first["image_reference"].endswith("/%s@%s" % (stream, base_build["image_digest"]))
     assert first["previous_digest"] is None
     created = graph.get("imagestream", stream)
-    assert created["spec"]["dockerImageRepository"] == "%s/%s" % (graph.engine.registry, stream)
-    assert "openshift.io/image.insecureRepository" not in (created["metadata"].get("annotations") or {})
+    # Only this tag, imported by digest: no dockerImageRepository, which would make OpenShift import every tag.
+    assert "dockerImageRepository" not in created["spec"]
+    [tag] = created["spec"]["tags"]
+    assert tag["name"] == "latest"
+    assert tag["from"] == {"kind": "DockerImage", "name": "%s/%s@%s" % (graph.engine.registry, stream, base_build["image_digest"])}
+    assert tag["importPolicy"].get("insecure") in (None, False)
     assert graph.istag_digest("base") == base_build["image_digest"]
 
+    writes = graph.engine.writes()
     again = run_module(graph.engine, "reactor_import_image", args)
     assert again["changed"] is False and again["digest"] == base_build["image_digest"]
+    assert graph.engine.writes() == writes, "an import of the digest the tag already has sent a write request"
 
     missing = run_module(graph.engine, "reactor_import_image", dict(
         namespace=graph.namespace, image="%s/%snowhere:latest" % (graph.engine.registry, PREFIX)))
