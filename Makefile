@@ -87,5 +87,15 @@ molecule: setup
 demo: setup
 	bash hack/demo.sh
 
+# Benchmarks (not part of make test), JSON on stdout, one document per script; each starts and stops its own
+# osbs-local. The fan-out at N=200 takes about 5 minutes: `make bench BENCH_FANOUT=10,50,200`.
+BENCH_FANOUT ?= 10,50
+bench: setup
+	$(PY) bench/bench_flow.py
+	$(PY) bench/bench_fanout.py --n $(BENCH_FANOUT)
+	$(PY) bench/bench_module_startup.py
+	$(PY) bench/bench_whatif.py
+	$(PY) bench/bench_api.py
+
 clean:
 	rm -rf $(BUILD) .pytest_cache
