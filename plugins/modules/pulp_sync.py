@@ -138,8 +138,9 @@ attributes:
     membership:
       - osbs.flow.pulp
 requirements:
-  - pulp-glue >= 0.41
-  - Pulp 3 with the pulp_container plugin
+  - pulp-glue >= 0.41, < 0.42
+  - Pulp 3 (pulpcore 3.x) with the pulp_container plugin 2.30 or later (the remote's C(includes) field; tested with
+    pulpcore 3.123.1 and pulp_container 2.30.0)
 notes:
   - The pull spec points at Pulp's registry API, which pulp_container serves on the API server's host and port.
 seealso:
