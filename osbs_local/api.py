@@ -156,7 +156,7 @@ class Strategy:
     def prepare_update(self, api: "Api", old: dict, new: dict, subresource: str) -> None:
         """Carry over what this kind's update may not change; bump generation."""
 
-    def validate(self, api: "Api", obj: dict, old: Optional[dict]) -> list[Cause]:
+    def validate(self, api: "Api", obj: dict, old: Optional[dict], subresource: str = "") -> list[Cause]:
         return []
 
 
@@ -195,7 +195,7 @@ class SecretStrategy(Strategy):
         self._fold_string_data(new)
         new.setdefault("type", old.get("type", "Opaque"))
 
-    def validate(self, api, obj, old):
+    def validate(self, api, obj, old, subresource=""):
         causes = []
         if old is not None and old.get("type") != obj.get("type"):
             causes.append(Cause("type", "FieldValueInvalid", "field is immutable"))
@@ -441,7 +441,7 @@ class Api:
         else:
             meta.pop("generation", None)
         strategy.prepare_update(self, old, new, subresource)
-        causes = strategy.validate(self, new, old)
+        causes = strategy.validate(self, new, old, subresource)
         if causes:
             raise invalid_object(resource, meta["name"], causes)
         meta["resourceVersion"] = old_meta.get("resourceVersion")

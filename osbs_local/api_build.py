@@ -155,7 +155,7 @@ class BuildConfigStrategy(Strategy):
         if new.get("spec") != old.get("spec") or status["lastVersion"] != old_last:
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
 
-    def validate(self, api, obj, old):
+    def validate(self, api, obj, old, subresource=""):
         spec = obj.get("spec") or {}
         causes = _validate_common_spec(spec)
         if spec.get("runPolicy") not in RUN_POLICIES:
@@ -213,6 +213,17 @@ class BuildStrategy(Strategy):
         sync_conditions(obj)
 
     def prepare_update(self, api, old, new, subresource):
+        if subresource == "details":
+            # builds/NAME/details: what the builder records about the source; only spec.revision changes.
+            revision = (new.get("spec") or {}).get("revision")
+            new["spec"] = copy.deepcopy(old.get("spec") or {})
+            new["spec"]["revision"] = revision
+            new["status"] = copy.deepcopy(old.get("status") or {})
+            for key in ("labels", "annotations", "ownerReferences", "finalizers"):
+                if key in old["metadata"]:
+                    new["metadata"][key] = copy.deepcopy(old["metadata"][key])
+                else:
+                    new["metadata"].pop(key, None)
         spec = new.setdefault("spec", {})
         _common_spec_defaults(spec)
         status = new.get("status") if isinstance(new.get("status"), dict) else {}
@@ -225,7 +236,7 @@ class BuildStrategy(Strategy):
         if spec != old.get("spec"):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
 
-    def validate(self, api, obj, old):
+    def validate(self, api, obj, old, subresource=""):
         causes = _validate_common_spec(obj.get("spec") or {})
         phase = (obj.get("status") or {}).get("phase")
         phases = ACTIVE_PHASES + TERMINAL_PHASES
@@ -235,6 +246,11 @@ class BuildStrategy(Strategy):
             old_spec, new_spec = copy.deepcopy(old.get("spec") or {}), copy.deepcopy(obj.get("spec") or {})
             for spec in (old_spec, new_spec):
                 (spec.get("output") or {}).pop("pushSecret", None)
+            if subresource == "details":
+                if old_spec.get("revision") and new_spec.get("revision") != old_spec.get("revision"):
+                    causes.append(Cause("spec.revision", "FieldValueInvalid", "cannot change the revision of a build once it is set"))
+                for spec in (old_spec, new_spec):
+                    spec.pop("revision", None)
             if old_spec != new_spec:
                 causes.append(Cause("spec", "FieldValueInvalid", "spec is immutable except for spec.output.pushSecret"))
             old_phase = (old.get("status") or {}).get("phase")

@@ -95,7 +95,7 @@ class ImageStreamStrategy(Strategy):
             else:
                 tag["generation"] = previous.get("generation")
 
-    def validate(self, api, obj, old):
+    def validate(self, api, obj, old, subresource=""):
         causes = []
         seen = set()
         for index, tag in enumerate((obj.get("spec") or {}).get("tags") or []):

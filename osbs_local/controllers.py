@@ -73,8 +73,8 @@ def _parse_time(text: Optional[str]) -> Optional[float]:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def update_build(api: Api, namespace: str, name: str, mutate: Callable[[dict], None]) -> Optional[dict]:
-    """Read-modify-write a Build's status under the store lock; None when the build is gone."""
+def update_build(api: Api, namespace: str, name: str, mutate: Callable[[dict], None], subresource: str = "") -> Optional[dict]:
+    """Read-modify-write a Build under the store lock (subresource "details" for spec.revision); None when it is gone."""
     builds = BY_PLURAL["builds"]
     with api.store.lock:
         old = api.store.get("builds", namespace, name)
@@ -82,7 +82,7 @@ def update_build(api: Api, namespace: str, name: str, mutate: Callable[[dict], N
             return None
         new = copy.deepcopy(old)
         mutate(new)
-        return api.update_prepared(builds, old, new, "", False)
+        return api.update_prepared(builds, old, new, subresource, False)
 
 
 _PHASE_EVENTS = {
@@ -407,15 +407,12 @@ class BuildController:
                              f"updating image stream {stream} failed: {exc}", started_at=started)
                 return
 
-        def complete(current: dict) -> None:
-            status = current["status"]
-            if digest:
-                status["output"] = {"to": {"imageDigest": digest}}
-            revision = result.get("revision")
-            if revision and not current["spec"].get("revision"):
-                status.setdefault("revision", {"type": "Git", "git": revision})
-
-        update_build(api, namespace, name, complete)
+        revision = result.get("revision")
+        if revision and not running["spec"].get("revision"):
+            # What OpenShift's builder does: the commit it built goes to spec.revision through builds/details.
+            update_build(api, namespace, name, lambda b: b["spec"].update(revision={"type": "Git", "git": revision}), "details")
+        if digest:
+            update_build(api, namespace, name, lambda b: b["status"].update(output={"to": {"imageDigest": digest}}))
         finish_build(api, namespace, name, "Complete", started_at=started)
         log.info("build %s/%s complete: %s", namespace, name, digest)
 

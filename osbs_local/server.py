@@ -378,7 +378,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = self._parse_body(raw)
             if resource.plural == "imagestreamtags":
                 self._send(200, api.image_ops.put_tag(namespace, name, body, create=False, dry_run=dry_run))
-            elif "update" not in resource.verbs or sub not in ("", "status"):
+            elif "update" not in resource.verbs or sub not in ("", "status", "details") or (
+                    resource.subresource(sub) is not None and "update" not in resource.subresource(sub).verbs):
                 raise method_not_allowed("update", resource)
             else:
                 self._send(200, api.update(resource, namespace, name, body, sub, dry_run))

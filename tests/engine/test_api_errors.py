@@ -189,3 +189,32 @@ def test_clone_and_imagestream_secrets(engine, http, namespace, make_bc):
     http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams", json={"metadata": {"name": "s"}})
     listed = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams/s/secrets").json()
     assert listed["kind"] == "SecretList" and [s["metadata"]["name"] for s in listed["items"]] == ["pull"]
+
+
+def test_build_details_sets_only_the_revision(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    bc = make_bc("det", runPolicy="Serial")
+    bc["metadata"]["annotations"] = {"openshift.io/build-config.paused": "false"}
+    http.post(bc_url, json=bc)
+    build = http.post(f"{bc_url}/det/instantiate", json={"metadata": {"name": "det"}}).json()
+    url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/det-1"
+    import time
+
+    deadline = time.monotonic() + 60
+    while http.get(url).json()["status"]["phase"] not in ("Failed", "Complete"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    current = http.get(url).json()
+    assert "revision" not in current["spec"]  # the failed clone recorded no commit
+    current["spec"]["revision"] = {"type": "Git", "git": {"commit": "1" * 40}}
+    current["spec"]["source"]["git"]["ref"] = "ignored"  # details changes nothing but the revision
+    current["metadata"]["labels"]["ignored"] = "yes"
+    updated = http.put(f"{url}/details", json=current)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["spec"]["revision"]["git"]["commit"] == "1" * 40
+    assert updated.json()["spec"]["source"]["git"]["ref"] == build["spec"]["source"]["git"]["ref"]
+    assert "ignored" not in updated.json()["metadata"]["labels"]
+    again = updated.json()
+    again["spec"]["revision"]["git"]["commit"] = "2" * 40
+    assert_status(http.put(f"{url}/details", json=again), 422, "Invalid")
+    assert http.get(f"{url}/details").status_code == 405
