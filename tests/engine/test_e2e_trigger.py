@@ -380,3 +380,30 @@ def test_a_build_running_when_the_engine_stops_ends_as_error_after_restart(tmp_p
         assert "while this build was Running" in status["message"] and status["completionTimestamp"]
     finally:
         stop_engine(engine)
+
+
+def test_at_most_two_builds_run_at_once(engine, http, base_digest, tmp_path, namespace):
+    """`up` defaults to 2 build workers: a third Parallel build waits in New until one of them ends."""
+    repo = GitRepo(tmp_path / "sleepy")
+    repo.commit({"Dockerfile": "FROM busybox\nRUN sleep 4\n"}, "sleepy")
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    http.post(bc_url, json={
+        "apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "metadata": {"name": "par"},
+        "spec": {"runPolicy": "Parallel", "source": {"git": {"uri": f"file://{repo.path}"}},
+                 "strategy": {"dockerStrategy": {"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox@{base_digest}"}}},
+                 "output": {"to": {"kind": "DockerImage", "name": f"{engine.registry}/{namespace}/par:latest"}}}})
+    for _ in range(3):
+        assert http.post(f"{bc_url}/par/instantiate", json={"metadata": {"name": "par"}}).status_code == 201
+    most_active, waited_in_new = 0, False
+    deadline = time.monotonic() + 120
+    while True:
+        phases = [b["status"]["phase"] for b in http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds").json()["items"]]
+        active = sum(p in ("Pending", "Running") for p in phases)
+        most_active = max(most_active, active)
+        waited_in_new |= active == 2 and "New" in phases
+        if all(p in TERMINAL for p in phases):
+            break
+        assert time.monotonic() < deadline, phases
+        time.sleep(0.1)
+    assert phases == ["Complete"] * 3
+    assert most_active == 2 and waited_in_new
