@@ -130,6 +130,10 @@ def main() -> int:
                 assert response.status_code == 200
                 listed_sizes.append(len(response.json()["items"]))
 
+            def list_everything():
+                response = session.get(f"{base}{BUILD_API}/buildconfigs")
+                assert response.status_code == 200 and len(response.json()["items"]) == stored
+
             def instantiate():
                 name = f"bench-{rng.randrange(stored):05d}"
                 response = session.post(f"{base}{BUILD_API}/buildconfigs/{name}/instantiate",
@@ -144,6 +148,7 @@ def main() -> int:
                 "list_label_selector": {**summary(timed(list_selected, max(args.requests // 3, 20))),
                                         "items_per_list": round(statistics.fmean(listed_sizes), 1)},
                 "instantiate": summary(timed(instantiate, args.requests)),
+                "list_all_unselected": summary(timed(list_everything, 10)),  # worst case, for scale
                 "memory_mb": memory(pid),
             })
         metrics = session.get(f"{base}/metrics").text
