@@ -311,12 +311,13 @@ class BuildController:
         except _NotNew:
             return False
 
-    def _auths_for_secret(self, namespace: str, secret_name: Optional[str]) -> dict:
+    def _auths_for_secret(self, namespace: str, secret_name: Optional[str], field: str) -> dict:
+        """The integrated registry's credentials, overridden by those of the secret the build names in field."""
         auths = dict(self.api.registry_auths or {})
         if secret_name:
             secret = self.api.store.get("secrets", namespace, secret_name)
             if secret is None:
-                raise _MissingSecret(secret_name)
+                raise _MissingSecret(secret_name, field)
             auths.update(v2.auths_from_secret(secret))
         return auths
 
@@ -362,15 +363,18 @@ class BuildController:
         if output_reference:
             build["spec"]["output"]["to"] = {"kind": "DockerImage", "name": output_reference}
         try:
-            push_auths = self._auths_for_secret(namespace, ((build["spec"].get("output") or {}).get("pushSecret") or {}).get("name"))
+            push_auths = self._auths_for_secret(
+                namespace, ((build["spec"].get("output") or {}).get("pushSecret") or {}).get("name"), "spec.output.pushSecret")
             strategy = (build["spec"].get("strategy") or {}).get("dockerStrategy") or {}
             pull_auths = api.image_ops.namespace_auths(namespace)
-            pull_auths.update(self._auths_for_secret(namespace, (strategy.get("pullSecret") or {}).get("name")))
+            pull_auths.update(self._auths_for_secret(
+                namespace, (strategy.get("pullSecret") or {}).get("name"), "spec.strategy.dockerStrategy.pullSecret"))
         except _MissingSecret as missing:
-            build_log(f"error: secret {missing.args[0]!r} not found in namespace {namespace}")
-            finish_build(api, namespace, name, "Failed", "MissingPushSecret" if "push" in str(missing) else "Error",
-                         f"secret {missing.args[0]!r} named by the build does not exist in namespace {namespace}",
-                         started_at=started)
+            secret_name, field = missing.args
+            message = f"secret {secret_name!r} ({field}) does not exist in namespace {namespace}"
+            build_log(f"error: {message}")
+            reason = "MissingPushSecret" if field == "spec.output.pushSecret" else "GenericBuildFailed"
+            finish_build(api, namespace, name, "Failed", reason, message, started_at=started)
             return
         except v2.RegistryError as bad_secret:
             finish_build(api, namespace, name, "Failed", "GenericBuildFailed", str(bad_secret), started_at=started)

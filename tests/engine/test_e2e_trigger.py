@@ -253,7 +253,7 @@ def test_failure_reasons_and_cancel_through_the_api(engine, http, base_digest, t
                                    "pushSecret": {"name": "missing"}})
     http.post(f"{bc_url}/no-secret/instantiate", json={"metadata": {"name": "no-secret"}})
     failed = wait_build(http, engine, namespace, "no-secret-1")["status"]
-    assert failed["phase"] == "Failed" and "missing" in failed["message"]
+    assert (failed["phase"], failed["reason"]) == ("Failed", "MissingPushSecret") and "'missing'" in failed["message"]
 
     # Wrong registry credentials: the push is refused (Failed, PushImageToRegistryFailed) and an import
     # with the namespace's dockercfg secret answers Unauthorized.
