@@ -25,6 +25,7 @@ Measured (the bench watches builds and imagestreams on the API, with this proces
   after the last build, module start and exit. Per dependent: orchestration_s / N. The controller's
   CPU seconds (ansible-playbook and module processes) per dependent are given too.
 - controller memory: peak summed RSS of the ansible-playbook process tree (/proc, every 100 ms).
+- import_lag_after_build_s: per dependent, from its build's end until the wave imported its image.
 - requests the wave sent, by verb and resource.
 
 --triggers paused: the BuildConfigs' ImageChange triggers are paused (a cluster whose triggers
@@ -164,6 +165,13 @@ def dockerfile(registry: str, index: int) -> str:
     return "FROM %s/%s:latest\nLABEL name=bench/dep-%d\n" % (registry, BASE_REPOSITORY, index)
 
 
+class UnsetIsNone(dict):
+    """Module parameters: an option not given here is None, as AnsibleModule has it when not set."""
+
+    def __missing__(self, key):
+        return None
+
+
 def create_buildconfigs(engine, workdir: Path, count: int, paused: bool) -> float:
     """The N dependents' repositories and BuildConfigs; returns the seconds the BuildConfigs took."""
     session, api = engine_session(engine)
@@ -184,7 +192,7 @@ def create_buildconfigs(engine, workdir: Path, count: int, paused: bool) -> floa
             "autorebuild_enabled": not paused, "run_policy": "Serial",
         }
         name = buildconfig_name(uri, "main")
-        bc = merge_buildconfig(None, name, engine.namespace, desired_spec(params), seen_image)
+        bc = merge_buildconfig(None, name, engine.namespace, desired_spec(UnsetIsNone(params)), seen_image)
         bc["metadata"]["labels"][AUTOREBUILD_LABEL] = "true"  # as after its user build
         response = session.post(api + BUILD_API % engine.namespace + "/buildconfigs", json=bc, timeout=30)
         if response.status_code != 201:
@@ -274,6 +282,14 @@ def measure(count: int, args, machine_note: dict) -> dict:
         busy = union_length(intervals)
         to_wave_end = wave_end - imported_at
         orchestration = to_wave_end - busy
+        # How long each dependent's new image waited for the wave to import it after its build ended.
+        import_lags = []
+        for name, obj in builds.objects.items():
+            digest = (((obj.get("status") or {}).get("output") or {}).get("to") or {}).get("imageDigest")
+            stream = "bench-dep-%s" % name.split("-")[1]
+            imported = streams.seen.get(stream, {}).get("has:%s" % digest)
+            if digest and imported and "terminal" in seen.get(name, {}):
+                import_lags.append(imported - seen[name]["terminal"])
         durations = [row["duration_s"] for row in build_rows if row["duration_s"] is not None]
         phases = {}
         for row in build_rows:
@@ -310,6 +326,9 @@ def measure(count: int, args, machine_note: dict) -> dict:
             "engine_busy_s": round(busy, 3),
             "build_duration_s": {"median": round(median(durations), 3), "max": round(max(durations), 3),
                                  "sum": round(sum(durations), 2)} if durations else None,
+            "import_lag_after_build_s": {"median": round(median(import_lags), 3), "max": round(max(import_lags), 3),
+                                         "n": len(import_lags)} if import_lags else None,
+            "last_build_end_to_wave_end_s": round(wave_end - max(terminal), 3) if terminal else None,
             "orchestration_s": round(orchestration, 3),
             "orchestration_per_dependent_s": round(orchestration / count, 4),
             "goal": "orchestration < 0.1 s per dependent at N=200, dependents started concurrently",

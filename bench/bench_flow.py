@@ -191,11 +191,11 @@ class Flow:
             commit_files(self.repo, {"Dockerfile": dockerfile(self.engine.registry, seed, self.rounds)}, "seed %s" % seed)
         before_build = self.latest_build()
         number = int(before_build["metadata"]["annotations"]["openshift.io/build.number"]) if before_build else 0
+        before = self.engine.metrics()
         follower = None
         if seed is not None:
             follower = LogFollower(self.session, "%s/apis/build.openshift.io/v1/namespaces/%s/builds/%s-%d/log" % (
                 self.api, self.engine.namespace, self.bc, number + 1))
-        before = self.engine.metrics()
         started = time.time()
         result = run_playbook(self.engine, flow_args(self.engine, self.git_uri))
         ended = time.time()
