@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import patching, resources
+from . import patching, resources, resources_table
 from .api import Api, ApiError, Cause, bad_request, invalid, method_not_allowed, not_found
 from .store import dumps
 
@@ -131,6 +131,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     # -- plumbing --------------------------------------------------------------------------------
+    def _table_requested(self) -> bool:
+        return resources_table.wants_table(self.headers.get("Accept", ""))
+
+    def _send_object(self, resource, obj: dict) -> None:
+        """200 with the object, or with its Table row when kubectl asks for server-side printing."""
+        self._send(200, resources_table.table(resource.plural, [obj]) if self._table_requested() else obj)
+
     def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
         if isinstance(body, (dict, list)):
             data = dumps(body).encode()
@@ -331,16 +338,18 @@ class RequestHandler(BaseHTTPRequestHandler):
             if sub == "log":
                 self._build_log(namespace, name, query, pod=resource.plural == "pods")
             elif resource.plural == "pods":
-                self._send(200, api.build_ops.get_pod(namespace, name))
+                self._send_object(resource, api.build_ops.get_pod(namespace, name))
             elif resource.plural == "imagestreamtags":
-                self._send(200, api.image_ops.get_tag(namespace, name))
+                self._send_object(resource, api.image_ops.get_tag(namespace, name))
             elif resource.plural == "imagestreamimages":
                 self._send(200, api.image_ops.get_stream_image(namespace, name))
             elif resource.plural == "imagetags":
                 self._send(200, api.image_ops.get_image_tag(namespace, name))
             elif "get" not in resource.verbs:
                 raise method_not_allowed("get", resource)
-            elif sub in ("", "status"):
+            elif sub == "":
+                self._send_object(resource, api.get(resource, namespace, name))
+            elif sub == "status":
                 self._send(200, api.get(resource, namespace, name))
             elif sub == "secrets" and resource.plural == "imagestreams":
                 self._send(200, api.image_ops.stream_secrets(namespace, name))
@@ -430,7 +439,10 @@ class RequestHandler(BaseHTTPRequestHandler):
                           "pods": api.build_ops.list_pods}
         if resource.plural in computed_lists:
             predicate = api._predicate(resource, query.get("labelSelector"), query.get("fieldSelector"))
-            self._send(200, computed_lists[resource.plural](namespace, predicate))
+            listed = computed_lists[resource.plural](namespace, predicate)
+            if self._table_requested():
+                listed = resources_table.table(resource.plural, listed["items"], listed["metadata"])
+            self._send(200, listed)
             return
         self._check_list_versions(query)
         limit = query.get("limit")
@@ -440,6 +452,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise bad_request(f"invalid limit {limit!r}") from None
         text = api.list_json(resource, namespace, query.get("labelSelector"), query.get("fieldSelector"),
                              limit_value, query.get("continue") or None)
+        if self._table_requested():
+            listed = json.loads(text)
+            self._send(200, resources_table.table(resource.plural, listed["items"], listed["metadata"]))
+            return
         self._send(200, text)
 
     def _check_list_versions(self, query) -> None:
@@ -476,13 +492,25 @@ class RequestHandler(BaseHTTPRequestHandler):
             query.get("fieldSelector"), timeout, query.get("allowWatchBookmarks") in _TRUE,
             stopped=lambda: self.server.stopping.is_set() or self._client_gone(),
         )
+        as_table = self._table_requested()
         self._start_stream("application/json")
         try:
             for line in lines:
+                if as_table:
+                    line = self._event_as_table(resource, line)
                 self._write_chunk(line.encode() + b"\n")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             return
         self._end_stream()
+
+    @staticmethod
+    def _event_as_table(resource, line: str) -> str:
+        """A watch event whose object is a one-row Table (ERROR and BOOKMARK events stay as they are)."""
+        event = json.loads(line)
+        if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+            event["object"] = resources_table.table(resource.plural, [event["object"]],
+                                                    {"resourceVersion": event["object"]["metadata"].get("resourceVersion")})
+        return dumps(event)
 
     def _build_log(self, namespace, name, query, pod: bool = False) -> None:
         operations = self.server.api.build_ops

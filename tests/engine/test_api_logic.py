@@ -112,3 +112,21 @@ def test_store_versions_conflicts_and_persistence(tmp_path):
     assert reopened.get("configmaps", "n", "a") is None and updated["data"] == {"x": "1"}
     with pytest.raises(Expired):
         reopened.events.since(3)
+
+
+def test_table_negotiation_and_durations():
+    from osbs_local import resources_table
+
+    assert resources_table.wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
+    assert not resources_table.wants_table("application/json")
+    assert not resources_table.wants_table("application/json, */*")
+    assert [resources_table.human_duration(s) for s in (5, 119, 125, 900, 3 * 3600 + 60, 30 * 3600, 3 * 86400 + 3600, 40 * 86400)] == [
+        "5s", "119s", "2m5s", "15m", "3h1m", "30h", "3d1h", "40d"]
+    build = {"metadata": {"name": "b-1", "creationTimestamp": "2024-01-01T00:00:00Z"},
+             "spec": {"strategy": {"type": "Docker"}, "source": {"git": {"uri": "u", "ref": "main"}},
+                      "revision": {"git": {"commit": "0123456789abcdef"}}},
+             "status": {"phase": "Failed", "reason": "DockerBuildFailed", "duration": 61_500_000_000}}
+    table = resources_table.table("builds", [build])
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Type", "From", "Status", "Started", "Duration"]
+    assert table["rows"][0]["cells"] == ["b-1", "Docker", "Git@0123456", "Failed (DockerBuildFailed)", "", "61s"]
+    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"

@@ -177,6 +177,27 @@ def test_build_pods_for_kubectl_logs_and_k8s_log(engine, http, namespace, make_b
     assert "nonexistent" in logs
     described = engine.kubectl("describe", "build", "podded-1", namespace=namespace).stdout
     assert "BuildStarted" in described and "BuildFailed" in described
+    # Server-side printing: the columns `oc get` shows.
+    table = engine.kubectl("get", "builds", namespace=namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "TYPE", "FROM", "STATUS", "STARTED", "DURATION"]
+    assert table[1].split()[:5] == ["podded-1", "Docker", "Git@main", "Failed", "(FetchSourceFailed)"]
+    assert engine.kubectl("get", "bc", "podded", namespace=namespace).stdout.splitlines()[1].split() == ["podded", "Docker", "Git@main", "1"]
+    watcher = subprocess.Popen(["kubectl", "--kubeconfig", str(engine.kubeconfig), "-n", namespace, "get", "builds", "-w"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline().split()[0] == "NAME"
+        assert watcher.stdout.readline().split()[0] == "podded-1"
+        http.post(f"{bc_url}/podded/instantiate", json={"metadata": {"name": "podded"}})
+        phases = []
+        deadline = time.monotonic() + 60
+        while "Failed" not in phases and time.monotonic() < deadline:
+            row = watcher.stdout.readline().split()
+            if row and row[0] == "podded-2":
+                phases.append(row[3])
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    assert phases[0] == "New" and phases[-1] == "Failed" and "Running" in phases
     # kubernetes.core's k8s_log reads builds/NAME/log (it needs a Pod resource in discovery to start).
     playbook = tmp_path / "log.yml"
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
