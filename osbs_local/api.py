@@ -245,7 +245,7 @@ class Api:
             raise not_found(resource, name)
         return obj
 
-    def _check_dry_run(self, dry_run: Optional[list[str]]) -> bool:
+    def check_dry_run(self, dry_run: Optional[list[str]]) -> bool:
         if not dry_run:
             return False
         bad = [value for value in dry_run if value != "All"]
@@ -255,7 +255,7 @@ class Api:
 
     # -- create ------------------------------------------------------------------------------------
     def create(self, resource: Resource, namespace: Optional[str], body: Any, dry_run=None) -> dict:
-        dry = self._check_dry_run(dry_run)
+        dry = self.check_dry_run(dry_run)
         obj = self._normalise_body(resource, namespace, body)
         meta = obj["metadata"]
         if not meta.get("name"):
@@ -343,7 +343,7 @@ class Api:
     def get(self, resource: Resource, namespace: Optional[str], name: str) -> dict:
         return self.get_or_404(resource, namespace, name)
 
-    def _predicate(self, resource: Resource, label_selector: Optional[str], field_selector: Optional[str]):
+    def selector_predicate(self, resource: Resource, label_selector: Optional[str], field_selector: Optional[str]):
         try:
             labels = parse_label_selector(label_selector)
             fields = parse_field_selector(field_selector, resource.field_selectors())
@@ -370,7 +370,7 @@ class Api:
         continue_token: Optional[str] = None,
     ) -> str:
         """The List answer as JSON text, assembled from the stored JSON of each item."""
-        predicate = self._predicate(resource, label_selector, field_selector)
+        predicate = self.selector_predicate(resource, label_selector, field_selector)
         with self.store.lock:
             list_rv = self.store.resource_version
             if predicate is not None and predicate.label_equalities:
@@ -407,7 +407,7 @@ class Api:
     def update(
         self, resource: Resource, namespace: Optional[str], name: str, body: Any, subresource: str = "", dry_run=None
     ) -> dict:
-        dry = self._check_dry_run(dry_run)
+        dry = self.check_dry_run(dry_run)
         obj = self._normalise_body(resource, namespace, body)
         body_name = obj["metadata"].get("name")
         if body_name and body_name != name:
@@ -463,7 +463,7 @@ class Api:
         dry_run=None,
     ) -> tuple[dict, bool]:
         """Returns (object, created): an apply patch creates a missing object."""
-        dry = self._check_dry_run(dry_run)
+        dry = self.check_dry_run(dry_run)
         with self.store.lock:
             old = self.store.get(resource.plural, namespace or "", name)
             if old is None:
@@ -486,7 +486,7 @@ class Api:
     # -- delete ------------------------------------------------------------------------------------
     def delete(self, resource: Resource, namespace: Optional[str], name: str, options: Optional[dict] = None, dry_run=None):
         options = options or {}
-        dry = self._check_dry_run(dry_run or options.get("dryRun"))
+        dry = self.check_dry_run(dry_run or options.get("dryRun"))
         with self.store.lock:
             old = self.get_or_404(resource, namespace, name)
             preconditions = options.get("preconditions") or {}
@@ -556,7 +556,7 @@ class Api:
 
         Errors in the request raise here, before the caller sends its 200 and starts streaming.
         """
-        predicate = self._predicate(resource, label_selector, field_selector)
+        predicate = self.selector_predicate(resource, label_selector, field_selector)
         if resource_version not in (None, "", "0"):
             try:
                 int(resource_version)

@@ -287,7 +287,7 @@ class BuildOperations:
     def instantiate(self, namespace: str, name: str, request: dict, dry_run=None) -> dict:
         """POST buildconfigs/NAME/instantiate: the Build, created New (OPENSHIFT_API.md section 4)."""
         api = self.api
-        dry = api._check_dry_run(dry_run)
+        dry = api.check_dry_run(dry_run)
         if not isinstance(request, dict):
             raise bad_request("the request body must be a BuildRequest object")
         bc_resource, build_resource = BY_PLURAL["buildconfigs"], BY_PLURAL["builds"]
@@ -325,7 +325,7 @@ class BuildOperations:
     def clone(self, namespace: str, name: str, request: dict, dry_run=None) -> dict:
         """POST builds/NAME/clone: a new Build of the same BuildConfig with the old build's spec (201)."""
         api = self.api
-        dry = api._check_dry_run(dry_run)
+        dry = api.check_dry_run(dry_run)
         if not isinstance(request, dict):
             raise bad_request("the request body must be a BuildRequest object")
         bc_resource, build_resource = BY_PLURAL["buildconfigs"], BY_PLURAL["builds"]

@@ -210,7 +210,7 @@ class ImageOperations:
     # -- ImageStreamImport ---------------------------------------------------------------------------
     def import_images(self, namespace: str, body: dict, dry_run=None) -> dict:
         api = self.api
-        api._check_dry_run(dry_run)  # validated; like OpenShift, an import ignores dryRun (ISI)
+        api.check_dry_run(dry_run)  # validated; like OpenShift, an import ignores dryRun (ISI)
         if not isinstance(body, dict):
             raise bad_request("the request body must be an ImageStreamImport object")
         name = (body.get("metadata") or {}).get("name")
@@ -386,7 +386,7 @@ class ImageOperations:
     def create_mapping(self, namespace: str, body: dict, dry_run=None) -> dict:
         """POST imagestreammappings: record an image in a stream's tag (what a registry does after a push)."""
         api = self.api
-        dry = api._check_dry_run(dry_run)
+        dry = api.check_dry_run(dry_run)
         if not isinstance(body, dict):
             raise bad_request("the request body must be an ImageStreamMapping object")
         name = (body.get("metadata") or {}).get("name") or ""
@@ -567,7 +567,7 @@ class ImageOperations:
     def put_tag(self, namespace: str, name: str, body: dict, create: bool, dry_run=None) -> dict:
         """Create (409 if the spec tag exists) or update the spec tag an ImageStreamTag names."""
         api = self.api
-        dry = api._check_dry_run(dry_run)
+        dry = api.check_dry_run(dry_run)
         if not isinstance(body, dict):
             raise bad_request("the request body must be an ImageStreamTag object")
         if create:
@@ -618,7 +618,7 @@ class ImageOperations:
 
     def delete_tag(self, namespace: str, name: str, dry_run=None) -> dict:
         api = self.api
-        dry = api._check_dry_run(dry_run)
+        dry = api.check_dry_run(dry_run)
         stream_name, tag = split_tag_name(name)
         resource, streams = BY_PLURAL["imagestreamtags"], BY_PLURAL["imagestreams"]
         with api.store.lock:

@@ -438,7 +438,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         computed_lists = {"imagestreamtags": api.image_ops.list_tags, "imagetags": api.image_ops.list_image_tags,
                           "pods": api.build_ops.list_pods}
         if resource.plural in computed_lists:
-            predicate = api._predicate(resource, query.get("labelSelector"), query.get("fieldSelector"))
+            predicate = api.selector_predicate(resource, query.get("labelSelector"), query.get("fieldSelector"))
             listed = computed_lists[resource.plural](namespace, predicate)
             if self._table_requested():
                 listed = resources_table.table(resource.plural, listed["items"], listed["metadata"])
