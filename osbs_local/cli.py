@@ -308,6 +308,7 @@ def cmd_up(args) -> int:
     previous = load_config(state_dir)
     config = ensure_config(state_dir, args.port, args.builder, args.docker_host, args.build_workers)
     from . import pki as pki_module
+    from .registry import Registry
 
     pki = pki_module.ensure_pki(state_dir / "pki")
     client = Client(state_dir, config)
@@ -346,7 +347,6 @@ def cmd_up(args) -> int:
     extra = {}
     if args.with_pulp:
         from .pulp import PulpService
-        from .registry import Registry
 
         extra = PulpService(state_dir, pki, Registry(state_dir, config["registry_port"], pki)).start()
         config["pulp"] = True
@@ -357,6 +357,10 @@ def cmd_up(args) -> int:
         service = PulpService(state_dir, pki)
         if service.running():
             extra = service.env()
+    if not Registry(state_dir, config["registry_port"], pki).answers(timeout=5):
+        print(f"osbs-local: the registry on 127.0.0.1:{config['registry_port']} does not answer; see {state_dir / 'registry' / 'registry.log'}",
+              file=sys.stderr)
+        return 1
     write_kubeconfig(state_dir, config)
     env_path = write_env(state_dir, config, extra)
     print(f"registry: 127.0.0.1:{config['registry_port']}")
@@ -418,7 +422,10 @@ def cmd_status(args) -> int:
     healthy = pid is not None and client.healthy()
     print(f"state dir : {state_dir}")
     print(f"api       : {client.base}  {'running (pid %d)' % pid if healthy else 'not running'}")
-    print(f"registry  : 127.0.0.1:{config['registry_port']}")
+    from .registry import Registry
+
+    registry = Registry(state_dir, config["registry_port"], _pki_paths(state_dir))
+    print(f"registry  : https://{registry.host}  {'running' if registry.answers(timeout=2) else 'not running'}")
     print(f"builder   : {config.get('builder', 'buildah')}{' via ' + config['docker_host'] if config.get('docker_host') else ''}")
     print(f"kubeconfig: {state_dir / 'kubeconfig'}")
     if config.get("pulp"):
