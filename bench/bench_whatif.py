@@ -10,6 +10,10 @@ no-op reruns of `ansible-playbook osbs.flow.build` alternate between the unchang
 patched copy (same machine, same moment): wall time, controller CPU, and the write requests
 the engine received. The checkout itself is never modified.
 
+Engine proposals are applied to a copy of the committed osbs_local package, put first on PYTHONPATH
+of a second engine; the same trivial build is instantiated on each engine in turn and the Build
+durations they report are compared.
+
 It also times the engine's source fetch (osbs_local.gitsrc.fetch_source, what every build does
 first) against a single `git clone --depth 1 --branch`, for the engine proposal.
 """
@@ -21,6 +25,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +46,92 @@ PROPOSALS = {
         "new": '    ansible_python_interpreter: "{{ ansible_playbook_python }}"\n    ansible_pipelining: true\n',
     },
 }
+
+
+ENGINE_PROPOSALS = {
+    "run_streaming_no_join_wait": {
+        "file": "osbs_local/buildproc.py",
+        "what": "run_streaming(): the cancel watcher waits on `finished` (woken when the tool exits) and checks "
+                "`cancel` every 0.2 s, instead of waiting on `cancel` for 0.2 s at a time, which made the "
+                "watcher.join() after every tool (5 git commands, buildah pull, bud, push per build) wait for the "
+                "rest of a 0.2 s tick",
+        "old": "        while not finished.is_set():\n            if cancel.wait(0.2):\n",
+        "new": "        while not finished.wait(0.2):\n            if cancel.is_set():\n",
+    },
+}
+
+
+def copy_engine(destination: Path, names: list[str]) -> tuple[Path, list[str]]:
+    """The committed osbs_local package under destination (put first on PYTHONPATH), with the proposals applied."""
+    destination.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "HEAD", "osbs_local"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive, check=True)
+    stale = []
+    for name in names:
+        proposal = ENGINE_PROPOSALS[name]
+        path = destination / proposal["file"]
+        text = path.read_text()
+        if proposal["old"] not in text:
+            stale.append(name)
+            continue
+        path.write_text(text.replace(proposal["old"], proposal["new"], 1))
+    return destination, stale
+
+
+def engine_builds(workdir: Path, runs: int) -> dict:
+    """The same trivial build, instantiated `runs` times on an engine from the committed package and on one
+    with the engine proposals (alternating, one engine at a time): the Build durations the engine reports."""
+    import os
+
+    engines = {}
+    results = {"unchanged": [], "patched": []}
+    packages = {"unchanged": copy_engine(workdir / "engine-unchanged", [])[0]}
+    packages["patched"], stale = copy_engine(workdir / "engine-patched", list(ENGINE_PROPOSALS))
+    try:
+        for variant, package in packages.items():
+            os.environ["PYTHONPATH"] = str(package)  # `osbs-local up` starts `python -m osbs_local.cli serve` with it
+            try:
+                engine = benchlib.start_engine(workdir / ("osbs-%s" % variant))
+            finally:
+                del os.environ["PYTHONPATH"]
+            engines[variant] = engine
+            benchlib.busybox_base(engine, "bench/base", workdir / ("storage-%s" % variant))
+            uri, _ = make_git_repo(workdir / ("repo-%s" % variant), {
+                "Dockerfile": "FROM %s/bench/base:latest\nLABEL name=bench/light\nRUN echo light > /light\n" % engine.registry})
+            first = benchlib.run_playbook(engine, flow_args(engine, uri), profile=False)
+            if first["rc"] != 0:
+                raise RuntimeError("first build on the %s engine failed:\n%s" % (variant, first["output"][-4000:]))
+        for _ in range(runs):
+            for variant, engine in engines.items():
+                results[variant].append(instantiate_and_wait(engine))
+    finally:
+        for engine in engines.values():
+            benchlib.stop_engine(engine)
+    unchanged, patched = median(results["unchanged"]), median(results["patched"])
+    return {"build": "FROM busybox base + LABEL + RUN echo (what a fan-out dependent builds)", "runs": runs,
+            "unchanged_build_s_median": round(unchanged, 3), "patched_build_s_median": round(patched, 3),
+            "saves_per_build_s": round(unchanged - patched, 3), "stale": stale,
+            "unchanged_build_s": results["unchanged"], "patched_build_s": results["patched"]}
+
+
+def instantiate_and_wait(engine) -> float:
+    session, api = benchlib.engine_session(engine)
+    base = "%s/apis/build.openshift.io/v1/namespaces/%s" % (api, engine.namespace)
+    name = session.get(base + "/buildconfigs", timeout=30).json()["items"][0]["metadata"]["name"]
+    response = session.post(base + "/buildconfigs/%s/instantiate" % name, timeout=30,
+                            json={"kind": "BuildRequest", "apiVersion": "build.openshift.io/v1", "metadata": {"name": name}})
+    response.raise_for_status()
+    build = response.json()["metadata"]["name"]
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        status = session.get(base + "/builds/" + build, timeout=30).json()["status"]
+        if status.get("phase") in ("Complete", "Failed", "Error", "Cancelled"):
+            if status["phase"] != "Complete":
+                raise RuntimeError("build %s: %s %s" % (build, status["phase"], status.get("message")))
+            return round(status["duration"] / 1e9, 3)
+        time.sleep(0.1)
+    raise RuntimeError("build %s did not finish" % build)
 
 
 def copy_collection(destination: Path) -> Path:
@@ -70,18 +161,23 @@ def apply(collections: Path, names: list[str]) -> list[str]:
 def engine_clone(workdir: Path, uri: str) -> dict:
     from osbs_local import gitsrc
 
-    fetches, clones = [], []
+    fetches, fetches_cancellable, clones = [], [], []
     for index in range(5):
         dest = workdir / ("fetch-%d" % index)
         started = time.perf_counter()
         gitsrc.fetch_source(uri, "main", None, dest, log=lambda line: None)
         fetches.append(time.perf_counter() - started)
+        dest = workdir / ("fetch-cancellable-%d" % index)
+        started = time.perf_counter()  # as the engine calls it: with a cancel event
+        gitsrc.fetch_source(uri, "main", None, dest, log=lambda line: None, cancel=threading.Event())
+        fetches_cancellable.append(time.perf_counter() - started)
         dest = workdir / ("clone-%d" % index)
         started = time.perf_counter()
         subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "main", "--no-tags", uri, str(dest)],
                        check=True, capture_output=True)
         clones.append(time.perf_counter() - started)
     return {"osbs_local.gitsrc.fetch_source_s": round(median(fetches), 3),
+            "osbs_local.gitsrc.fetch_source_with_cancel_event_s (as builds call it)": round(median(fetches_cancellable), 3),
             "git_clone_depth_1_s": round(median(clones), 3)}
 
 
@@ -138,6 +234,10 @@ def main() -> int:
         report["engine_source_fetch"] = engine_clone(workdir / "clones", uri)
     finally:
         benchlib.stop_engine(engine)
+    try:
+        report["engine_proposals"] = {name: {"file": p["file"], "what": p["what"]} for name, p in ENGINE_PROPOSALS.items()}
+        report["engine_builds"] = engine_builds(workdir / "engines", args.runs)
+    finally:
         benchlib.run(["rm", "-rf", str(workdir)])
     report["machine"]["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     benchlib.write_report(report, args.output)
