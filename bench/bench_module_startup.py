@@ -14,7 +14,6 @@ against the same module run bare, which gives Ansible's own cost per task.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import io
 import json
 import os

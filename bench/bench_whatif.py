@@ -21,7 +21,6 @@ first) against a single `git clone --depth 1 --branch`, for the engine proposal.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
