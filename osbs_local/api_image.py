@@ -210,7 +210,9 @@ class ImageOperations:
     # -- ImageStreamImport ---------------------------------------------------------------------------
     def import_images(self, namespace: str, body: dict, dry_run=None) -> dict:
         api = self.api
-        api.check_dry_run(dry_run)  # validated; like OpenShift, an import ignores dryRun (ISI)
+        # OpenShift's ImageStreamImport storage reads as if it ignored dryRun (untested there); osbs-local honours
+        # it as the issue asks of every write: the registry is read, the answer is what would be, nothing is stored.
+        dry = api.check_dry_run(dry_run)
         if not isinstance(body, dict):
             raise bad_request("the request body must be an ImageStreamImport object")
         name = (body.get("metadata") or {}).get("name")
@@ -241,7 +243,7 @@ class ImageOperations:
             from_name = image_spec["from"]["name"]
             insecure = bool((image_spec.get("importPolicy") or {}).get("insecure"))
             result, image = self._import_one(namespace, from_name, insecure, auths, bool(image_spec.get("includeManifest")),
-                                             store=importing)
+                                             store=importing and not dry)
             _, _, reference = v2.split_image_reference(from_name)
             to = (image_spec.get("to") or {}).get("name") or ("" if reference.startswith("sha256:") else reference)
             entry = {"status": result}
@@ -257,7 +259,7 @@ class ImageOperations:
                 "status": _image_status(400, "BadRequest", "repository import is not supported by osbs-local; list the images", spec["repository"].get("from", {}).get("name", "")),
             }
         if importing and changes:
-            status["import"] = self._write_import(namespace, name, changes, set_spec=True)
+            status["import"] = self._write_import(namespace, name, changes, set_spec=True, dry=dry)
         elif importing:
             status["import"] = api.store.get("imagestreams", namespace, name)
         return {
@@ -283,22 +285,22 @@ class ImageOperations:
             self.store_image(image_object(repository, info))
         return {"metadata": {}, "status": "Success"}, image
 
-    def _stream_or_new(self, namespace: str, name: str) -> dict:
+    def _stream_or_new(self, namespace: str, name: str, dry: bool = False) -> dict:
         """The stream (a private copy), created empty when missing, as imports and pushes do (store lock held)."""
         stream = self.api.store.get("imagestreams", namespace, name)
         if stream is None:
             stream = self.api.create_prepared(BY_PLURAL["imagestreams"], {
                 "kind": "ImageStream", "apiVersion": IMAGE_GROUP_VERSION,
                 "metadata": {"name": name, "namespace": namespace}, "spec": {},
-            }, dry=False)
+            }, dry=dry)
         return stream
 
-    def _write_import(self, namespace: str, name: str, changes: list, set_spec: bool) -> dict:
+    def _write_import(self, namespace: str, name: str, changes: list, set_spec: bool, dry: bool = False) -> dict:
         """Record imported images (or failures) in the stream's tags; create the stream when missing."""
         api = self.api
         streams = BY_PLURAL["imagestreams"]
         with api.store.lock:
-            stream = self._stream_or_new(namespace, name)
+            stream = self._stream_or_new(namespace, name, dry)
             old = copy.deepcopy(stream)
             spec_tags = stream["spec"].setdefault("tags", [])
             status = stream.setdefault("status", {})
@@ -357,7 +359,7 @@ class ImageOperations:
             if any((spec.get("importPolicy") or {}).get("insecure") for _, _, spec, _, _ in changes):
                 annotations[INSECURE_ANNOTATION] = "true"
             stream["metadata"]["annotations"] = annotations
-            return api.update_prepared(streams, old, stream, "import", dry=False)
+            return api.update_prepared(streams, old, stream, "import", dry=dry)
 
     def import_spec_tags(self, namespace: str, name: str, tag_names: list[str]) -> None:
         """Import the DockerImage `from` of the named spec tags (what OCM's image stream controller does)."""

@@ -221,6 +221,14 @@ def test_import_preview_reports_the_image_and_stores_nothing(engine, http, base_
     assert (missing["status"]["status"], missing["status"]["code"], missing["status"]["details"]["kind"]) == ("Failure", 404, "dockerimage")
     assert "import" not in preview.json()["status"]
     assert http.get(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreams/{name}").status_code == 404
+    # A dry-run import answers with the stream as it would be, and stores nothing either.
+    dry = http.post(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreamimports", params={"dryRun": "All"}, json={
+        "kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1", "metadata": {"name": name},
+        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": f"{engine.registry}/osbs/busybox:latest"},
+                                             "to": {"name": "latest"}}]}, "status": {}})
+    assert dry.status_code == 201, dry.text
+    assert dry.json()["status"]["import"]["status"]["tags"][0]["items"][0]["image"] == base_digest
+    assert http.get(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreams/{name}").status_code == 404
 
 
 def test_failure_reasons_and_cancel_through_the_api(engine, http, base_digest, tmp_path, namespace):
