@@ -461,7 +461,20 @@ def cmd_logs(args) -> int:
     state_dir = Path(args.state_dir).resolve()
     client = Client(state_dir)
     query = "?follow=true" if args.follow else ""
-    path = f"/apis/build.openshift.io/v1/namespaces/{args.namespace}/builds/{args.build}/log{query}"
+    build = args.build
+    builds_api = f"/apis/build.openshift.io/v1/namespaces/{args.namespace}"
+    try:
+        client.request("GET", f"{builds_api}/builds/{build}")
+    except urllib.error.HTTPError as error:
+        if error.code != 404:
+            raise
+        try:  # a BuildConfig's name means its latest build, as `oc logs bc/NAME` does
+            last = client.request("GET", f"{builds_api}/buildconfigs/{build}")["status"].get("lastVersion", 0)
+            if last:
+                build = f"{build}-{last}"
+        except urllib.error.HTTPError:
+            pass
+    path = f"{builds_api}/builds/{build}/log{query}"
     try:
         response = client.request("GET", path, stream=True, timeout=None if args.follow else 30)
     except urllib.error.HTTPError as error:
@@ -504,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--build-workers", type=int, help="override build workers for this run")
     serve_parser.set_defaults(func=cmd_serve)
     logs = with_state_dir(commands.add_parser("logs", help="print (or follow) a build's log"))
-    logs.add_argument("build")
+    logs.add_argument("build", help="a build, or a BuildConfig (its latest build)")
     logs.add_argument("-n", "--namespace", default=NAMESPACE)
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=cmd_logs)

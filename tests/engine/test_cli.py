@@ -111,6 +111,7 @@ def test_logs_command_prints_a_build_log(engine, http, namespace, make_bc):
     followed = engine.cli("logs", "logged-1", "-n", namespace, "-f", timeout=90)
     assert "nonexistent" in followed.stdout
     assert http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/logged-1").json()["status"]["phase"] == "Failed"
+    assert "nonexistent" in engine.cli("logs", "logged", "-n", namespace).stdout  # a BuildConfig: its latest build
     missing = engine.cli("logs", "nope-1", "-n", namespace, check=False)
     assert missing.returncode == 1 and 'builds.build.openshift.io "nope-1" not found' in missing.stderr
 
