@@ -231,6 +231,8 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
 
     import fcntl
 
+    # state.db holds Secrets and the logs name what was built: whatever serve writes is the owner's alone.
+    os.umask(0o077)
     state_dir.mkdir(parents=True, exist_ok=True)
     # One serve per state directory: a second one would mark the first one's running builds as Error.
     lock_file = open(state_dir / "serve.lock", "w")

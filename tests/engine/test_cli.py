@@ -26,7 +26,9 @@ def test_up_writes_kubeconfig_env_and_the_registry_secret(engine, http):
     assert base64.b64decode(cluster["certificate-authority-data"]).decode() == open(engine.ca).read()
     assert kubeconfig["users"][0]["user"]["token"] == engine.token
     assert kubeconfig["contexts"][0]["context"]["namespace"] == "osbs"
-    assert (engine.kubeconfig.stat().st_mode & 0o077) == 0
+    for private in (engine.kubeconfig, engine.state_dir / "config.json", engine.state_dir / "state.db",
+                    engine.state_dir / "logs" / "serve.log"):
+        assert (private.stat().st_mode & 0o077) == 0, private
     env = dict(line.removeprefix("export ").split("=", 1) for line in (engine.state_dir / "env").read_text().splitlines())
     assert env["K8S_AUTH_KUBECONFIG"] == str(engine.kubeconfig)
     assert env["OSBS_LOCAL_REGISTRY"] == engine.registry
