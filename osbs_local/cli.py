@@ -502,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_state_dir(sub):
         sub.add_argument("--state-dir", default=os.environ.get("OSBS_LOCAL_STATE_DIR", DEFAULT_STATE_DIR),
-                         help="state directory (default ./.osbs-local)")
+                         help="state directory (default: $OSBS_LOCAL_STATE_DIR, else ./.osbs-local)")
         return sub
 
     up = with_state_dir(commands.add_parser("up", help="start the engine and its registry in the background"))

@@ -131,6 +131,15 @@ def test_imagestreamtag_create_get_list_delete(engine, http, namespace):
     set_tag_image(http, engine, namespace, "made", "v1", DIGEST_A)
     assert http.get(f"{url}/made:v1").json()["image"]["metadata"]["name"] == DIGEST_A
     assert [t["metadata"]["name"] for t in http.get(url).json()["items"]] == ["made:v1"]
+    current = http.get(f"{url}/made:v1").json()
+    current["tag"]["from"]["name"] = "127.0.0.1:1/x/y:2"
+    replaced = http.put(f"{url}/made:v1", json=current)
+    assert replaced.status_code == 200 and replaced.json()["tag"]["from"]["name"] == "127.0.0.1:1/x/y:2"
+    patched = http.patch(f"{url}/made:v1", json={"tag": {"annotations": {"note": "x"}}},
+                         headers={"Content-Type": "application/merge-patch+json"})
+    assert patched.status_code == 200 and patched.json()["tag"]["annotations"] == {"note": "x"}
+    stale = dict(current, metadata=dict(current["metadata"], resourceVersion="1"))
+    assert http.put(f"{url}/made:v1", json=stale).json()["reason"] == "Conflict"
     deleted = http.delete(f"{url}/made:v1")
     assert deleted.status_code == 200 and deleted.json()["status"] == "Success"
     stream = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams/made").json()
