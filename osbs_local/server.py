@@ -218,8 +218,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return False
             sock.setblocking(False)
             try:
-                data = sock.recv(1) if not isinstance(sock, ssl.SSLSocket) else sock.recv(1)
-                return data == b""
+                return sock.recv(1) == b""
             except (BlockingIOError, ssl.SSLWantReadError):
                 return False
             finally:
