@@ -57,6 +57,8 @@ class Metrics:
         for resource in resources.RESOURCES:
             if resource.stored:
                 lines.append(f'osbs_local_objects{{resource="{resource.plural}"}} {api.store.count(resource.plural)}')
+        lines += ["# HELP osbs_local_threads Threads of the serve process (connections, watches, builds).",
+                  "# TYPE osbs_local_threads gauge", f"osbs_local_threads {threading.active_count()}"]
         memory = _memory()
         for key, metric in (("VmRSS", "process_resident_memory_bytes"), ("VmHWM", "osbs_local_peak_resident_memory_bytes")):
             if key in memory:
