@@ -218,3 +218,20 @@ def test_build_details_sets_only_the_revision(engine, http, namespace, make_bc):
     again["spec"]["revision"]["git"]["commit"] = "2" * 40
     assert_status(http.put(f"{url}/details", json=again), 422, "Invalid")
     assert http.get(f"{url}/details").status_code == 405
+
+
+def test_concurrent_instantiates_get_distinct_numbers(engine, namespace, make_bc):
+    from concurrent.futures import ThreadPoolExecutor
+
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    engine.session().post(bc_url, json=make_bc("busy", runPolicy="Parallel"))
+
+    def instantiate(_):
+        response = engine.session().post(f"{bc_url}/busy/instantiate", json={"metadata": {"name": "busy"}})
+        assert response.status_code == 201, response.text
+        return response.json()["metadata"]["name"]
+
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(instantiate, range(24)))
+    assert sorted(names, key=lambda n: int(n.rsplit("-", 1)[1])) == [f"busy-{n}" for n in range(1, 25)]
+    assert engine.session().get(f"{bc_url}/busy").json()["status"]["lastVersion"] == 24
