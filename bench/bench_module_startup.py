@@ -8,7 +8,8 @@ basics, kubernetes.core's client and the kubernetes library, builds the client f
 kubeconfig, then makes a few API requests. This times each layer in fresh processes (median of
 --repeat), runs one real module (reactor_import_image, a no-op re-import, as in a no-op rerun)
 under cProfile against a private osbs-local, and times a one-task playbook running that module
-against the same module run bare, which gives Ansible's own cost per task.
+against the same module run bare, which gives Ansible's own cost per task. It also times a process
+that makes the same kind of requests without the kubernetes library (ansible.module_utils.urls).
 """
 
 from __future__ import annotations
@@ -42,6 +43,32 @@ LAYERS = {
     ),
     "osbs_flow_openshift_module_utils": "import ansible_collections.osbs.flow.plugins.module_utils.openshift",
 }
+
+# What a module process would cost without the kubernetes library (proposal F2): Ansible's module basics
+# and its own HTTP helper, the kubeconfig read with PyYAML, and the same kind of requests
+# reactor_import_image makes in a no-op (4 GETs), then exit.
+LIGHT_CLIENT = """
+import base64, json, os, ssl, tempfile
+import ansible.module_utils.basic
+from ansible.module_utils.urls import open_url
+import yaml
+config = yaml.safe_load(open(os.environ["K8S_AUTH_KUBECONFIG"]))
+cluster = config["clusters"][0]["cluster"]
+token = config["users"][0]["user"]["token"]
+with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as ca:
+    ca.write(base64.b64decode(cluster["certificate-authority-data"]))
+headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
+for path in ("/apis/image.openshift.io/v1/namespaces/osbs/imagestreams/bench-base",
+             "/apis/image.openshift.io/v1/namespaces/osbs/imagestreamtags/bench-base:latest",
+             "/apis/build.openshift.io/v1/namespaces/osbs/buildconfigs",
+             "/apis/build.openshift.io/v1/namespaces/osbs/buildconfigs"):
+    try:
+        json.load(open_url(cluster["server"] + path, headers=headers, ca_path=ca.name, validate_certs=True))
+    except Exception as exc:  # a 404 is an answer too
+        if getattr(exc, "code", None) != 404:
+            raise
+os.unlink(ca.name)
+"""
 
 ONE_TASK_PLAYBOOK = """\
 - hosts: localhost
@@ -86,7 +113,12 @@ def main() -> int:
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"namespace": engine.namespace, "image": image}}))
         subprocess.run([PYTHON, str(module), str(args_file)], env=menv, check=True, capture_output=True)  # first import
         bare = [timed_process([PYTHON, str(module), str(args_file)], menv) for _ in range(args.repeat)]
-        report["module_process_s"] = {"reactor_import_image (no-op re-import), bare process": round(median(bare), 3)}
+        light = [timed_process([PYTHON, "-c", LIGHT_CLIENT], menv) for _ in range(args.repeat)]
+        report["module_process_s"] = {
+            "reactor_import_image (no-op re-import), bare process": round(median(bare), 3),
+            "without kubernetes: ansible basics + ansible.module_utils.urls + PyYAML kubeconfig, 4 GETs (proposal F2)":
+                round(median(light), 3),
+        }
 
         profile_file = workdir / "module.prof"
         subprocess.run([PYTHON, "-m", "cProfile", "-o", str(profile_file), str(module), str(args_file)],
