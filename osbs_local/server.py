@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -27,6 +28,9 @@ from .store import dumps
 log = logging.getLogger("osbs_local.server")
 
 _HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
+_WEBHOOK_RE = re.compile(
+    r"^/apis/build\.openshift\.io/v1/namespaces/(?P<namespace>[^/]+)/buildconfigs/(?P<name>[^/]+)"
+    r"/webhooks/(?P<secret>[^/]+)/(?P<type>[^/]+)$")
 _TRUE = ("true", "1", "True")
 
 
@@ -237,6 +241,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             query_lists = parse_qs(url.query, keep_blank_values=True)
             if path in _HEALTH_PATHS and method == "GET":
                 self._send(200, "ok", "text/plain; charset=utf-8")
+                return
+            webhook = _WEBHOOK_RE.match(path)
+            if webhook and method == "POST":
+                # A webhook's secret is its credential (OpenShift lets unauthenticated callers post them).
+                self.server.metrics.count("create", "buildconfigs/webhooks")
+                body = self._parse_body(self._read_body())
+                self._send(200, self.server.api.build_ops.webhook(
+                    webhook["namespace"], webhook["name"], webhook["secret"], webhook["type"], body))
                 return
             if not self._authorised():
                 self._read_body()

@@ -164,3 +164,26 @@ def test_imagestreammapping_records_a_pushed_image_and_fires_triggers(engine, ht
     assert http.get(f"{engine.base}{IMAGE_API}/images/{DIGEST_A}").json()["dockerImageReference"] == reference
     invalid = http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreammappings", json={"metadata": {"name": "x"}})
     assert invalid.status_code == 422 and {c["field"] for c in invalid.json()["details"]["causes"]} >= {"tag", "image.metadata.name"}
+
+
+def test_generic_webhook_starts_a_build_with_its_secret_only(engine, http, namespace, make_bc):
+    bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+    http.post(f"{engine.base}/api/v1/namespaces/{namespace}/secrets",
+              json={"metadata": {"name": "hook"}, "stringData": {"WebHookSecretKey": "s3cret"}})
+    http.post(bc_url, json=make_bc("hooked", triggers=[
+        {"type": "Generic", "generic": {"secretReference": {"name": "hook"}, "allowEnv": True}}]))
+    anonymous = engine.session()
+    del anonymous.headers["Authorization"]  # the secret in the URL is the credential
+    hook = f"{bc_url}/hooked/webhooks"
+    assert anonymous.post(f"{hook}/wrong/generic", json={}).status_code == 401
+    started = anonymous.post(f"{hook}/s3cret/generic", json={
+        "git": {"ref": "main", "commit": "a" * 40, "message": "pushed"}, "env": [{"name": "FROM_HOOK", "value": "1"}]})
+    assert started.status_code == 200, started.text
+    build = started.json()
+    assert build["kind"] == "Build" and build["metadata"]["name"] == "hooked-1"
+    assert build["spec"]["revision"]["git"]["commit"] == "a" * 40
+    assert build["spec"]["triggeredBy"][0]["message"] == "Generic WebHook"
+    assert {"name": "FROM_HOOK", "value": "1"} in build["spec"]["strategy"]["dockerStrategy"]["env"]
+    skipped = anonymous.post(f"{hook}/s3cret/generic", json={"git": {"ref": "refs/heads/other"}})
+    assert skipped.status_code == 200 and "skipping build" in skipped.json()["message"]
+    assert http.get(f"{bc_url}/hooked").json()["status"]["lastVersion"] == 1
