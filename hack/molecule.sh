@@ -12,4 +12,7 @@ trap 'osbs-local down --state-dir "$state" >/dev/null' EXIT
 # shellcheck disable=SC1091
 . "$state/env"
 cd "$repo/extensions"
-molecule test --all
+# Molecule keeps scenario state (e.g. "already prepared") in its cache: a private, empty one per run.
+cache=$repo/build/molecule-cache
+rm -rf "$cache"
+XDG_CACHE_HOME=$cache molecule test --all

@@ -188,7 +188,8 @@ class Registry:
 
     # -- process control -------------------------------------------------------------------------
     def _running_pid(self) -> int | None:
-        if self.process is not None and self.process.poll() is None:
+        # A Go process whose main thread exited is a zombie until its other threads end: not running.
+        if self.process is not None and self.process.poll() is None and _pid_alive(self.process.pid):
             return self.process.pid
         try:
             pid = int(self.pid_file.read_text().strip())
