@@ -444,6 +444,27 @@ class ImageOperations:
         return {"kind": "SecretList", "apiVersion": "v1",
                 "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": items}
 
+    def stream_layers(self, namespace: str, name: str) -> dict:
+        """GET imagestreams/NAME/layers: the blobs of every image the stream's tags hold."""
+        stream = self.api.get_or_404(BY_PLURAL["imagestreams"], namespace, name)
+        blobs, images = {}, {}
+        for status_tag in (stream.get("status") or {}).get("tags") or []:
+            for item in status_tag.get("items") or []:
+                image = self.api.store.peek("images", "", item["image"])
+                if image is None or item["image"] in images:
+                    continue
+                layers = image.get("dockerImageLayers") or []
+                for layer in layers:
+                    blobs[layer["name"]] = {"size": layer.get("size", 0), "mediaType": layer.get("mediaType", "")}
+                entry = {"layers": [layer["name"] for layer in layers], "mediaType": image.get("dockerImageManifestMediaType", "")}
+                config = (image.get("dockerImageMetadata") or {}).get("Id")
+                if config and config != item["image"]:
+                    entry["config"] = config
+                images[item["image"]] = entry
+        return {"kind": "ImageStreamLayers", "apiVersion": IMAGE_GROUP_VERSION,
+                "metadata": {k: stream["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
+                "blobs": blobs, "images": images}
+
     # -- ImageStreamImage and ImageTag ------------------------------------------------------------------
     def get_stream_image(self, namespace: str, name: str) -> dict:
         """GET imagestreamimages/STREAM@DIGEST: an image the stream has (had) in one of its tags."""

@@ -366,6 +366,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send(200, api.get(resource, namespace, name))
             elif sub == "secrets" and resource.plural == "imagestreams":
                 self._send(200, api.image_ops.stream_secrets(namespace, name))
+            elif sub == "layers" and resource.plural == "imagestreams":
+                self._send(200, api.image_ops.stream_layers(namespace, name))
             else:
                 raise method_not_allowed("get", resource)
             return

@@ -199,6 +199,9 @@ def test_imagestream_with_a_docker_image_tag_imports_it(engine, http, base_diges
         assert time.monotonic() < deadline, stream
         time.sleep(0.2)
     assert tags["v1"]["items"][0]["image"] == base_digest
+    layers = http.get(f"{engine.base}{IMAGE_API}/namespaces/osbs/imagestreams/{name}/layers").json()
+    assert layers["kind"] == "ImageStreamLayers" and set(layers["images"]) == {base_digest}
+    assert set(layers["images"][base_digest]["layers"]) == set(layers["blobs"]) and layers["blobs"]
     assert tags["v1"]["items"][0]["generation"] == stream["spec"]["tags"][0]["generation"]
     failed = tags["gone"]["conditions"][0]
     assert (failed["type"], failed["status"], failed["reason"]) == ("ImportSuccess", "False", "NotFound")
