@@ -12,7 +12,13 @@ trap 'osbs-local down --state-dir "$state" >/dev/null' EXIT
 # shellcheck disable=SC1091
 . "$state/env"
 cd "$repo/extensions"
-# Molecule keeps scenario state (e.g. "already prepared") in its cache: a private, empty one per run.
-cache=$repo/build/molecule-cache
-rm -rf "$cache"
-XDG_CACHE_HOME=$cache molecule test --all
+# Molecule keeps a scenario's state ("already prepared", its files) in an ephemeral directory named
+# after the folder only, so every checkout would share it: give each scenario a private, empty one.
+status=0
+for scenario in molecule/*/molecule.yml; do
+  name=$(basename "$(dirname "$scenario")")
+  ephemeral=$repo/build/molecule/$name
+  rm -rf "$ephemeral"
+  MOLECULE_EPHEMERAL_DIRECTORY=$ephemeral molecule test -s "$name" || status=1
+done
+exit $status
