@@ -14,6 +14,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -78,6 +79,15 @@ def start_engine(state_dir: Path, *extra: str) -> Engine:
 
 def stop_engine(engine: Engine) -> None:
     engine.cli("down", check=False, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def engines():
+    """start(state_dir, *up_args) -> Engine and stop(engine), for tests that need an engine of their own.
+
+    A fixture rather than an import: `import conftest` would depend on which conftest.py pytest loaded first.
+    """
+    return SimpleNamespace(start=start_engine, stop=stop_engine)
 
 
 @pytest.fixture(scope="session")

@@ -9,16 +9,15 @@ import time
 
 from osbs_local import baseimage
 
-from conftest import start_engine, stop_engine
 
 IMAGE_API = "/apis/image.openshift.io/v1"
 
 
-def test_scheduled_tags_are_reimported_and_a_dead_registry_comes_back(tmp_path):
+def test_scheduled_tags_are_reimported_and_a_dead_registry_comes_back(tmp_path, engines):
     state = tmp_path / "state"
     state.mkdir()
     (state / "config.json").write_text(json.dumps({"scheduled_import_seconds": 1}))  # OpenShift: 15 minutes
-    engine = start_engine(state)
+    engine = engines.start(state)
     try:
         http = engine.session()
 
@@ -64,4 +63,4 @@ def test_scheduled_tags_are_reimported_and_a_dead_registry_comes_back(tmp_path):
             time.sleep(0.3)
         assert push_base()  # pushes work again
     finally:
-        stop_engine(engine)
+        engines.stop(engine)

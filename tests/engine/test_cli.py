@@ -14,7 +14,6 @@ import yaml
 
 from osbs_local import v2
 
-from conftest import start_engine, stop_engine
 
 BUILD_API = "/apis/build.openshift.io/v1"
 
@@ -118,9 +117,9 @@ def test_logs_command_prints_a_build_log(engine, http, namespace, make_bc):
     assert missing.returncode == 1 and 'builds.build.openshift.io "nope-1" not found' in missing.stderr
 
 
-def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tmp_path, make_bc):
+def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tmp_path, make_bc, engines):
     # Build workers 0: builds stay New, so the restart finds unfinished builds for certain.
-    engine = start_engine(tmp_path / "state", "--build-workers", "0")
+    engine = engines.start(tmp_path / "state", "--build-workers", "0")
     try:
         http = engine.session()
         bc_url = f"{engine.base}{BUILD_API}/namespaces/osbs/buildconfigs"
@@ -130,9 +129,9 @@ def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tm
         before_rv = http.get(f"{engine.base}/api/v1/namespaces/osbs/configmaps").json()["metadata"]["resourceVersion"]
         uid = http.get(f"{bc_url}/survivor").json()["metadata"]["uid"]
         assert build["status"]["phase"] == "New"
-        stop_engine(engine)
+        engines.stop(engine)
         port = engine.config["api_port"]
-        engine = start_engine(tmp_path / "state")
+        engine = engines.start(tmp_path / "state")
         assert engine.config["api_port"] == port  # the port is kept across restarts
         http = engine.session()
         assert http.get(f"{bc_url}/survivor").json()["metadata"]["uid"] == uid
@@ -149,22 +148,22 @@ def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tm
         created = http.post(f"{engine.base}/api/v1/namespaces/osbs/configmaps", json={"metadata": {"name": "after"}}).json()
         assert int(created["metadata"]["resourceVersion"]) > int(before_rv)
     finally:
-        stop_engine(engine)
+        engines.stop(engine)
     assert not engine.cli("status", check=False).returncode == 0
 
 
-def test_up_with_new_settings_restarts_on_the_new_port_and_down_is_idempotent(tmp_path):
+def test_up_with_new_settings_restarts_on_the_new_port_and_down_is_idempotent(tmp_path, engines):
     from osbs_local.registry import free_port
 
-    engine = start_engine(tmp_path / "state", "--build-workers", "0")
+    engine = engines.start(tmp_path / "state", "--build-workers", "0")
     try:
         port = free_port()
-        engine = start_engine(tmp_path / "state", "--port", str(port))
+        engine = engines.start(tmp_path / "state", "--port", str(port))
         assert engine.config["api_port"] == port and engine.config["build_workers"] == 0
         assert yaml.safe_load(engine.kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{port}"
         assert engine.session().get(f"{engine.base}/version").json()["major"] == "1"
     finally:
-        stop_engine(engine)
+        engines.stop(engine)
     again = engine.cli("down")
     assert "not running" in again.stdout
 

@@ -16,7 +16,6 @@ import pytest
 
 from osbs_local import baseimage
 
-from conftest import start_engine, stop_engine
 
 BUILD_API = "/apis/build.openshift.io/v1"
 IMAGE_API = "/apis/image.openshift.io/v1"
@@ -314,12 +313,12 @@ def _podman_service(root):
     return dict(os.environ, CONTAINERS_CONF=str(root / "containers.conf"), CONTAINERS_STORAGE_CONF=str(root / "storage.conf"))
 
 
-def test_docker_builder_engine_builds_and_reports_the_registry_digest(tmp_path):
+def test_docker_builder_engine_builds_and_reports_the_registry_digest(tmp_path, engines):
     """An engine started with --builder docker, building through podman's Docker-compatible service."""
     import docker
 
     state = tmp_path / "state"
-    engine = start_engine(state, "--builder", "docker", "--docker-host", f"unix://{tmp_path}/podman.sock")
+    engine = engines.start(state, "--builder", "docker", "--docker-host", f"unix://{tmp_path}/podman.sock")
     podman_root = tmp_path / "podman"
     podman_root.mkdir()
     env = _podman_service(podman_root)
@@ -357,12 +356,12 @@ def test_docker_builder_engine_builds_and_reports_the_registry_digest(tmp_path):
     finally:
         service.terminate()
         service.wait(20)
-        stop_engine(engine)
+        engines.stop(engine)
 
 
-def test_a_build_running_when_the_engine_stops_ends_as_error_after_restart(tmp_path):
+def test_a_build_running_when_the_engine_stops_ends_as_error_after_restart(tmp_path, engines):
     state = tmp_path / "state"
-    engine = start_engine(state)
+    engine = engines.start(state)
     try:
         http = engine.session()
         base_digest = baseimage.build_busybox_base(
@@ -382,15 +381,15 @@ def test_a_build_running_when_the_engine_stops_ends_as_error_after_restart(tmp_p
             time.sleep(0.3)
         assert http.get(f"{engine.base}{BUILD_API}/namespaces/osbs/builds/slow-1").json()["status"]["phase"] == "Running"
         stopped = time.monotonic()
-        stop_engine(engine)
+        engines.stop(engine)
         assert time.monotonic() - stopped < 30  # the running build step was stopped, not waited for
-        engine = start_engine(state)
+        engine = engines.start(state)
         http = engine.session()
         status = http.get(f"{engine.base}{BUILD_API}/namespaces/osbs/builds/slow-1").json()["status"]
         assert (status["phase"], status["reason"]) == ("Error", "EngineRestarted")
         assert "while this build was Running" in status["message"] and status["completionTimestamp"]
     finally:
-        stop_engine(engine)
+        engines.stop(engine)
 
 
 def test_at_most_two_builds_run_at_once(engine, http, base_digest, tmp_path, namespace):
