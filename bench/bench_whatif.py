@@ -47,6 +47,8 @@ PROPOSALS = {
 }
 
 
+# run_streaming_no_join_wait is in the engine since 2d4c921 (measured here before: a trivial build 2.02 -> 0.77 s);
+# it stays as the example of an engine proposal and is reported stale.
 ENGINE_PROPOSALS = {
     "run_streaming_no_join_wait": {
         "file": "osbs_local/buildproc.py",
@@ -87,6 +89,8 @@ def engine_builds(workdir: Path, runs: int) -> dict:
     results = {"unchanged": [], "patched": []}
     packages = {"unchanged": copy_engine(workdir / "engine-unchanged", [])[0]}
     packages["patched"], stale = copy_engine(workdir / "engine-patched", list(ENGINE_PROPOSALS))
+    if len(stale) == len(ENGINE_PROPOSALS):
+        return {"stale": stale, "note": "every engine proposal is in the committed engine already: nothing to measure"}
     try:
         for variant, package in packages.items():
             os.environ["PYTHONPATH"] = str(package)  # `osbs-local up` starts `python -m osbs_local.cli serve` with it
