@@ -400,7 +400,9 @@ def _cell(field, value):
     if field == "duration":
         return "%.1fs" % value
     if field == "image":
-        return value.rsplit("/", 1)[-1]
+        # The repository as people name the image (its `name` label), without the registry host.
+        first, _sep, rest = value.partition("/")
+        return rest if rest and ("." in first or ":" in first or first == "localhost") else value
     return " ".join(str(value).split())
 
 
