@@ -23,6 +23,8 @@ from typing import Optional
 
 import yaml
 
+from .registry import pid_alive
+
 DEFAULT_STATE_DIR = ".osbs-local"
 NAMESPACE = "osbs"
 REGISTRY_SECRET = "registry-dockercfg"
@@ -78,26 +80,12 @@ def ensure_config(state_dir: Path, port: Optional[int] = None, builder: Optional
     return config
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours is not alive
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def serve_pid(state_dir: Path) -> Optional[int]:
     try:
         pid = int((state_dir / "serve.pid").read_text().strip())
     except (OSError, ValueError):
         return None
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return None
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -377,9 +365,9 @@ def _stop_pid(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import requests
 
+from .registry import pid_alive
+
 PULPCORE_VERSION = "3.123.1"
 PULP_CONTAINER_VERSION = "2.30.0"
 REQUIREMENTS = (f"pulpcore=={PULPCORE_VERSION}", f"pulp-container=={PULP_CONTAINER_VERSION}")
@@ -159,20 +161,6 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -208,7 +196,7 @@ def _remove_orphan_fallback_clusters() -> None:
             postmaster_pid = int((cluster.parent / "data" / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             postmaster_pid = None
-        if postmaster_pid is None or not _pid_alive(postmaster_pid):
+        if postmaster_pid is None or not pid_alive(postmaster_pid):
             shutil.rmtree(cluster.parent, ignore_errors=True)
 
 
@@ -428,7 +416,7 @@ class PulpService:
             pid, port = int(lines[0]), int(lines[3])
         except (OSError, ValueError, IndexError):
             return None
-        return port if _pid_alive(pid) else None
+        return port if pid_alive(pid) else None
 
     def _start_postgres(self) -> None:
         bin_dir = _postgres_bin_dir()
@@ -575,7 +563,7 @@ class PulpService:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             for name, pid in pids.items():
-                if not _pid_alive(pid):
+                if not pid_alive(pid):
                     raise PulpStartError(
                         f"pulpcore {name} exited during start; last lines of {self.log_dir / (name + '.log')}:\n"
                         + _log_tail(self.log_dir / f"{name}.log")
@@ -593,7 +581,7 @@ class PulpService:
         return {
             name: pid
             for name, pid in self._read_json(self._pids_file).items()
-            if _pid_alive(pid) and "pulpcore" in _cmdline(pid)
+            if pid_alive(pid) and "pulpcore" in _cmdline(pid)
         }
 
     def _all_processes_alive(self) -> bool:
@@ -605,7 +593,7 @@ class PulpService:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)  # each was started as its own session leader
         deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline and any(_pid_alive(pid) for pid in pids.values()):
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids.values()):
             time.sleep(0.1)
         for pid in pids.values():
             with contextlib.suppress(ProcessLookupError):

@@ -55,7 +55,8 @@ def _bcrypt_htpasswd_line(username: str, password: str) -> str:
     return result.stdout.strip() + "\n"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether the process runs: a zombie (exited, not yet reaped) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -189,13 +190,13 @@ class Registry:
     # -- process control -------------------------------------------------------------------------
     def _running_pid(self) -> int | None:
         # A Go process whose main thread exited is a zombie until its other threads end: not running.
-        if self.process is not None and self.process.poll() is None and _pid_alive(self.process.pid):
+        if self.process is not None and self.process.poll() is None and pid_alive(self.process.pid):
             return self.process.pid
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if _pid_alive(pid) and _is_our_registry(pid, self.config_file):
+        if pid_alive(pid) and _is_our_registry(pid, self.config_file):
             return pid
         return None
 
@@ -251,7 +252,7 @@ class Registry:
                 if self.process is not None and self.process.pid == pid:
                     if self.process.poll() is not None:
                         break
-                elif not _pid_alive(pid):
+                elif not pid_alive(pid):
                     break
                 time.sleep(0.05)
             else:
