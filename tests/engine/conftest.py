@@ -19,6 +19,9 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from osbs_local.pki import ensure_pki
+from osbs_local.registry import Registry, free_port
+
 OSBS_LOCAL = [sys.executable, "-m", "osbs_local.cli"]
 
 
@@ -88,6 +91,16 @@ def engines():
     A fixture rather than an import: `import conftest` would depend on which conftest.py pytest loaded first.
     """
     return SimpleNamespace(start=start_engine, stop=stop_engine)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A bare integrated registry (TLS + htpasswd) with no engine, for the registry and builder tests."""
+    state_dir = tmp_path_factory.mktemp("state")
+    reg = Registry(state_dir, free_port(), ensure_pki(state_dir / "pki"))
+    reg.start()
+    yield reg
+    reg.stop()
 
 
 @pytest.fixture(scope="session")

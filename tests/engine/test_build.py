@@ -11,20 +11,10 @@ import time
 import pytest
 
 from osbs_local import baseimage, builder, v2
-from osbs_local.pki import ensure_pki
-from osbs_local.registry import Registry, free_port
+from osbs_local.registry import free_port
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("state")
-    reg = Registry(state_dir, free_port(), ensure_pki(state_dir / "pki"))
-    reg.start()
-    yield reg
-    reg.stop()
-
-
 @pytest.fixture(scope="module")
 def storage_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("storage")

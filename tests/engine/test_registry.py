@@ -17,15 +17,6 @@ from osbs_local.registry import Registry, RegistryStartError, free_port
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("state")
-    reg = Registry(state_dir, free_port(), ensure_pki(state_dir / "pki"))
-    reg.start()
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture(scope="module")
 def pushed_image(registry, tmp_path_factory):
     """A busybox image built from scratch and pushed as base/busybox:latest; returns buildah's digest."""
     storage = tmp_path_factory.mktemp("storage")
