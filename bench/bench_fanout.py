@@ -29,7 +29,8 @@ Measured (the bench watches builds and imagestreams on the API, with this proces
 - requests the wave sent, by verb and resource.
 
 --triggers paused: the BuildConfigs' ImageChange triggers are paused (a cluster whose triggers
-do not fire), so the wave itself starts every build, at most --parallel at once.
+do not fire), so the wave itself starts every build (all ready dependents at once; --parallel bounds the
+requests in flight, not the builds).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ check mode: callers compute the would-be object and skip the request.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import traceback
 
@@ -264,6 +265,114 @@ def wait_for_no_active_builds(client, namespace, buildconfig_name, timeout, slee
         if not builds or time.monotonic() >= deadline:
             return builds
         time.sleep(sleep)
+
+
+class BuildFollower:
+    """Follows many builds with one watch per namespace and calls back once for each when it ends.
+
+    `follow(build, callback)` returns at once; `callback(build)` runs in the
+    follower's thread with the terminal build, or with its last state once
+    `timeout` seconds have passed without it ending. A build that ended before
+    it was followed, or while a watch was being re-established, is caught by a
+    read: once when it is followed, and again after every fresh list, so no
+    ending falls between a read and the watch.
+    """
+
+    WATCH_SECONDS = 30  # a stream is renewed this often; the deadlines are checked in between
+
+    def __init__(self, client, timeout):
+        self.client = client
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._waiting = {}  # (namespace, name) -> [deadline, callback, last known build]
+        self._threads = {}
+        self._stopping = threading.Event()
+
+    def follow(self, build, callback):
+        key = build["metadata"]["namespace"], build["metadata"]["name"]
+        with self._lock:
+            self._waiting[key] = [time.monotonic() + self.timeout, callback, build]
+            if key[0] not in self._threads:
+                thread = threading.Thread(target=self._watch_namespace, args=(key[0],), name="follow-%s" % key[0], daemon=True)
+                self._threads[key[0]] = thread
+                thread.start()
+        self._check(key)
+
+    def stop(self):
+        self._stopping.set()
+
+    def _end(self, key, build):
+        with self._lock:
+            entry = self._waiting.pop(key, None)
+        if entry is not None:
+            entry[1](build)
+
+    def _check(self, key):
+        """Read the build now and end it if it has ended; a read that fails leaves it to the watch."""
+        try:
+            build = self.client.get("Build", key[0], key[1])
+        except (ApiError, TransportError, OSError, ValueError):
+            return
+        if build is None:
+            self._deleted(key)
+        elif build.get("status", {}).get("phase", "New") in TERMINAL_BUILD_PHASES:
+            self._end(key, build)
+        else:
+            with self._lock:
+                if key in self._waiting:
+                    self._waiting[key][2] = build
+
+    def _deleted(self, key):
+        with self._lock:
+            entry = self._waiting.get(key)
+        if entry is not None:
+            gone = dict(entry[2])
+            gone["status"] = dict(gone.get("status") or {}, phase="Error", reason="BuildDeleted",
+                                  message="the build was deleted while it was being followed")
+            self._end(key, gone)
+
+    def _keys_in(self, namespace):
+        with self._lock:
+            return [key for key in self._waiting if key[0] == namespace]
+
+    def _expire(self, namespace):
+        now = time.monotonic()
+        with self._lock:
+            expired = [(key, entry[2]) for key, entry in self._waiting.items() if key[0] == namespace and entry[0] <= now]
+        for key, build in expired:
+            self._end(key, build)
+
+    def _seconds_to_next_deadline(self, namespace):
+        with self._lock:
+            deadlines = [entry[0] for key, entry in self._waiting.items() if key[0] == namespace]
+        return min(deadlines) - time.monotonic() if deadlines else self.WATCH_SECONDS
+
+    def _watch_namespace(self, namespace):
+        resource_version = None
+        while not self._stopping.is_set():
+            try:
+                if resource_version is None:
+                    # A fresh starting point (limit=1: only its resourceVersion is wanted), then a read of
+                    # every followed build, since an ending before that point is not in the watch.
+                    listed = self.client.request("GET", self.client.path("Build", namespace), query={"limit": 1})
+                    resource_version = listed["metadata"]["resourceVersion"]
+                    for key in self._keys_in(namespace):
+                        self._check(key)
+                seconds = max(1, min(self.WATCH_SECONDS, self._seconds_to_next_deadline(namespace) + 1))
+                for event, build in self.client.watch("Build", namespace, resource_version, timeout=seconds):
+                    resource_version = build.get("metadata", {}).get("resourceVersion") or resource_version
+                    key = namespace, build.get("metadata", {}).get("name")
+                    if event == "DELETED":
+                        self._deleted(key)
+                    elif build.get("status", {}).get("phase", "New") in TERMINAL_BUILD_PHASES:
+                        self._end(key, build)
+                    if self._stopping.is_set():
+                        return
+            except (ApiError, TransportError, OSError, ValueError, KeyError):
+                # Expired (410), broken or refused: start again from a fresh list after a pause.
+                resource_version = None
+                self._stopping.wait(1)
+            self._expire(namespace)
 
 
 def object_diff(before, after):

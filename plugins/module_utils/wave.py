@@ -8,24 +8,29 @@ image is mapped to the ImageStreamTag reactor_import_image moves. Everything
 reachable from the new image is the wave. A cycle (BuildConfigs triggering on
 each other's images) is reported as failed, never followed.
 
-The wave runs in one process with a bounded thread pool: a dependent starts as
-soon as all of its parents in the wave have their new image imported, so
-independent branches never wait for each other, and a failure only blocks the
-failed dependent's own descendants. (One module with threads, rather than an
-Ansible loop over osbs_build: loops are serial and cost about half a second
-per item.)
+The wave runs in one process: a dependent starts as soon as all of its parents
+in the wave have their new image imported, so independent branches never wait
+for each other, and a failure only blocks the failed dependent's own
+descendants. A bounded thread pool does the short steps (read the repo config,
+start or adopt the build, import the image); the builds themselves are
+followed by one watch per namespace, so every ready dependent's build runs at
+once, as many as the cluster schedules, and each image is imported the moment
+its build ends, whatever order they end in. (One module with threads, rather
+than an Ansible loop over osbs_build: loops are serial and cost about half a
+second per item.)
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import tempfile
 import threading
 import time
 import traceback
 from collections import defaultdict, namedtuple
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.osbs.flow.plugins.module_utils.build import (
     BuildRunner,
@@ -50,6 +55,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.openshift import (
     ACTIVE_BUILD_PHASES,
     TERMINAL_BUILD_PHASES,
     ApiError,
+    BuildFollower,
     builds_of,
     cancel_build,
 )
@@ -273,18 +279,33 @@ class Outcome:
         return "Outcome(%s, %r)" % (self.action, self.reason)
 
 
-def run_wave(graph, root_outcome, work, parallel):
+class Follow:
+    """`work`'s answer when a build has to end first: `then(build)` finishes the dependent once it has."""
+
+    def __init__(self, build, then):
+        self.build = build
+        self.then = then
+
+
+def run_wave(graph, root_outcome, work, parallel, follower=None):
     """Run work(key, parent_outcomes) for every dependent once all its parents proceeded.
 
     Returns key -> Outcome. A dependent whose parent failed or was blocked is
     blocked; one whose parent was skipped is skipped; a cycle's members fail.
-    `work` runs in up to `parallel` threads; it may raise, which fails that
-    dependent alone.
+    `work` runs in up to `parallel` threads and returns an Outcome, or a
+    Follow when its build is still running: `follower.follow(build, callback)`
+    then calls back when the build ends, and `then(build)` runs in the pool
+    for the Outcome. No thread waits for a build. `work` and `then` may
+    raise, which fails that dependent alone.
     """
     outcomes = {}
     remaining = {key: set(graph.parents[key]) for key in graph.nodes}
-    submitted = {}  # future -> key
     started = set()
+    in_flight = set()
+    results = queue.Queue()  # (key, Outcome or Follow), from the pool's threads
+
+    def submit(key, function, *args):
+        pool.submit(lambda: results.put((key, _guarded(function, *args))))
 
     def settle(key, outcome):
         if key in outcomes:
@@ -316,7 +337,8 @@ def run_wave(graph, root_outcome, work, parallel):
             )))
             return
         started.add(key)
-        submitted[pool.submit(_guarded, work, key, parent_outcomes)] = key
+        in_flight.add(key)
+        submit(key, work, key, parent_outcomes)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="wave") as pool:
         # Every cycle member fails before any news spreads, so none of them reads as merely blocked.
@@ -329,20 +351,25 @@ def run_wave(graph, root_outcome, work, parallel):
             for key in path[:-1]:
                 propagate(key)
         settle(ROOT, root_outcome)
-        while submitted:
-            done = wait(list(submitted), return_when=FIRST_COMPLETED).done
-            for future in done:
-                key = submitted.pop(future)
-                settle(key, future.result())
+        while in_flight:
+            key, result = results.get()
+            if isinstance(result, Follow):
+                if follower is None:
+                    result = Outcome(FAILED, "the wave was given no follower for build %s" % result.build["metadata"]["name"])
+                else:
+                    follower.follow(result.build, lambda build, key=key, then=result.then: submit(key, then, build))
+                    continue
+            in_flight.discard(key)
+            settle(key, result)
     for key in graph.nodes:
         if key not in outcomes:  # only reachable through a cycle: already reported there
             outcomes[key] = Outcome(BLOCKED, "depends on a dependency cycle")
     return {key: outcomes[key] for key in graph.nodes}
 
 
-def _guarded(work, key, parent_outcomes):
+def _guarded(function, *args):
     try:
-        return work(key, parent_outcomes)
+        return function(*args)
     except OsbsFlowError as exc:
         return Outcome(FAILED, str(exc))
     except ApiError as exc:
@@ -513,16 +540,22 @@ class Wave:
         if build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES and self.check_mode:
             return Outcome(ADOPTED, "check mode: build %s is %s" % (build["metadata"]["name"], build["status"].get("phase")),
                            build=build["metadata"]["name"], pending=True)
-        try:
-            return self.follow(key, bc, runner, build, how, base_digest, started)
-        except (OsbsFlowError, ApiError) as exc:
-            # A build this run started is a change even when waiting for it or importing its image failed.
-            return Outcome(FAILED, str(exc), build=build["metadata"]["name"], changed=how == "started")
 
-    def follow(self, key, bc, runner, build, how, base_digest, started):
-        """Wait for the build, import its image, and say what happened."""
+        def then(ended):
+            try:
+                return self.finish(bc, runner, ended, how, base_digest, started)
+            except (OsbsFlowError, ApiError) as exc:
+                # A build this run started is a change even when waiting for it or importing its image failed.
+                return Outcome(FAILED, str(exc), build=build["metadata"]["name"], changed=how == "started")
+
+        if build.get("status", {}).get("phase", "New") in TERMINAL_BUILD_PHASES:
+            return then(build)
+        return Follow(build, then)
+
+    def finish(self, bc, runner, build, how, base_digest, started):
+        """Once the build has ended (or timed out): import its image and say what happened."""
         if build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES:
-            build = runner.wait(build)
+            runner.timed_out(build)
         summary = build_summary(build)
         if summary["phase"] != "Complete":
             tail = failed_build_log(self.client, build, LOG_LINES_IN_REASON)
@@ -607,13 +640,17 @@ class Wave:
         root = self.root()
         graph = build_graph(self.buildconfigs(), root)
         root_outcome = Outcome("root", digest=self.root_digest(root) if graph.nodes else self.params["digest"])
-        with ThreadPoolExecutor(max_workers=GIT_WORKERS, thread_name_prefix="git") as git_pool:
-            repo_configs = self.prefetch_repo_configs(graph, git_pool)
-            outcomes = run_wave(
-                graph, root_outcome,
-                lambda key, parents: self.rebuild(key, parents, graph, repo_configs),
-                self.params["parallel"],
-            )
+        follower = BuildFollower(self.client, self.params["wait_timeout"])
+        try:
+            with ThreadPoolExecutor(max_workers=GIT_WORKERS, thread_name_prefix="git") as git_pool:
+                repo_configs = self.prefetch_repo_configs(graph, git_pool)
+                outcomes = run_wave(
+                    graph, root_outcome,
+                    lambda key, parents: self.rebuild(key, parents, graph, repo_configs),
+                    self.params["parallel"], follower,
+                )
+        finally:
+            follower.stop()
         rows = make_rows(graph, outcomes)
         failed = [row for row in rows if row["action"] == FAILED]
         table = report_table(rows)

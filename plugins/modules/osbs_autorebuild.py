@@ -22,10 +22,13 @@ description:
     stop_autorebuild_if_disabled plugin did). A malformed file fails that dependent alone.
   - Otherwise starts its autorebuild as M(osbs.flow.osbs_build) does in O(osbs.flow.osbs_build#module:mode=autorebuild),
     naming the parent's new digest. A build the cluster's ImageChange trigger already started for that digest
-    is adopted, so there are never two builds for one trigger. Then waits for it, imports its image, and goes
-    on to its own dependents.
-  - Dependents that do not depend on one another build at the same time, at most O(parallel) at once; a child
-    starts as soon as its parents' new images are imported.
+    is adopted, so there are never two builds for one trigger. When the build ends, its image is imported and
+    the wave goes on to the dependent's own dependents.
+  - Every dependent whose parents are done starts at once, not one after the other; the builds run side by side,
+    as many as the cluster schedules, and are followed by one watch per namespace, so each image is imported as
+    soon as its build ends, in whatever order the builds end. A child starts as soon as its parents' new images
+    are imported. O(parallel) bounds only the short steps that run at the same time (starting or adopting a
+    build, importing an image), never how many builds run.
   - One failure does not stop independent branches; the children of a failed dependent are C(blocked).
     A cycle (BuildConfigs triggering on each other's images) fails its members, naming them, and is never followed.
   - The result holds a row per dependent and a fixed-width table of them; the module fails at the end when any
@@ -59,7 +62,9 @@ options:
     type: list
     elements: str
   parallel:
-    description: How many dependents build at the same time, at most.
+    description:
+      - How many dependents are started, adopted or imported at the same time (API requests, not builds).
+      - It does not limit the builds; they all run at once, as many as the cluster schedules.
     type: int
     default: 4
   wait_timeout:
@@ -115,7 +120,7 @@ EXAMPLES = r"""
     expected_digest: "{{ build.image_digest }}"
   register: imported
 
-- name: Rebuild everything built on it, four at a time
+- name: Rebuild everything built on it
   osbs.flow.osbs_autorebuild:
     namespace: osbs
     imagestreamtag: "{{ imported.imagestreamtag }}"
