@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
@@ -31,6 +30,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import (
 )
 from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     buildconfig_name,
+    check_git_uri,
     git_branch_name,
     git_labels,
     normalize_git_uri,
@@ -78,19 +78,6 @@ def output_image(registry_uri, image, tag):
     if ":" in name.rsplit("/", 1)[-1] or "@" in name:
         raise OsbsFlowError("image %r must not carry a tag or digest: give the tag in image_tag" % image)
     return "%s/%s:%s" % (registry.host, name, tag)
-
-
-_URI_WITH_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@")
-
-
-def check_git_uri(git_uri):
-    """A git URI must not carry credentials: they would be stored on the BuildConfig and logged."""
-    if re.match(r"^https?://", git_uri, re.IGNORECASE) and _URI_WITH_USERINFO.match(git_uri):
-        shown = re.sub(r"://[^/@]*@", "://***@", git_uri, count=1)
-        raise OsbsFlowError(
-            "git_uri %s carries credentials, which would be stored on the BuildConfig and shown in logs: give the "
-            "URI without them and put them in a source secret (git_source_secret)" % shown
-        )
 
 
 def desired_spec(params, recorded_git_ref=None):

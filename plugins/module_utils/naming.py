@@ -1,6 +1,6 @@
 # Copyright (c) osbs.flow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""BuildConfig names derived from a git repository and branch."""
+"""BuildConfig names derived from a git repository and branch, and what a git URI may hold."""
 
 from __future__ import annotations
 
@@ -97,3 +97,19 @@ def _label_value(text):
     """A valid label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends."""
     value = _LABEL_VALUE_BAD.sub("-", text)[:63]
     return value.strip("._-")
+
+
+_URI_WITH_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@")
+
+
+def check_git_uri(git_uri):
+    """A git URI must not carry credentials: they would be stored on the BuildConfig and logged.
+
+    Every step that takes a git URI checks it here, before anything is fetched or written.
+    """
+    if re.match(r"^https?://", git_uri, re.IGNORECASE) and _URI_WITH_USERINFO.match(git_uri):
+        shown = re.sub(r"://[^/@]*@", "://***@", git_uri, count=1)
+        raise OsbsFlowError(
+            "git_uri %s carries credentials, which would be stored on the BuildConfig and shown in logs: give the "
+            "URI without them and put them in a source secret (git_source_secret)" % shown
+        )

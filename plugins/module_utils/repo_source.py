@@ -10,12 +10,19 @@ sha (protocol v0 without uploadpack.allowReachableSHA1InWant) gets the branch
 fetched instead. Results are cached by (repository, commit, file) for the
 lifetime of the RepoSource, and concurrent readers of one repository take
 turns (git's shallow file takes a lock).
+
+Step 1 of the flow (osbs_source_info) uses `resolve` then `read_files`: the
+branch head is fetched once and every file is read at that one commit, in one
+git process, while other processes sharing the cache directory wait their turn.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import re
 import subprocess
 import threading
 
@@ -27,6 +34,18 @@ _GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",  # never wait for a password nobody will type
     "GIT_ASKPASS": "true",
     "LC_ALL": "C",  # stable messages
+}
+
+
+# A full commit name: SHA-1, or SHA-256 in a repository that uses it.
+FULL_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+# What `git cat-file --batch --follow-symlinks` says of a link it cannot follow to a file of the tree.
+_LINK_TROUBLE = {
+    "symlink": "that leads out of the repository",
+    "dangling": "to a file that does not exist",
+    "loop": "in a loop of links",
 }
 
 
@@ -59,7 +78,7 @@ class RepoSource:
         if not commit and not branch:
             raise OsbsFlowError("reading %s from %s needs a commit or a branch" % (path, uri))
         key = (uri, commit or "branch:%s" % branch, path)
-        with self._repo_lock(uri):
+        with self._repo_lock(uri), self._cache_lock(uri):
             if key not in self._results:
                 self._results[key] = self._read_uncached(uri, path, commit, branch)
             return self._results[key]
@@ -72,25 +91,116 @@ class RepoSource:
         except OsbsFlowError as exc:
             raise OsbsFlowError("%s (commit %s of %s)" % (exc, commit[:12], uri))
 
+    # -- one commit, several files (step 1 of the flow) ---------------------------------------------
+
+    def resolve(self, uri, commit=None, branch=None):
+        """The full name of `commit`, or of the head of `branch`, fetched into the cache if it is not there.
+
+        A given commit already in the cache is not fetched again. A branch is
+        always fetched (depth 1), since only the server knows where its head is
+        now. Errors are GitError naming the repository, the branch or commit,
+        and what to check.
+        """
+        if not uri:
+            raise OsbsFlowError("no git repository given to resolve a commit of")
+        if not commit and not branch:
+            raise OsbsFlowError("resolving a commit of %s needs a commit or a branch" % uri)
+        commit = commit.lower() if commit else None
+        if commit and not FULL_COMMIT.match(commit):
+            # A server hands out commits by their full name only; a short one would cost a whole branch fetch.
+            raise OsbsFlowError("%r is not a full commit name (40 hexadecimal digits): give the whole sha, as git rev-parse prints it"
+                                % commit)
+        with self._repo_lock(uri), self._cache_lock(uri):
+            repo_dir = self._ensure_repo(uri)
+            if commit:
+                if not self._has_commit(repo_dir, commit):
+                    by_sha = self._fetch(repo_dir, uri, commit, "--depth", "1")
+                    if by_sha.returncode != 0:
+                        self._fetch_commit_by_branch(
+                            repo_dir, uri, commit, branch, by_sha.stderr,
+                            no_branch="give the branch the commit is on as well, so that it can be fetched from there",
+                            lost="check the commit, or give the branch it is on",
+                        )
+                return commit
+            done = self._fetch(repo_dir, uri, branch, "--depth", "1")
+            if done.returncode != 0:
+                raise GitError("cannot fetch branch %s of %s: %s: check the URI and the branch name, and that this host can read the "
+                               "repository (its SSH key or git credential helper)" % (branch, uri, " ".join(done.stderr.split())))
+            return self._git(repo_dir, "rev-parse", "FETCH_HEAD^{commit}").stdout.strip()
+
+    def read_files(self, uri, commit, paths):
+        """{path: text, or None when absent} of files at `commit`, which `resolve` has put in the cache.
+
+        Paths are relative to the top of the repository; symbolic links inside
+        the repository are followed. A path naming a directory, or a link that
+        leads out of the repository or nowhere, is a GitError.
+        """
+        for path in paths:
+            if not path or "\n" in path:
+                raise OsbsFlowError("%r is not a file name in a git repository" % (path,))
+        request = "".join("%s:%s\n" % (commit, path) for path in paths).encode("utf-8")
+        with self._repo_lock(uri), self._cache_lock(uri):
+            # Bytes: git gives sizes in bytes, and a file's text is decoded only once it is known to be a file.
+            done = self._git(self._repo_dir(uri), "cat-file", "--batch", "--follow-symlinks", stdin=request, text=False)
+        found = {}
+        output = done.stdout
+        for path in paths:
+            header, _sep, output = output.partition(b"\n")
+            words = header.decode("utf-8", "replace").split()
+            where = "%s at commit %s of %s" % (path, commit, uri)
+            if words[-1:] == ["missing"] or words[:1] == ["notdir"]:  # notdir: the path goes through a file
+                found[path] = None
+                continue
+            if len(words) == 2 and words[0] in _LINK_TROUBLE:
+                raise GitError("%s is a symbolic link %s: make it a file, or a link to a file of the repository"
+                               % (where, _LINK_TROUBLE[words[0]]))
+            if len(words) != 3:
+                raise GitError("`git cat-file` answered %r for %s" % (header, where))
+            size = int(words[2])
+            content, output = output[:size], output[size + 1:]
+            if words[1] != "blob":
+                raise GitError("%s is a %s, not a file: name the file itself" % (where, "directory" if words[1] == "tree" else words[1]))
+            try:
+                found[path] = content.decode("utf-8")
+            except UnicodeDecodeError:
+                raise GitError("%s is not UTF-8 text: save it as UTF-8" % where)
+        return found
+
     # -- git -----------------------------------------------------------------------------------------
 
     def _repo_lock(self, uri):
         with self._lock:
             return self._repo_locks.setdefault(uri, threading.Lock())
 
+    @contextlib.contextmanager
+    def _cache_lock(self, uri):
+        """Take turns with other processes using this cache directory on one repository.
+
+        Two runs fetching two branches of one repository would otherwise race
+        on FETCH_HEAD (and read each other's head) or on git's shallow.lock.
+        """
+        os.makedirs(self.cache_dir, exist_ok=True)
+        with open(self._repo_dir(uri) + ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _repo_dir(self, uri):
         name = hashlib.sha256(uri.encode("utf-8")).hexdigest()[:20]
         return os.path.join(self.cache_dir, name + ".git")
 
-    def _git(self, repo_dir, *args, check=True):
+    def _git(self, repo_dir, *args, check=True, stdin=None, text=True):
         command = ["git", *self.git_options, "--git-dir", repo_dir, *args]
         env = dict(os.environ, **_GIT_ENV)
         try:
-            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT, check=False)
+            done = subprocess.run(command, input=stdin, capture_output=True, text=text, env=env, timeout=GIT_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
             raise GitError("`%s` took longer than %d s" % (" ".join(args), GIT_TIMEOUT))
         if check and done.returncode != 0:
-            raise GitError("`git %s` failed: %s" % (" ".join(args), " ".join(done.stderr.split()) or "exit %d" % done.returncode))
+            stderr = done.stderr if text else done.stderr.decode("utf-8", "replace")
+            raise GitError("`git %s` failed: %s" % (" ".join(args), " ".join(stderr.split()) or "exit %d" % done.returncode))
         return done
 
     def _ensure_repo(self, uri):
@@ -128,12 +238,17 @@ class RepoSource:
             return commit, None  # no such file at that commit: autorebuilds stay enabled
         raise GitError("cannot read %s at commit %s of %s: %s" % (path, commit, uri, " ".join(shown.stderr.split())))
 
-    def _fetch_commit_by_branch(self, repo_dir, uri, commit, branch, refusal):
-        """The server would not give the commit by sha: fetch the branch it is on, deepening as needed."""
+    def _fetch_commit_by_branch(self, repo_dir, uri, commit, branch, refusal, no_branch=None, lost=None):
+        """The server would not give the commit by sha: fetch the branch it is on, deepening as needed.
+
+        no_branch and lost are what the caller's user should do when there is no branch, or when the
+        branch does not hold the commit; the defaults speak of the BuildConfig the wave read it from.
+        """
         reason = " ".join(refusal.split()) or "the fetch did not bring the commit"
         if not branch:
             raise GitError(
-                "cannot fetch commit %s from %s (%s) and no branch is known to fetch it from" % (commit, uri, reason)
+                "cannot fetch commit %s from %s (%s) and no branch is known to fetch it from%s"
+                % (commit, uri, reason, ": %s" % no_branch if no_branch else "")
             )
         shallow = os.path.exists(os.path.join(repo_dir, "shallow"))
         done = self._fetch(repo_dir, uri, branch, *(("--unshallow",) if shallow else ()))
@@ -145,6 +260,8 @@ class RepoSource:
                            % (commit, uri, reason, branch, " ".join(done.stderr.split())))
         if not self._has_commit(repo_dir, commit):
             raise GitError(
-                "commit %s is not on branch %s of %s (the BuildConfig records a commit the repository no longer has; "
-                "run a user build to record a current one)" % (commit, branch, uri)
+                "commit %s is not on branch %s of %s (%s)" % (
+                    commit, branch, uri,
+                    lost or "the BuildConfig records a commit the repository no longer has; run a user build to record a current one",
+                )
             )

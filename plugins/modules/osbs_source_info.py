@@ -7,23 +7,56 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: osbs_source_info
-short_description: Read what the OSBS flow needs from a git checkout
+short_description: Read what the OSBS flow needs from a git repository or a checkout
 version_added: 0.1.0
 author:
   - osbs.flow contributors (@osbs-flow)
 description:
-  - Reads step 1 of the OSBS flow from a checked-out repository. The Dockerfile gives the base image
-    (the final stage's C(FROM), with C(ARG) values substituted and stage aliases followed) and the image
-    name (its C(name) label). The OSBS repo configuration file gives whether autorebuilds are enabled.
-  - A missing Dockerfile, C(FROM) or C(name) label, or a malformed repo configuration file, fails with a
-    message naming the file and what to fix.
+  - Reads step 1 of the OSBS flow. The Dockerfile gives the base image (the final stage's C(FROM), with
+    C(ARG) values substituted and stage aliases followed) and the image name (its C(name) label). The OSBS
+    repo configuration file gives whether autorebuilds are enabled.
+  - With O(git_uri), the files are read from the git repository at one commit, the head of O(git_branch)
+    or O(git_commit), with no checkout. The repository is kept bare in O(cache_dir) and only that commit
+    is fetched (depth 1), so a later run fetches little; a O(git_commit) already in the cache is not
+    fetched at all. Both files are read at the commit returned in RV(commit), so they always agree with it.
+  - With O(path), the files are read from a checkout on the managed host, as it is.
+  - A missing Dockerfile, C(FROM) or C(name) label, a malformed repo configuration file, or a repository
+    or branch that cannot be fetched, fails with a message naming the repository, the commit, the file
+    and what to fix.
+  - The module only reads; fetching into the cache is not a change, so it runs in check mode as it does
+    otherwise and never reports a change.
 extends_documentation_fragment:
   - osbs.flow.attributes
 options:
-  path:
-    description: The checkout (the repository's top level).
+  git_uri:
+    description:
+      - URI of the git repository, as C(git fetch) takes it (C(https://), C(ssh://), C(user@host:path), C(file://)).
+      - It is read with the git credentials of the host the module runs on (an SSH key or a git credential
+        helper). An C(https://) or C(http://) URI with credentials in it is refused, as M(osbs.flow.osbs_buildconfig) refuses it.
+      - Exactly one of O(git_uri) and O(path) is required.
+    type: str
+  git_branch:
+    description:
+      - Branch whose head is read. Its head is resolved once, by a fetch, and returned in RV(commit).
+      - With O(git_commit), the branch the commit is on; it is fetched only when the server does not hand out
+        commits by their name.
+      - O(git_uri) needs O(git_branch), O(git_commit) or both.
+    type: str
+  git_commit:
+    description:
+      - Read this commit instead of the head of O(git_branch). A full commit name (40 hexadecimal digits).
+    type: str
+  cache_dir:
+    description:
+      - Directory of the bare repositories the files are read from, one per O(git_uri), kept between runs.
+      - Shared with other runs on the same host; they take turns on a repository.
     type: path
-    required: true
+    default: ~/.cache/osbs.flow/sources
+  path:
+    description:
+      - A checkout on the managed host (the repository's top level), read as it is.
+      - Exactly one of O(git_uri) and O(path) is required.
+    type: path
   context_dir:
     description: Directory of the repository that holds the build context and the Dockerfile.
     type: str
@@ -42,31 +75,53 @@ options:
 attributes:
   check_mode:
     support: full
-    details: The module only reads.
+    details: The module only reads; it fetches into O(cache_dir) in check mode too.
   diff_mode:
     support: N/A
     details: The module only reads.
   idempotent:
     support: full
-    details: The module only reads.
+    details: The module only reads. A later run at a moved branch head reads the new head.
+notes:
+  - Needs C(git) on the host the module runs on when O(git_uri) is given.
 requirements:
   - dockerfile-parse >= 2.0
 seealso:
   - module: osbs.flow.osbs_buildconfig
+  - module: osbs.flow.osbs_autorebuild
 """
 
 EXAMPLES = r"""
-- name: Check out the repository
-  ansible.builtin.git:
-    repo: https://git.example.com/containers/app.git
-    version: main
-    dest: /var/tmp/osbs/app
-  register: checkout
+- name: Read the Dockerfile and .osbs-repo-config at the head of main
+  osbs.flow.osbs_source_info:
+    git_uri: https://git.example.com/containers/app.git
+    git_branch: main
+  register: source
 
-- name: Read the Dockerfile and .osbs-repo-config
+- name: Build that commit
+  osbs.flow.osbs_buildconfig:
+    namespace: osbs
+    git_uri: "{{ source.git_uri }}"
+    git_branch: "{{ source.git_branch }}"
+    git_commit: "{{ source.commit }}"
+    base_image: "{{ source.base_image }}"
+    image: "{{ source.image_name }}"
+    registry_uri: registry.example.com
+
+- name: Read a Dockerfile in a subdirectory at a given commit, with a cache of its own
+  osbs.flow.osbs_source_info:
+    git_uri: git@git.example.com:containers/tools.git
+    git_branch: main
+    git_commit: 3f1c0e5d9a2b4c6d8e0f1a2b3c4d5e6f7a8b9c0d
+    context_dir: images/cli
+    dockerfile_path: Containerfile
+    build_args:
+      BASE_TAG: "9.4"
+    cache_dir: /var/cache/osbs/sources
+
+- name: Read a checkout that is already on the host
   osbs.flow.osbs_source_info:
     path: /var/tmp/osbs/app
-  register: source
 """
 
 RETURN = r"""
@@ -84,69 +139,86 @@ labels:
   description: All labels of the final stage.
   returned: success
   type: dict
+  sample: {"name": "osbs/app", "version": "1.0"}
 autorebuild_enabled:
   description: Whether the repo configuration enables autorebuilds (true when the file, section or key is absent).
   returned: success
   type: bool
+  sample: true
 repo_config_present:
-  description: Whether the repo configuration file exists.
+  description: Whether the repo configuration file exists (at RV(commit), with O(git_uri)).
   returned: success
   type: bool
+  sample: true
 dockerfile:
-  description: Path of the Dockerfile read.
+  description:
+    - The Dockerfile read. With O(git_uri), its path inside the repository; with O(path), its path on the host.
   returned: success
   type: str
+  sample: images/cli/Dockerfile
+commit:
+  description: The commit read (full name), the head of O(git_branch) or O(git_commit).
+  returned: success, with O(git_uri)
+  type: str
+  sample: 3f1c0e5d9a2b4c6d8e0f1a2b3c4d5e6f7a8b9c0d
+git_uri:
+  description: The repository read, as given.
+  returned: success, with O(git_uri)
+  type: str
+  sample: https://git.example.com/containers/app.git
+git_branch:
+  description: The branch, as given (null when only O(git_commit) was).
+  returned: success, with O(git_uri)
+  type: str
+  sample: main
 """
-
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.osbs.flow.plugins.module_utils.dockerfile import DOCKERFILE_PARSE_IMPORT_ERROR, read_dockerfile
+from ansible_collections.osbs.flow.plugins.module_utils.dockerfile import DOCKERFILE_PARSE_IMPORT_ERROR
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
-from ansible_collections.osbs.flow.plugins.module_utils.repo_config import parse_repo_config
-
-
-def read_text(path):
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
+from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
+from ansible_collections.osbs.flow.plugins.module_utils.source_info import DEFAULT_CACHE_DIR, read_checkout, read_git_source
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", required=True),
+            git_uri=dict(type="str"),
+            git_branch=dict(type="str"),
+            git_commit=dict(type="str"),
+            cache_dir=dict(type="path", default=DEFAULT_CACHE_DIR),
+            path=dict(type="path"),
             context_dir=dict(type="str"),
             dockerfile_path=dict(type="str", default="Dockerfile"),
             build_args=dict(type="dict", default={}),
             repo_config_file=dict(type="str", default=".osbs-repo-config"),
         ),
+        mutually_exclusive=[("path", "git_uri")],
+        required_one_of=[("path", "git_uri")],
+        required_by={"git_branch": "git_uri", "git_commit": "git_uri"},
         supports_check_mode=True,
     )
     if DOCKERFILE_PARSE_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("dockerfile-parse"), exception=DOCKERFILE_PARSE_IMPORT_ERROR)
     params = module.params
-    context = os.path.join(params["path"], params["context_dir"] or "")
-    dockerfile = os.path.normpath(os.path.join(context, params["dockerfile_path"]))
-    repo_config = os.path.join(params["path"], params["repo_config_file"])
-    if not os.path.isfile(dockerfile):
-        module.fail_json(msg="%s does not exist: check dockerfile_path and context_dir, or add the Dockerfile to the repository" % dockerfile)
+    files = dict(
+        context_dir=params["context_dir"],
+        dockerfile_path=params["dockerfile_path"],
+        build_args=params["build_args"],
+        repo_config_file=params["repo_config_file"],
+    )
     try:
-        content = read_dockerfile(read_text(dockerfile), params["build_args"], filename=dockerfile)
-        present = os.path.isfile(repo_config)
-        config = parse_repo_config(read_text(repo_config) if present else None, filename=repo_config)
+        if params["path"]:
+            result = read_checkout(params["path"], **files)
+        else:
+            result = read_git_source(
+                RepoSource(params["cache_dir"]), params["git_uri"], git_branch=params["git_branch"], git_commit=params["git_commit"], **files
+            )
     except OsbsFlowError as exc:
         module.fail_json(msg=to_text(exc))
-    module.exit_json(
-        changed=False,
-        base_image=content["base_image"],
-        image_name=content["image_name"],
-        labels=content["labels"],
-        autorebuild_enabled=config["autorebuild_enabled"],
-        repo_config_present=present,
-        dockerfile=dockerfile,
-    )
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":
