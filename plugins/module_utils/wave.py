@@ -294,9 +294,10 @@ def run_wave(graph, root_outcome, work, parallel, follower=None):
     blocked; one whose parent was skipped is skipped; a cycle's members fail.
     `work` runs in up to `parallel` threads and returns an Outcome, or a
     Follow when its build is still running: `follower.follow(build, callback)`
-    then calls back when the build ends, and `then(build)` runs in the pool
-    for the Outcome. No thread waits for a build. `work` and `then` may
-    raise, which fails that dependent alone.
+    then calls back when the build ends, and `then(build)` runs in up to
+    `parallel` threads of its own for the Outcome, so an ended build's import
+    never queues behind other dependents' starts. No thread waits for a build.
+    `work` and `then` may raise, which fails that dependent alone.
     """
     outcomes = {}
     remaining = {key: set(graph.parents[key]) for key in graph.nodes}
@@ -304,7 +305,7 @@ def run_wave(graph, root_outcome, work, parallel, follower=None):
     in_flight = set()
     results = queue.Queue()  # (key, Outcome or Follow), from the pool's threads
 
-    def submit(key, function, *args):
+    def submit(pool, key, function, *args):
         pool.submit(lambda: results.put((key, _guarded(function, *args))))
 
     def settle(key, outcome):
@@ -338,9 +339,10 @@ def run_wave(graph, root_outcome, work, parallel, follower=None):
             return
         started.add(key)
         in_flight.add(key)
-        submit(key, work, key, parent_outcomes)
+        submit(start_pool, key, work, key, parent_outcomes)
 
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="wave") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="wave-start") as start_pool, \
+            ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="wave-finish") as finish_pool:
         # Every cycle member fails before any news spreads, so none of them reads as merely blocked.
         for path in graph.cycles:
             text = " -> ".join(key_name(k) for k in path)
@@ -357,7 +359,7 @@ def run_wave(graph, root_outcome, work, parallel, follower=None):
                 if follower is None:
                     result = Outcome(FAILED, "the wave was given no follower for build %s" % result.build["metadata"]["name"])
                 else:
-                    follower.follow(result.build, lambda build, key=key, then=result.then: submit(key, then, build))
+                    follower.follow(result.build, lambda build, key=key, then=result.then: submit(finish_pool, key, then, build))
                     continue
             in_flight.discard(key)
             settle(key, result)

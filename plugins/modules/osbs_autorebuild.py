@@ -27,8 +27,8 @@ description:
   - Every dependent whose parents are done starts at once, not one after the other; the builds run side by side,
     as many as the cluster schedules, and are followed by one watch per namespace, so each image is imported as
     soon as its build ends, in whatever order the builds end. A child starts as soon as its parents' new images
-    are imported. O(parallel) bounds only the short steps that run at the same time (starting or adopting a
-    build, importing an image), never how many builds run.
+    are imported. O(parallel) bounds only the short steps that run at the same time (at most that many builds
+    being started or adopted, and apart from them that many images being imported), never how many builds run.
   - One failure does not stop independent branches; the children of a failed dependent are C(blocked).
     A cycle (BuildConfigs triggering on each other's images) fails its members, naming them, and is never followed.
   - The result holds a row per dependent and a fixed-width table of them; the module fails at the end when any
@@ -63,7 +63,8 @@ options:
     elements: str
   parallel:
     description:
-      - How many dependents are started, adopted or imported at the same time (API requests, not builds).
+      - How many dependents are started or adopted at the same time, and apart from them how many images are imported
+        at the same time (API requests, not builds).
       - It does not limit the builds; they all run at once, as many as the cluster schedules.
     type: int
     default: 4
