@@ -101,17 +101,12 @@ def start_engine(state_dir: Path, *extra: str) -> Engine:
     if result.returncode != 0:
         raise RuntimeError("osbs-local up failed:\n%s\n%s" % (result.stdout, result.stderr))
     print(result.stdout.strip(), file=sys.stderr)
-    return Engine(state_dir, read_env_file(state_dir / "env"))
+    return Engine(state_dir, read_env_file(state_dir / "env"), json.loads((state_dir / "config.json").read_text()))
 
 
 def engine_session(engine: Engine) -> tuple[requests.Session, str]:
     """An HTTPS session to the engine's API (bearer token, its CA) and the base URL."""
-    config = json.loads((engine.state_dir / "config.json").read_text())
-    session = requests.Session()
-    session.trust_env = False  # the machine sets REQUESTS_CA_BUNDLE globally
-    session.verify = str(engine.state_dir / "pki" / "ca.crt")
-    session.headers["Authorization"] = "Bearer %s" % config["token"]
-    return session, "https://127.0.0.1:%s" % config["api_port"]
+    return engine.session(), engine.base
 
 
 def counts_delta(before: dict, after: dict) -> dict:

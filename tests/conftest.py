@@ -32,15 +32,21 @@ def osbs_engine(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def busybox_base(osbs_engine, tmp_path_factory):
-    """A base image made from busybox-static, pushed to the engine's registry; returns its pull spec by tag."""
+def busybox_base_image(osbs_engine, tmp_path_factory):
+    """A base image made from busybox-static, pushed to the engine's registry: (pull spec by tag, its digest)."""
     from osbs_local.baseimage import build_busybox_base
 
     image = "%s/osbs/busybox:latest" % osbs_engine.registry
-    build_busybox_base(
+    digest = build_busybox_base(
         image,
         storage_dir=tmp_path_factory.mktemp("base-storage"),
         auth_file=osbs_engine.env["REGISTRY_AUTH_FILE"],
         cert_dir=osbs_engine.state_dir / "certs.d" / osbs_engine.registry,
     )
-    return image
+    return image, digest
+
+
+@pytest.fixture(scope="session")
+def busybox_base(busybox_base_image):
+    """The busybox-static base image's pull spec by tag."""
+    return busybox_base_image[0]

@@ -31,8 +31,12 @@ def read_env_file(path: Path) -> dict:
 
 @dataclass
 class Engine:
+    """A running osbs-local: its state directory, the variables its env file exports, and its config.json
+    as it was when it started (a restart makes a new Engine)."""
+
     state_dir: Path
     env: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -47,25 +51,48 @@ class Engine:
         return self.env["OSBS_LOCAL_REGISTRY_SECRET"]
 
     @property
-    def kubeconfig(self) -> str:
-        return self.env["K8S_AUTH_KUBECONFIG"]
+    def kubeconfig(self) -> Path:
+        return Path(self.env["K8S_AUTH_KUBECONFIG"])
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [OSBS_LOCAL, *args, "--state-dir", str(self.state_dir)], capture_output=True, text=True, check=check, timeout=300
-        )
+    @property
+    def base(self) -> str:
+        return "https://127.0.0.1:%s" % self.config["api_port"]
+
+    @property
+    def ca(self) -> str:
+        return str(self.state_dir / "pki" / "ca.crt")
+
+    @property
+    def token(self) -> str:
+        return self.config["token"]
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        result = subprocess.run([OSBS_LOCAL, *args, "--state-dir", str(self.state_dir)], capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError("osbs-local %s failed (%s):\n%s\n%s" % (" ".join(args), result.returncode, result.stdout, result.stderr))
+        return result
+
+    def session(self, token: str | None = None):
+        """A requests session to the API with the engine's CA and token (or `token`)."""
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False  # the machine's REQUESTS_CA_BUNDLE would override verify
+        session.verify = self.ca
+        session.headers["Authorization"] = "Bearer %s" % (token if token is not None else self.token)
+        return session
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 60, namespace: str | None = None) -> subprocess.CompletedProcess:
+        command = ["kubectl", "--kubeconfig", str(self.kubeconfig), *(["-n", namespace] if namespace else []), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                env=dict(os.environ, KUBECACHEDIR=str(self.state_dir / "kubecache")))
+        if check and result.returncode != 0:
+            raise AssertionError("%s failed (%s):\n%s\n%s" % (" ".join(command), result.returncode, result.stdout, result.stderr))
+        return result
 
     def metrics(self) -> dict:
         """Request counts by (verb, resource) from the engine's /metrics."""
-        import requests
-
-        config = json.loads((self.state_dir / "config.json").read_text())
-        response = requests.get(
-            "https://127.0.0.1:%s/metrics" % config["api_port"],
-            headers={"Authorization": "Bearer %s" % config["token"]},
-            verify=str(self.state_dir / "pki" / "ca.crt"),
-            timeout=10,
-        )
+        response = self.session().get(self.base + "/metrics", timeout=10)
         response.raise_for_status()
         counts = {}
         for line in response.text.splitlines():
@@ -81,12 +108,14 @@ class Engine:
 
 
 def start_engine(state_dir: Path, *extra: str) -> Engine:
-    subprocess.run([OSBS_LOCAL, "up", "--state-dir", str(state_dir), *extra], check=True, timeout=600)
-    return Engine(state_dir, read_env_file(state_dir / "env"))
+    """`osbs-local up` in state_dir (extra: more `up` arguments); fails with its output when it fails."""
+    result = subprocess.run([OSBS_LOCAL, "up", "--state-dir", str(state_dir), *extra], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, "osbs-local up failed:\n%s\n%s" % (result.stdout, result.stderr)
+    return Engine(state_dir, read_env_file(state_dir / "env"), json.loads((state_dir / "config.json").read_text()))
 
 
 def stop_engine(engine: Engine) -> None:
-    engine.cli("down", check=False)
+    engine.cli("down", check=False, timeout=60)
 
 
 def git(repo: Path, *args: str) -> str:

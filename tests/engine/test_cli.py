@@ -19,18 +19,20 @@ BUILD_API = "/apis/build.openshift.io/v1"
 
 
 def test_up_writes_kubeconfig_env_and_the_registry_secret(engine, http):
-    kubeconfig = yaml.safe_load(engine.kubeconfig.read_text())
+    # Compared with the files `up` writes, not with what the test engine read from them.
+    kubeconfig_path = engine.state_dir / "kubeconfig"
+    kubeconfig = yaml.safe_load(kubeconfig_path.read_text())
     cluster = kubeconfig["clusters"][0]["cluster"]
     assert cluster["server"] == engine.base and cluster["server"].startswith("https://127.0.0.1:")
     assert base64.b64decode(cluster["certificate-authority-data"]).decode() == open(engine.ca).read()
     assert kubeconfig["users"][0]["user"]["token"] == engine.token
     assert kubeconfig["contexts"][0]["context"]["namespace"] == "osbs"
-    for private in (engine.kubeconfig, engine.state_dir / "config.json", engine.state_dir / "state.db",
+    for private in (kubeconfig_path, engine.state_dir / "config.json", engine.state_dir / "state.db",
                     engine.state_dir / "logs" / "serve.log"):
         assert (private.stat().st_mode & 0o077) == 0, private
     env = dict(line.removeprefix("export ").split("=", 1) for line in (engine.state_dir / "env").read_text().splitlines())
-    assert env["K8S_AUTH_KUBECONFIG"] == str(engine.kubeconfig)
-    assert env["OSBS_LOCAL_REGISTRY"] == engine.registry
+    assert env["K8S_AUTH_KUBECONFIG"] == str(kubeconfig_path)
+    assert env["OSBS_LOCAL_REGISTRY"] == "127.0.0.1:%s" % engine.config["registry_port"]
     assert env["REGISTRY_AUTH_FILE"] == str(engine.state_dir / "auth.json")
     assert env["OSBS_LOCAL_REGISTRY_CA"] == engine.ca
     assert (env["OSBS_LOCAL_NAMESPACE"], env["OSBS_LOCAL_REGISTRY_SECRET"]) == ("osbs", "registry-dockercfg")

@@ -23,7 +23,7 @@ PREFIX = "follow-"
 
 @pytest.fixture(scope="module")
 def client(osbs_engine):
-    api = config.new_client_from_config(osbs_engine.kubeconfig)
+    api = config.new_client_from_config(str(osbs_engine.kubeconfig))
     return OpenShiftClient(SimpleNamespace(client=dynamic.DynamicClient(api), configuration=api.configuration))
 
 
