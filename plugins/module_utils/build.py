@@ -251,12 +251,11 @@ class BuildRunner:
                     )
                 if self.module.check_mode:
                     raise WouldStart("after the build %s ends" % describe_builds(running))
+                if params["when_running"] == "return":
+                    raise BuildsRunning(running)
                 still = wait_for_no_active_builds(self.client, self.namespace, self.name, params["wait_timeout"])
                 if still:
-                    raise OsbsFlowError(
-                        "BuildConfig %s/%s still has the build %s after %d s: raise wait_timeout or cancel it"
-                        % (self.namespace, self.name, describe_builds(still), params["wait_timeout"])
-                    )
+                    raise self.still_running(still)
                 continue  # the finished build may be the one we wanted
 
             if self.module.check_mode:
@@ -280,6 +279,12 @@ class BuildRunner:
         raise OsbsFlowError(
             "BuildConfig %s/%s kept changing while a build was being started (%d attempts): another client is "
             "starting builds of it; try again" % (self.namespace, self.name, INSTANTIATE_ATTEMPTS)
+        )
+
+    def still_running(self, builds):
+        return OsbsFlowError(
+            "BuildConfig %s/%s still has the build %s after %d s: raise wait_timeout or cancel it"
+            % (self.namespace, self.name, describe_builds(builds), self.params["wait_timeout"])
         )
 
     # -- following -----------------------------------------------------------------------
@@ -323,6 +328,17 @@ class BuildRunner:
 
 class WouldStart(Exception):
     """Check mode: a build would start (the message says when, if not at once)."""
+
+
+class BuildsRunning(Exception):
+    """when_running=return: the BuildConfig has these active builds (oldest first), so none was started.
+
+    For a caller that follows builds itself (the wave) rather than blocking a thread until they end.
+    """
+
+    def __init__(self, builds):
+        super().__init__(describe_builds(builds))
+        self.builds = builds
 
 
 def _lost_race(exc):

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.osbs.flow.plugins.module_utils.build import (
     BuildRunner,
+    BuildsRunning,
     WouldStart,
     build_base_digest,
     build_summary,
@@ -539,6 +540,14 @@ class Wave:
             build, how = runner.start()
         except WouldStart as exc:
             return Outcome(REBUILT, " ".join(filter(None, ["check mode: a build would start", str(exc)])), changed=True, pending=True)
+        except BuildsRunning as exc:
+            # Another build of this BuildConfig (a user build, say) runs: follow it like the wave's own builds
+            # and try again once it has ended, rather than hold a thread while the other dependents wait.
+            def retry(ended):
+                if ended.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES:
+                    raise runner.still_running([ended])
+                return self.rebuild(key, parent_outcomes, graph, repo_configs)
+            return Follow(exc.builds[0], retry)
         if build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES and self.check_mode:
             return Outcome(ADOPTED, "check mode: build %s is %s" % (build["metadata"]["name"], build["status"].get("phase")),
                            build=build["metadata"]["name"], pending=True)
@@ -601,7 +610,7 @@ class Wave:
             "git_commit": None,
             "from_latest": self.params["from_latest"],
             "base_image_digest": base_digest,
-            "when_running": "wait",
+            "when_running": "return",
             "force": False,
             "wait": True,
             "wait_timeout": self.params["wait_timeout"],

@@ -27,7 +27,9 @@ description:
   - Every dependent whose parents are done starts at once, not one after the other; the builds run side by side,
     as many as the cluster schedules, and are followed by one watch per namespace, so each image is imported as
     soon as its build ends, in whatever order the builds end. A child starts as soon as its parents' new images
-    are imported. O(parallel) bounds only the short steps that run at the same time (at most that many builds
+    are imported. A dependent whose BuildConfig is busy with another build (a user build from the old base, say)
+    is followed the same way and started once that build has ended, without holding up the others.
+    O(parallel) bounds only the short steps that run at the same time (at most that many builds
     being started or adopted, and apart from them that many images being imported), never how many builds run.
   - One failure does not stop independent branches; the children of a failed dependent are C(blocked).
     A cycle (BuildConfigs triggering on each other's images) fails its members, naming them, and is never followed.

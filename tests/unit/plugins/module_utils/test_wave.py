@@ -319,6 +319,31 @@ class ScriptedFollower:
             callback = self.followed.pop(name)
         callback({"metadata": {"name": name}, "status": {"phase": phase}})
 
+    def drive(self, scenario):
+        """Run scenario() in a thread; if it fails, end every followed build so run_wave returns. join() re-raises."""
+        errors = []
+
+        def guarded():
+            try:
+                scenario()
+            except BaseException as exc:  # noqa: B902 -- handed to the test's thread by join()
+                errors.append(exc)
+                while True:
+                    with self.lock:
+                        if not self.followed:
+                            break
+                        name = next(iter(self.followed))
+                    self.end(name, phase="Error")
+
+        thread = threading.Thread(target=guarded)
+        thread.start()
+
+        def join():
+            thread.join()
+            if errors:
+                raise errors[0]
+        return join
+
 
 def _start_then_follow(log):
     """work that starts a build and returns Follow; its `then` records when the dependent was finished."""
@@ -346,10 +371,9 @@ def test_every_ready_dependent_starts_before_any_build_ends():
             ended.append(name)
             follower.end(name)
 
-    ender = threading.Thread(target=end_in_reverse)
-    ender.start()
+    join = follower.drive(end_in_reverse)
     outcomes = run_wave(graph, Outcome("root", digest="sha256:b"), _start_then_follow(log), parallel=2, follower=follower)
-    ender.join()
+    join()
     assert [step for step, _name in log[:12]] == ["start"] * 12
     assert all(o.action == REBUILT for o in outcomes.values())
     # Each dependent is finished (imported) in the order its build ended, not in name order.
@@ -371,10 +395,9 @@ def test_a_child_starts_when_its_parent_ends_while_a_slow_sibling_still_builds()
         follower.end("leaf-1")
         follower.end("slow-1", phase="Failed")
 
-    driver = threading.Thread(target=scenario)
-    driver.start()
+    join = follower.drive(scenario)
     outcomes = run_wave(graph, Outcome("root", digest="sha256:b"), _start_then_follow(log), parallel=4, follower=follower)
-    driver.join()
+    join()
     assert result["followed_while_slow_builds"] == ["leaf-1", "slow-1"]
     assert outcomes[(NS, "leaf")].action == REBUILT and outcomes[(NS, "app")].digest == "sha256:app"
     assert outcomes[(NS, "slow")].action == FAILED and outcomes[(NS, "slow")].reason == "build slow-1 Failed"
@@ -391,8 +414,9 @@ def test_a_then_that_raises_fails_that_dependent_alone():
             return Outcome(REBUILT, digest="sha256:b")
         return Follow({"metadata": {"name": key[1] + "-1"}}, then)
 
-    threading.Thread(target=lambda: [follower.end(n) for n in follower.wait_for(2)]).start()
+    join = follower.drive(lambda: [follower.end(n) for n in follower.wait_for(2)])
     outcomes = run_wave(graph, Outcome("root", digest="sha256:b"), work, parallel=1, follower=follower)
+    join()
     assert outcomes[(NS, "a")].action == FAILED and outcomes[(NS, "a")].reason == "importing a failed"
     assert outcomes[(NS, "b")].action == REBUILT
 
@@ -425,3 +449,28 @@ def test_run_wave_every_dependent_gets_exactly_one_outcome(parallel):
     assert sorted(outcomes) == sorted(graph.nodes)
     assert len(calls) == len(set(calls))
     assert outcomes[(NS, "c1")].action == FAILED and outcomes[(NS, "c2")].action == FAILED
+
+
+def test_a_then_may_follow_another_build_before_it_finishes():
+    # What the wave does for a BuildConfig busy with another build: follow that build, then start its own.
+    graph = build_graph([bc("busy", "base:latest"), bc("free", "base:latest")], (NS, "base:latest"))
+    follower, log = ScriptedFollower(), []
+
+    def work(key, parents):
+        log.append(("start", key[1]))
+        if key[1] == "busy":
+            return Follow({"metadata": {"name": "busy-user-build"}}, lambda ended: _start_then_follow(log)(key, parents))
+        return _start_then_follow(log)(key, parents)
+
+    def scenario():
+        assert follower.wait_for(2) == ["busy-user-build", "free-1"]
+        follower.end("busy-user-build")
+        assert follower.wait_for(2) == ["busy-1", "free-1"]
+        follower.end("free-1")
+        follower.end("busy-1")
+
+    join = follower.drive(scenario)
+    outcomes = run_wave(graph, Outcome("root", digest="sha256:b"), work, parallel=1, follower=follower)
+    join()
+    assert outcomes[(NS, "busy")].build == "busy-1" and outcomes[(NS, "free")].build == "free-1"
+    assert [name for step, name in log if step == "finish"] == ["free", "busy"]
