@@ -2,7 +2,7 @@
 """osbs-local API benchmark: p50/p99 latency of get, list with a label selector and instantiate,
 with 1,000 and 10,000 BuildConfigs stored, and the serve process's peak memory.  Prints JSON.
 
-    .venv/bin/python bench/bench_api.py [--sizes 1000,10000] [--requests 300]
+    .venv/bin/python bench/bench_api.py [--sizes 1000,10000] [--requests 300] [--output FILE]
 
 It starts its own engine (`osbs-local up` in a temporary state directory) with --build-workers 0:
 instantiated builds stay New, so instantiate is measured as the API does it (BuildConfig update +
@@ -24,6 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib  # noqa: E402
 
 BUILD_API = "/apis/build.openshift.io/v1/namespaces/osbs"
 LABEL_GROUPS = 100  # BuildConfigs carry group=g0..g99: a selector matches 1% of them
@@ -84,7 +88,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000", help="BuildConfig counts to measure at (ascending)")
     parser.add_argument("--requests", type=int, default=300, help="requests per operation and size")
     parser.add_argument("--keep", action="store_true", help="leave the engine running and its state dir in place")
+    parser.add_argument("--output", help="also write the JSON there")
     args = parser.parse_args()
+    machine = benchlib.machine()
     sizes = [int(s) for s in args.sizes.split(",")]
     state_dir = Path(tempfile.mkdtemp(prefix="osbs-local-bench-"))
     cli = [sys.executable, "-m", "osbs_local.cli"]
@@ -157,14 +163,15 @@ def main() -> int:
             "method": ("one engine (`osbs-local up --build-workers 0`), HTTPS + bearer token, sequential requests on one "
                        "keep-alive connection; instantiate on random BuildConfigs whose builds stay New (no build workers), "
                        "so it measures the API path: BuildConfig update + Build create in SQLite"),
-            "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
+            "machine": machine,
             "results": results,
             "memory_idle_mb": memory_idle,
             "peak_rss_mb": memory(pid)["VmHWM"],
             "requests_served": sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics.splitlines()
                                    if line.startswith("osbs_local_requests_total")),
         }
-        print(json.dumps(report, indent=2))
+        machine["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+        benchlib.write_report(report, args.output)
     finally:
         if not args.keep:
             subprocess.run([*cli, "down", "--state-dir", str(state_dir)], capture_output=True)
