@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .api import Api
 
 RUN_POLICIES = ("Serial", "Parallel", "SerialLatestOnly")
+IMAGE_OPTIMIZATION_POLICIES = ("None", "SkipLayers", "SkipLayersAndWarn")
 TERMINAL_PHASES = ("Complete", "Failed", "Error", "Cancelled")
 ACTIVE_PHASES = ("New", "Pending", "Running")
 PAUSED_ANNOTATION = "openshift.io/build-config.paused"
@@ -112,6 +113,10 @@ def _validate_common_spec(spec: dict, path: str = "spec") -> list[Cause]:
                 causes.append(Cause(f"{path}.strategy.from.name", "FieldValueRequired", "name is required"))
             elif kind == "ImageStreamTag" and ":" not in source_from["name"]:
                 causes.append(Cause(f"{path}.strategy.from.name", "FieldValueInvalid", f"{source_from['name']!r}: ImageStreamTag object references must be in the form <name>:<tag>"))
+        policy = (strategy.get("dockerStrategy") or {}).get("imageOptimizationPolicy")
+        if policy is not None and policy not in IMAGE_OPTIMIZATION_POLICIES:
+            causes.append(Cause(f"{path}.strategy.dockerStrategy.imageOptimizationPolicy", "FieldValueInvalid",
+                                f"{policy!r}: must be unset, 'None', 'SkipLayers', or 'SkipLayersAndWarn'"))
     source = spec.get("source") or {}
     git = source.get("git")
     if git is not None and (not isinstance(git, dict) or not git.get("uri")):

@@ -27,6 +27,8 @@ __all__ = ["BuildFailure", "BuildCancelled", "run_build"]
 DEFAULT_DOCKERFILE = "Dockerfile"
 REGISTRY_RETRY_DELAY = "1s"  # buildah retries a failed pull/push 3 times; 2 s each made a dead registry slow to report
 DOCKER_API_TIMEOUT = 3600  # seconds a build step may stay silent before the Docker API client gives up
+# dockerStrategy.imageOptimizationPolicy values that ask for one layer with all the Dockerfile adds (None, the default, keeps a layer per step)
+SKIP_LAYERS_POLICIES = ("SkipLayers", "SkipLayersAndWarn")
 
 
 # -- the entry point -------------------------------------------------------------------------------
@@ -119,6 +121,7 @@ def _run(build, *, workdir, storage_dir, log, push_auths, pull_auths, ca_dir, bu
 
     runner_args = dict(context=context, dockerfile=dockerfile, target=target, push=bool(output),
                        base_images=base_images, build_args=build_args, no_cache=bool(strategy.get("noCache")),
+                       skip_layers=strategy.get("imageOptimizationPolicy") in SKIP_LAYERS_POLICIES,
                        workdir=workdir, push_auths=push_auths, pull_auths=pull_auths, ca_dir=ca_dir,
                        log=log, cancel=cancel)
     if builder == "buildah":
@@ -346,11 +349,11 @@ def _last_error_line(lines: list[str]) -> str:
 
 # -- buildah -------------------------------------------------------------------------------------
 class _BuildahRun:
-    def __init__(self, *, storage_dir, context, dockerfile, target, push, base_images, build_args, no_cache,
+    def __init__(self, *, storage_dir, context, dockerfile, target, push, base_images, build_args, no_cache, skip_layers,
                  workdir, push_auths, pull_auths, ca_dir, log, cancel):
         self.buildah = buildah_command(storage_dir)
         self.context, self.dockerfile, self.target, self.push_wanted = context, dockerfile, target, push
-        self.base_images, self.build_args, self.no_cache = base_images, build_args, no_cache
+        self.base_images, self.build_args, self.no_cache, self.skip_layers = base_images, build_args, no_cache, skip_layers
         self.workdir, self.ca_dir, self.log, self.cancel = workdir, ca_dir, log, cancel
         self.pull_auth_file = v2.write_auth_file(pull_auths, workdir / "pull-auth.json")
         self.push_auth_file = v2.write_auth_file(push_auths, workdir / "push-auth.json")
@@ -380,7 +383,10 @@ class _BuildahRun:
         bud = ["bud", "--isolation", "chroot", "--format", "docker", "--pull=false",
                "--authfile", str(self.pull_auth_file), *self._cert_args(first_host),
                "-f", str(self.dockerfile), "-t", self.target]
-        bud += ["--no-cache"] if self.no_cache else ["--layers"]
+        if not self.skip_layers:
+            # A layer per step, kept as a cache for later builds unless noCache; without --layers buildah
+            # commits everything the Dockerfile adds as one layer, which is what SkipLayers asks for.
+            bud += ["--no-cache"] if self.no_cache else ["--layers"]
         for name, value in self.build_args:
             bud += ["--build-arg", f"{name}={value}"]
         status, lines = self._run(*bud, str(self.context))
@@ -420,7 +426,7 @@ def _build_failure(lines: list[str]) -> BuildFailure:
 
 # -- Docker Engine API -------------------------------------------------------------------------
 class _DockerRun:
-    def __init__(self, *, docker_host, context, dockerfile, target, push, base_images, build_args, no_cache,
+    def __init__(self, *, docker_host, context, dockerfile, target, push, base_images, build_args, no_cache, skip_layers,
                  workdir, push_auths, pull_auths, ca_dir, log, cancel):
         import docker  # imported here: the buildah path must not need it
 
@@ -432,7 +438,7 @@ class _DockerRun:
         except docker.errors.DockerException as exc:
             raise BuildFailure("GenericBuildFailed", f"cannot reach the Docker Engine API at {docker_host}: {exc}") from exc
         self.context, self.dockerfile, self.target, self.push_wanted = context, dockerfile, target, push
-        self.base_images, self.build_args, self.no_cache = base_images, build_args, no_cache
+        self.base_images, self.build_args, self.no_cache, self.skip_layers = base_images, build_args, no_cache, skip_layers
         self.push_auths, self.pull_auths, self.ca_dir = push_auths, pull_auths, ca_dir
         self.log, self.cancel = log, cancel
         # APIClient is a requests.Session: a response hook hands us each streaming response, so a
@@ -530,6 +536,11 @@ class _DockerRun:
                     lines.append(line)
                     self.log(line)
 
+        if self.skip_layers:
+            # Docker's squash needs an experimental daemon and podman's squashes the base too: no Docker API
+            # equivalent of buildah without --layers, so the policy is said and not applied.
+            self.log("imageOptimizationPolicy asks for one layer, which the docker builder cannot do: "
+                     "the image keeps a layer per step (the buildah builder applies it)")
         try:
             self._stream(self.api.build(
                 path=str(self.context), dockerfile=str(self.dockerfile.relative_to(self.context)), tag=self.target,

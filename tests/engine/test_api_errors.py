@@ -63,6 +63,12 @@ def test_422_invalid_objects_and_updates_without_resource_version(engine, http, 
     assert body["message"].startswith('BuildConfig.build.openshift.io "broken" is invalid: ')
     assert {c["field"] for c in body["details"]["causes"]} == {"spec.strategy", "spec.runPolicy"}
     assert body["details"]["kind"] == "BuildConfig"
+    squash = make_bc("squash")
+    squash["spec"]["strategy"]["dockerStrategy"]["imageOptimizationPolicy"] = "Squash"
+    body = assert_status(http.post(url, json=squash), 422, "Invalid")
+    assert body["details"]["causes"] == [{
+        "field": "spec.strategy.dockerStrategy.imageOptimizationPolicy", "reason": "FieldValueInvalid",
+        "message": "'Squash': must be unset, 'None', 'SkipLayers', or 'SkipLayersAndWarn'"}]
 
     assert http.post(url, json=make_bc("norv")).status_code == 201
     current = http.get(f"{url}/norv").json()

@@ -349,6 +349,36 @@ def test_cancel_stops_a_running_step(builds, base_image, repo):
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0
 
 
+THREE_STEPS = "FROM {base}\nRUN echo one > /one\nRUN echo two > /two\nRUN echo three > /three\n"
+
+
+def layer_count(registry, repository, reference) -> int:
+    return len(v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect(repository, reference)["layers"])
+
+
+@pytest.mark.parametrize("policy, new_layers", [(None, 3), ("None", 3), ("SkipLayers", 1), ("SkipLayersAndWarn", 1)])
+def test_image_optimization_policy(builds, registry, base_image, repo, policy, new_layers):
+    """dockerStrategy.imageOptimizationPolicy as OpenShift defines it: None (the default) keeps a layer per
+    step; SkipLayers (and SkipLayersAndWarn) commits all the Dockerfile adds as one layer."""
+    repo.commit({"Dockerfile": THREE_STEPS.format(base=base_image)}, "three steps")
+    output = "osbs/policy-%s:latest" % (policy or "unset").lower()
+    result = builds.run(builds.spec(repo, strategy={"imageOptimizationPolicy": policy} if policy else {}, output=output))
+    repository = output.rsplit(":", 1)[0]
+    assert layer_count(registry, repository, result["digest"]) == layer_count(registry, "base/busybox", "latest") + new_layers
+    assert image_file(registry, repository, result["digest"], "three") == "three\n"
+
+
+def test_image_optimization_policy_skip_layers_with_the_docker_builder(builds, registry, base_image, repo, docker_host):
+    # The Docker API has no equivalent (Docker's squash needs an experimental daemon; podman's squashes the base
+    # image's layers too): the build goes on layered and its log says so.
+    repo.commit({"Dockerfile": THREE_STEPS.format(base=base_image)}, "three steps, docker")
+    result = builds.run(builds.spec(repo, strategy={"imageOptimizationPolicy": "SkipLayers"}, output="osbs/policy-docker:latest"),
+                        builder="docker", docker_host=docker_host)
+    assert "imageOptimizationPolicy asks for one layer, which the docker builder cannot do" in builds.log
+    assert layer_count(registry, "osbs/policy-docker", result["digest"]) == layer_count(registry, "base/busybox", "latest") + 3
+    assert image_file(registry, "osbs/policy-docker", result["digest"], "two") == "two\n"
+
+
 # -- Dockerfile preparation (pure text) ----------------------------------------------------------
 def test_prepare_dockerfile_like_openshift():
     text = ("# escape=\\\n# syntax comment\nARG BASE=registry.example/base:1\nFROM --platform=linux/amd64 ${BASE} AS build\n"
