@@ -100,6 +100,8 @@ def desired_spec(params, recorded_git_ref=None):
         strategy["buildArgs"] = [{"name": k, "value": str(v)} for k, v in sorted(params["build_args"].items())]
     if params["no_cache"]:
         strategy["noCache"] = True
+    if params.get("image_optimization_policy"):
+        strategy["imageOptimizationPolicy"] = params["image_optimization_policy"]
 
     source = {"type": "Git", "git": {"uri": git_uri, "ref": branch}}
     if params["context_dir"]:

@@ -118,6 +118,14 @@ options:
     description: Build without the layer cache.
     type: bool
     default: false
+  image_optimization_policy:
+    description:
+      - The docker strategy's C(imageOptimizationPolicy). V(SkipLayers) or V(SkipLayersAndWarn) commit everything the
+        Dockerfile adds as one layer on top of the base image's (what atomic-reactor's squash plugin did for OSBS);
+        V(None) keeps a layer per step.
+      - When not given, the BuildConfig keeps whatever policy it has (OpenShift's default is V(None)).
+    type: str
+    choices: [None, SkipLayers, SkipLayersAndWarn]
   repo_config_file:
     description: Name of the OSBS repo configuration file that enables or disables autorebuilds.
     type: str
@@ -255,6 +263,7 @@ def main():
         context_dir=dict(type="str"),
         build_args=dict(type="dict", default={}),
         no_cache=dict(type="bool", default=False),
+        image_optimization_policy=dict(type="str", choices=["None", "SkipLayers", "SkipLayersAndWarn"]),
         repo_config_file=dict(type="str", default=".osbs-repo-config"),
         autorebuild_enabled=dict(type="bool", default=True),
         run_policy=dict(type="str", choices=["Serial", "Parallel", "SerialLatestOnly"], default="Serial"),

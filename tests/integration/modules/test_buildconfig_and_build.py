@@ -301,3 +301,31 @@ def test_image_change_triggers_added_by_people_stay(osbs_engine, busybox_base, t
     triggers = get_bc(osbs_engine, "extra-trigger")["spec"]["triggers"]
     assert theirs in triggers
     assert [t["imageChange"]["from"]["name"] for t in triggers if t["type"] == "ImageChange"] == ["osbs-busybox:latest", "tools:stable"]
+
+
+def image_layers(engine, reference):
+    done = subprocess.run(["skopeo", "inspect", "--authfile", engine.env["REGISTRY_AUTH_FILE"],
+                           "--cert-dir", str(engine.state_dir / "certs.d" / engine.registry), "docker://%s" % reference],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["Layers"]
+
+
+def test_image_optimization_policy_squashes_what_the_dockerfile_adds(osbs_engine, busybox_base, tmp_path):
+    uri, commit = make_git_repo(tmp_path / "squashed", {
+        "Dockerfile": dockerfile(busybox_base, "osbs/squashed", run="echo one > /one") + "RUN echo two > /two\n"})
+    args = bc_args(osbs_engine, busybox_base, uri, commit, image="osbs/squashed", image_optimization_policy="SkipLayers")
+    bc = run_module(osbs_engine, "osbs_buildconfig", args)
+    assert bc["buildconfig"]["spec"]["strategy"]["dockerStrategy"]["imageOptimizationPolicy"] == "SkipLayers"
+    # Not given: the BuildConfig keeps its policy, and nothing changes.
+    args.pop("image_optimization_policy")
+    assert run_module(osbs_engine, "osbs_buildconfig", args)["changed"] is False
+
+    build = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=bc["name"], git_commit=commit))
+    assert build["phase"] == "Complete", build.get("msg")
+    assert len(image_layers(osbs_engine, build["image_reference"])) == len(image_layers(osbs_engine, busybox_base)) + 1
+
+    layered = run_module(osbs_engine, "osbs_buildconfig", dict(args, image_optimization_policy="None"), diff=True)
+    assert layered["changed"] is True and "imageOptimizationPolicy" in json.dumps(layered["diff"])
+    again = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=bc["name"], git_commit=commit))
+    assert again["action"] == "started" and again["phase"] == "Complete", again.get("msg")
+    assert len(image_layers(osbs_engine, again["image_reference"])) == len(image_layers(osbs_engine, busybox_base)) + 2
