@@ -369,11 +369,18 @@ class BuildController:
             pull_auths = api.image_ops.namespace_auths(namespace)
             pull_auths.update(self._auths_for_secret(
                 namespace, (strategy.get("pullSecret") or {}).get("name"), "spec.strategy.dockerStrategy.pullSecret"))
+            source_secret = None
+            source_secret_name = ((build["spec"].get("source") or {}).get("sourceSecret") or {}).get("name")
+            if source_secret_name:
+                source_secret = api.store.get("secrets", namespace, source_secret_name)
+                if source_secret is None:
+                    raise _MissingSecret(source_secret_name, "spec.source.sourceSecret")
         except _MissingSecret as missing:
             secret_name, field = missing.args
             message = f"secret {secret_name!r} ({field}) does not exist in namespace {namespace}"
             build_log(f"error: {message}")
-            reason = "MissingPushSecret" if field == "spec.output.pushSecret" else "GenericBuildFailed"
+            reason = {"spec.output.pushSecret": "MissingPushSecret", "spec.source.sourceSecret": "FetchSourceFailed"}.get(
+                field, "GenericBuildFailed")
             finish_build(api, namespace, name, "Failed", reason, message, started_at=started)
             return
         except v2.RegistryError as bad_secret:
@@ -384,6 +391,7 @@ class BuildController:
                 build, workdir=build_dir / "work", storage_dir=self.settings.storage_dir or api.state_dir / "storage",
                 log=build_log, push_auths=push_auths, pull_auths=pull_auths, ca_dir=self.settings.ca_dir,
                 builder=self.settings.builder, docker_host=self.settings.docker_host, cancel=worker.cancel,
+                source_secret=source_secret,
             )
         except builder.BuildCancelled:
             if self.stopping.is_set():

@@ -3,11 +3,19 @@
 fetch_source(uri, ref, commit, dest, ...) makes dest a checkout of `commit` (when given) or of
 `ref` (a branch or tag; the remote HEAD when empty) and returns the source revision OpenShift
 records: {"commit", "author": {name, email}, "committer": {name, email}, "message"}.
+
+A source secret (the BuildConfig's spec.source.sourceSecret) is used as OpenShift's builder uses
+it: `username`/`password` for HTTP(S), `ssh-privatekey` (with `known_hosts` if given) for SSH,
+`ca.crt` to trust an HTTPS server. Its files live in a private directory next to the checkout
+for the fetch only; the password reaches git through an askpass script's environment, never
+its command line or the log.
 """
 from __future__ import annotations
 
+import base64
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import Callable
@@ -32,9 +40,63 @@ def _git_env() -> dict:
     return env
 
 
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$OSBS_LOCAL_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$OSBS_LOCAL_GIT_PASSWORD" ;;
+esac
+"""
+
+
+def secret_data(secret: dict | None) -> dict:
+    """A Secret's data decoded to text (stringData wins, as the API server merges it)."""
+    if not secret:
+        return {}
+    data = {key: base64.b64decode(value or "").decode("utf-8", "replace") for key, value in (secret.get("data") or {}).items()}
+    data.update(secret.get("stringData") or {})
+    return data
+
+
+class _SourceAuth:
+    """The git environment for a source secret, with its files in `directory` (0700)."""
+
+    def __init__(self, data: dict, directory: Path):
+        self.directory, self.env = directory, {}
+        if not data:
+            return
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if data.get("username") or data.get("password"):
+            askpass = self._write("askpass", _ASKPASS, 0o700)
+            # A token alone is a password; git still asks for a user name first.
+            self.env.update(GIT_ASKPASS=str(askpass), OSBS_LOCAL_GIT_USERNAME=data.get("username") or "token",
+                            OSBS_LOCAL_GIT_PASSWORD=data.get("password") or "")
+        if data.get("ssh-privatekey"):
+            key = self._write("ssh-privatekey", data["ssh-privatekey"].rstrip("\n") + "\n", 0o600)
+            ssh = ["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+            if data.get("known_hosts"):
+                known = self._write("known_hosts", data["known_hosts"], 0o600)
+                ssh += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
+            else:
+                ssh += ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no"]
+            self.env["GIT_SSH_COMMAND"] = " ".join(ssh)
+        if data.get("ca.crt"):
+            # The variable, not http.sslCAInfo: a GIT_SSL_CAINFO in the engine's environment would win over the option.
+            self.env["GIT_SSL_CAINFO"] = str(self._write("ca.crt", data["ca.crt"], 0o600))
+
+    def _write(self, name: str, content: str, mode: int) -> Path:
+        path = self.directory / name
+        path.write_text(content)
+        path.chmod(mode)
+        return path
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 class _Git:
-    def __init__(self, dest: Path, log: Callable[[str], None], cancel: threading.Event | None):
-        self.dest, self.log, self.cancel, self.env = dest, log, cancel, _git_env()
+    def __init__(self, dest: Path, log: Callable[[str], None], cancel: threading.Event | None, auth: _SourceAuth):
+        self.dest, self.log, self.cancel = dest, log, cancel
+        self.env = dict(_git_env(), **auth.env)
 
     def __call__(self, *args: str, quiet: bool = False) -> tuple[int, list[str]]:
         output: list[str] = []
@@ -45,12 +107,20 @@ class _Git:
 
 
 def fetch_source(uri: str, ref: str | None, commit: str | None, dest: Path, *,
-                 log: Callable[[str], None], cancel: threading.Event | None = None) -> dict:
+                 log: Callable[[str], None], cancel: threading.Event | None = None, source_secret: dict | None = None) -> dict:
+    """`source_secret`: the Secret object the build's spec.source.sourceSecret names, or None."""
     if not uri:
         raise BuildFailure("FetchSourceFailed", "the build has no spec.source.git.uri to fetch")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    git = _Git(dest, log, cancel)
+    auth = _SourceAuth(secret_data(source_secret), dest.parent / (dest.name + "-auth"))
+    try:
+        return _fetch(uri, ref, commit, dest, _Git(dest, log, cancel, auth), log)
+    finally:
+        auth.remove()
+
+
+def _fetch(uri: str, ref: str | None, commit: str | None, dest: Path, git: _Git, log: Callable[[str], None]) -> dict:
     shown_uri = redact_url(uri)
     wanted = commit or ref or "HEAD"
     log(f"Cloning {shown_uri} at {wanted} ...")
@@ -114,10 +184,20 @@ def _unreachable(lines: list[str]) -> bool:
     ))
 
 
+def _asked_for_credentials(lines: list[str]) -> bool:
+    text = "\n".join(lines).lower()
+    return any(marker in text for marker in ("authentication failed", "terminal prompts disabled", "could not read username",
+                                             "could not read password", "permission denied (publickey"))
+
+
 def _fail_fetch(shown_uri: str, wanted: str, lines: list[str]) -> None:
     # git's first fatal line names the cause ("... does not appear to be a git repository"); later ones are generic.
     detail = next((line for line in lines if line.startswith("fatal:")), lines[-1] if lines else "")
-    if _unreachable(lines):
+    if _asked_for_credentials(lines):
+        message = (f"cannot read the git repository {shown_uri}: {detail}; the server wants credentials: give the "
+                   "BuildConfig a source secret (spec.source.sourceSecret) with username and password, or ssh-privatekey, "
+                   "or check the one it names")
+    elif _unreachable(lines):
         message = f"cannot read the git repository {shown_uri}: {detail}; check the URI and that the repository is reachable"
     else:
         message = f"{wanted} was not found in the git repository {shown_uri}: {detail}; check the ref or commit"

@@ -180,14 +180,15 @@ def run_module(engine: Engine, module: str, args: dict, check_mode: bool = False
         raise AssertionError("module %s printed no JSON (rc %s):\n%s\n%s" % (module, proc.returncode, proc.stdout, proc.stderr))
 
 
-def run_playbook(engine: Engine, playbook: Path, extra_vars: dict | None = None, check: bool = False, timeout: int = 1800) -> subprocess.CompletedProcess:
+def run_playbook(engine: Engine, playbook: Path, extra_vars: dict | None = None, check: bool = False, timeout: int = 1800,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
     # The implicit localhost: local connection, and the Python that runs ansible-playbook.
     cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
         cmd.append("--check")
-    return subprocess.run(cmd, capture_output=True, text=True, env=module_env(engine), timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(module_env(engine), **(env or {})), timeout=timeout)
 
 
 def wait_for(predicate, timeout: float = 120, interval: float = 0.5, what: str = "condition"):

@@ -1,5 +1,6 @@
 """builder.run_build for real: git repos made with `git init`, buildah (vfs, chroot) or podman's
 Docker-compatible service, pushing to a real TLS + htpasswd docker-registry."""
+import base64
 import io
 import json
 import os
@@ -377,6 +378,78 @@ def test_image_optimization_policy_skip_layers_with_the_docker_builder(builds, r
     assert "imageOptimizationPolicy asks for one layer, which the docker builder cannot do" in builds.log
     assert layer_count(registry, "osbs/policy-docker", result["digest"]) == layer_count(registry, "base/busybox", "latest") + 3
     assert image_file(registry, "osbs/policy-docker", result["digest"], "two") == "two\n"
+
+
+# -- source secrets ------------------------------------------------------------------------------
+GIT_USER, GIT_PASSWORD = "builder", "s3cret-git-token"
+
+
+@pytest.fixture(scope="module")
+def private_git(tmp_path_factory):
+    """A git server over HTTP that wants basic auth (builder / s3cret-git-token)."""
+    from git_http import GitHttpServer
+
+    server = GitHttpServer(tmp_path_factory.mktemp("git-root"), GIT_USER, GIT_PASSWORD).start()
+    yield server
+    server.stop()
+
+
+def private_repo(private_git, base_image, tmp_path, name):
+    (tmp_path / name).mkdir()
+    work = GitRepo(tmp_path / name)
+    commit = work.commit({"Dockerfile": f"FROM {base_image}\nCOPY secret-src.txt /secret-src.txt\n",
+                          "secret-src.txt": "from the private repository\n"}, "private")
+    subprocess.run(["git", "clone", "-q", "--bare", str(work.path), str(private_git.root / f"{name}.git")], check=True)
+    return work, f"{private_git.base}/{name}.git", commit
+
+
+def basic_auth_secret(username, password):
+    return {"kind": "Secret", "type": "kubernetes.io/basic-auth", "metadata": {"name": "git-creds"},
+            "data": {"username": base64.b64encode(username.encode()).decode(), "password": base64.b64encode(password.encode()).decode()}}
+
+
+def test_a_source_secret_opens_a_private_repository(builds, registry, base_image, private_git, tmp_path):
+    work, uri, commit = private_repo(private_git, base_image, tmp_path, "private")
+    build = builds.spec(work, output="osbs/private:latest")
+    build["spec"]["source"]["git"]["uri"] = uri
+
+    refused = builds.fail(build)
+    assert refused.reason == "FetchSourceFailed"
+    assert f"cannot read the git repository {uri}" in refused.message and "source secret" in refused.message
+
+    wrong = builds.fail(build, source_secret=basic_auth_secret(GIT_USER, "wrong"))
+    assert wrong.reason == "FetchSourceFailed" and "source secret" in wrong.message
+
+    refused_before = private_git.refused
+    result = builds.run(build, source_secret=basic_auth_secret(GIT_USER, GIT_PASSWORD))
+    assert result["revision"]["commit"] == commit
+    assert image_file(registry, "osbs/private", result["digest"], "secret-src.txt") == "from the private repository\n"
+    assert GIT_PASSWORD not in builds.log
+    assert private_git.refused - refused_before >= 1, "git never met the server's 401, so the credentials were not needed"
+    # The secret's files are gone once the source is fetched.
+    assert not list((builds.tmp_path / f"build-{builds.count}").glob("*-auth"))
+
+
+def test_a_source_secret_ca_crt_trusts_an_https_git_server(builds, registry, base_image, tmp_path_factory, tmp_path):
+    from git_http import GitHttpServer
+
+    from osbs_local.pki import ensure_pki
+
+    pki = ensure_pki(tmp_path_factory.mktemp("git-pki"))
+    server = GitHttpServer(tmp_path_factory.mktemp("git-tls-root"), GIT_USER, GIT_PASSWORD, tls=(pki["cert"], pki["key"])).start()
+    try:
+        work, uri, commit = private_repo(server, base_image, tmp_path, "tls")
+        build = builds.spec(work, output="osbs/private-tls:latest")
+        build["spec"]["source"]["git"]["uri"] = uri
+        secret = basic_auth_secret(GIT_USER, GIT_PASSWORD)
+
+        untrusted = builds.fail(build, source_secret=secret)
+        assert untrusted.reason == "FetchSourceFailed" and "certificate" in untrusted.message.lower()
+
+        secret["data"]["ca.crt"] = base64.b64encode(pki["ca_cert"].read_bytes()).decode()
+        assert builds.run(build, source_secret=secret)["revision"]["commit"] == commit
+    finally:
+        server.stop()
 
 
 # -- Dockerfile preparation (pure text) ----------------------------------------------------------

@@ -414,3 +414,45 @@ def test_at_most_two_builds_run_at_once(engine, http, base_digest, tmp_path, nam
         time.sleep(0.1)
     assert phases == ["Complete"] * 3
     assert most_active == 2 and waited_in_new
+
+
+def test_a_build_reads_a_private_repository_with_its_source_secret(engine, http, base_digest, namespace, tmp_path):
+    """spec.source.sourceSecret reaches the engine's clone; a secret that does not exist fails the build, naming it."""
+    from git_http import GitHttpServer
+
+    work = GitRepo(tmp_path / "private")
+    commit = work.commit({"Dockerfile": f"FROM {engine.registry}/osbs/busybox@{base_digest}\nCOPY note.txt /note.txt\n",
+                          "note.txt": "private\n"}, "private")
+    server = GitHttpServer(tmp_path / "git-root", "builder", "s3cret-git-token").start()
+    try:
+        (tmp_path / "git-root").mkdir(exist_ok=True)
+        subprocess.run(["git", "clone", "-q", "--bare", str(work.path), str(tmp_path / "git-root" / "private.git")], check=True)
+        bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
+        secret = {"metadata": {"name": "git-creds"}, "type": "kubernetes.io/basic-auth",
+                  "stringData": {"username": "builder", "password": "s3cret-git-token"}}
+        for name, secret_name in (("without", "absent"), ("with", "git-creds")):
+            assert http.post(bc_url, json={
+                "apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "metadata": {"name": name},
+                "spec": {"source": {"git": {"uri": f"{server.base}/private.git", "ref": "main"}, "sourceSecret": {"name": secret_name}},
+                         "strategy": {"dockerStrategy": {}},
+                         "output": {"to": {"kind": "DockerImage", "name": f"{engine.registry}/{namespace}/{name}:latest"},
+                                    "pushSecret": {"name": "registry-dockercfg"}}}}).status_code == 201
+        assert http.post(f"{engine.base}/api/v1/namespaces/{namespace}/secrets", json=secret).status_code == 201
+        pushsecret = http.get(f"{engine.base}/api/v1/namespaces/osbs/secrets/registry-dockercfg").json()
+        pushsecret["metadata"] = {"name": "registry-dockercfg"}
+        assert http.post(f"{engine.base}/api/v1/namespaces/{namespace}/secrets", json=pushsecret).status_code == 201
+
+        http.post(f"{bc_url}/without/instantiate", json={"metadata": {"name": "without"}})
+        failed = wait_build(http, engine, namespace, "without-1")["status"]
+        assert (failed["phase"], failed["reason"]) == ("Failed", "FetchSourceFailed")
+        assert failed["message"] == f"secret 'absent' (spec.source.sourceSecret) does not exist in namespace {namespace}"
+
+        http.post(f"{bc_url}/with/instantiate", json={"metadata": {"name": "with"}})
+        done = wait_build(http, engine, namespace, "with-1")
+        assert done["status"]["phase"] == "Complete", done["status"]
+        assert done["spec"]["revision"]["git"]["commit"] == commit
+        log = http.get(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/with-1/log").text
+        assert "s3cret-git-token" not in log
+        assert server.refused >= 1
+    finally:
+        server.stop()
