@@ -7,18 +7,20 @@ records: {"commit", "author": {name, email}, "committer": {name, email}, "messag
 A source secret (the BuildConfig's spec.source.sourceSecret) is used as OpenShift's builder uses
 it: `username`/`password` for HTTP(S), `ssh-privatekey` (with `known_hosts` if given) for SSH,
 `ca.crt` to trust an HTTPS server. Its files live in a private directory next to the checkout
-for the fetch only; the password reaches git through an askpass script's environment, never
-its command line or the log.
+for the fetch only; the password reaches git through a credential helper that reads it from the
+environment, scoped to the source's own server, never through a command line or the log.
 """
 from __future__ import annotations
 
 import base64
 import os
 import re
+import shlex
 import shutil
 import threading
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from .buildproc import BuildFailure, run_streaming
 
@@ -40,12 +42,11 @@ def _git_env() -> dict:
     return env
 
 
-_ASKPASS = """#!/bin/sh
-case "$1" in
-  Username*) printf '%s\\n' "$OSBS_LOCAL_GIT_USERNAME" ;;
-  *) printf '%s\\n' "$OSBS_LOCAL_GIT_PASSWORD" ;;
-esac
-"""
+# A credential helper (git runs it through sh) that answers from the environment, so the password is in no file
+# and no command line; it is configured for the source's own scheme://host only, so a submodule or a redirect to
+# another server is never handed these credentials.
+_CREDENTIAL_HELPER = ('!f() { test "$1" = get || exit 0; echo "username=$OSBS_LOCAL_GIT_USERNAME"; '
+                      'echo "password=$OSBS_LOCAL_GIT_PASSWORD"; }; f')
 
 
 def secret_data(secret: dict | None) -> dict:
@@ -58,18 +59,29 @@ def secret_data(secret: dict | None) -> dict:
 
 
 class _SourceAuth:
-    """The git environment for a source secret, with its files in `directory` (0700)."""
+    """git options and environment for a source secret, with its files in `directory` (0700).
 
-    def __init__(self, data: dict, directory: Path):
-        self.directory, self.env = directory, {}
+    `remove()` deletes the files; the constructor does too when it fails half-way.
+    """
+
+    def __init__(self, uri: str, data: dict, directory: Path):
+        self.directory, self.env, self.options = directory, {}, []
         if not data:
             return
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if data.get("username") or data.get("password"):
-            askpass = self._write("askpass", _ASKPASS, 0o700)
-            # A token alone is a password; git still asks for a user name first.
-            self.env.update(GIT_ASKPASS=str(askpass), OSBS_LOCAL_GIT_USERNAME=data.get("username") or "token",
-                            OSBS_LOCAL_GIT_PASSWORD=data.get("password") or "")
+        try:
+            self._configure(uri, data)
+        except BaseException:
+            self.remove()
+            raise
+
+    def _configure(self, uri: str, data: dict) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        parts = urlsplit(uri)
+        if (data.get("username") or data.get("password")) and parts.scheme in ("http", "https") and parts.hostname:
+            # A token alone is a password; git still wants a user name.
+            self.env.update(OSBS_LOCAL_GIT_USERNAME=data.get("username") or "token", OSBS_LOCAL_GIT_PASSWORD=data.get("password") or "")
+            netloc = parts.netloc.rpartition("@")[2]
+            self.options = ["-c", f"credential.{parts.scheme}://{netloc}.helper={_CREDENTIAL_HELPER}"]
         if data.get("ssh-privatekey"):
             key = self._write("ssh-privatekey", data["ssh-privatekey"].rstrip("\n") + "\n", 0o600)
             ssh = ["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
@@ -78,7 +90,7 @@ class _SourceAuth:
                 ssh += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
             else:
                 ssh += ["-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no"]
-            self.env["GIT_SSH_COMMAND"] = " ".join(ssh)
+            self.env["GIT_SSH_COMMAND"] = " ".join(shlex.quote(word) for word in ssh)  # run by a shell
         if data.get("ca.crt"):
             # The variable, not http.sslCAInfo: a GIT_SSL_CAINFO in the engine's environment would win over the option.
             self.env["GIT_SSL_CAINFO"] = str(self._write("ca.crt", data["ca.crt"], 0o600))
@@ -97,11 +109,12 @@ class _Git:
     def __init__(self, dest: Path, log: Callable[[str], None], cancel: threading.Event | None, auth: _SourceAuth):
         self.dest, self.log, self.cancel = dest, log, cancel
         self.env = dict(_git_env(), **auth.env)
+        self.options = auth.options  # after credential.helper= below, which empties the list of helpers first
 
     def __call__(self, *args: str, quiet: bool = False) -> tuple[int, list[str]]:
         output: list[str] = []
         sink = output.append if quiet else self.log
-        status, lines = run_streaming(["git", "-c", "credential.helper=", *args], log=sink, cancel=self.cancel,
+        status, lines = run_streaming(["git", "-c", "credential.helper=", *self.options, *args], log=sink, cancel=self.cancel,
                                       cwd=self.dest, env=self.env, redact=redact_url)
         return status, lines
 
@@ -113,7 +126,7 @@ def fetch_source(uri: str, ref: str | None, commit: str | None, dest: Path, *,
         raise BuildFailure("FetchSourceFailed", "the build has no spec.source.git.uri to fetch")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    auth = _SourceAuth(secret_data(source_secret), dest.parent / (dest.name + "-auth"))
+    auth = _SourceAuth(uri, secret_data(source_secret), dest.parent / (dest.name + "-auth"))
     try:
         return _fetch(uri, ref, commit, dest, _Git(dest, log, cancel, auth), log)
     finally:

@@ -252,7 +252,7 @@ class BuildRunner:
                 if self.module.check_mode:
                     raise WouldStart("after the build %s ends" % describe_builds(running))
                 if params["when_running"] == "return":
-                    raise BuildsRunning(running)
+                    raise BuildsRunning(list(reversed(running)))  # builds_of lists newest first
                 still = wait_for_no_active_builds(self.client, self.namespace, self.name, params["wait_timeout"])
                 if still:
                     raise self.still_running(still)

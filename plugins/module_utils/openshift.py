@@ -274,10 +274,14 @@ class BuildFollower:
     `timeout` seconds have passed without it ending. A build that ended before
     it was followed, or while a watch was being re-established, is caught by a
     read: once when it is followed, and again after every fresh list, so no
-    ending falls between a read and the watch.
+    ending falls between a read and the watch; a read that fails makes the
+    namespace list afresh. When the API refuses the list itself (401, 403, 404)
+    every build of that namespace ends as Error with the API's message rather
+    than waiting for its timeout.
     """
 
     WATCH_SECONDS = 30  # a stream is renewed this often; the deadlines are checked in between
+    REFUSALS = (401, 403, 404)
 
     def __init__(self, client, timeout):
         self.client = client
@@ -285,13 +289,15 @@ class BuildFollower:
         self._lock = threading.Lock()
         self._waiting = {}  # (namespace, name) -> [deadline, callback, last known build]
         self._threads = {}
+        self._relist = set()  # namespaces whose watch must start again from a fresh list
         self._stopping = threading.Event()
 
     def follow(self, build, callback):
         key = build["metadata"]["namespace"], build["metadata"]["name"]
         with self._lock:
             self._waiting[key] = [time.monotonic() + self.timeout, callback, build]
-            if key[0] not in self._threads:
+            thread = self._threads.get(key[0])
+            if thread is None or not thread.is_alive():
                 thread = threading.Thread(target=self._watch_namespace, args=(key[0],), name="follow-%s" % key[0], daemon=True)
                 self._threads[key[0]] = thread
                 thread.start()
@@ -307,28 +313,36 @@ class BuildFollower:
             entry[1](build)
 
     def _check(self, key):
-        """Read the build now and end it if it has ended; a read that fails leaves it to the watch."""
+        """Read the build now and end it if it has ended."""
         try:
             build = self.client.get("Build", key[0], key[1])
         except (ApiError, TransportError, OSError, ValueError):
+            # The ending may already have passed the watch: have it list afresh, which reads every build again.
+            with self._lock:
+                self._relist.add(key[0])
             return
         if build is None:
             self._deleted(key)
         elif build.get("status", {}).get("phase", "New") in TERMINAL_BUILD_PHASES:
             self._end(key, build)
         else:
-            with self._lock:
-                if key in self._waiting:
-                    self._waiting[key][2] = build
+            self._seen(key, build)
 
-    def _deleted(self, key):
+    def _seen(self, key, build):
+        with self._lock:
+            if key in self._waiting:
+                self._waiting[key][2] = build
+
+    def _ended_with(self, key, reason, message):
         with self._lock:
             entry = self._waiting.get(key)
         if entry is not None:
-            gone = dict(entry[2])
-            gone["status"] = dict(gone.get("status") or {}, phase="Error", reason="BuildDeleted",
-                                  message="the build was deleted while it was being followed")
-            self._end(key, gone)
+            ended = dict(entry[2])
+            ended["status"] = dict(ended.get("status") or {}, phase="Error", reason=reason, message=message)
+            self._end(key, ended)
+
+    def _deleted(self, key):
+        self._ended_with(key, "BuildDeleted", "the build was deleted while it was being followed")
 
     def _keys_in(self, namespace):
         with self._lock:
@@ -346,17 +360,30 @@ class BuildFollower:
             deadlines = [entry[0] for key, entry in self._waiting.items() if key[0] == namespace]
         return min(deadlines) - time.monotonic() if deadlines else self.WATCH_SECONDS
 
+    def _list_afresh(self, namespace):
+        """A new starting point (limit=1: only its resourceVersion is wanted), then a read of every followed build."""
+        with self._lock:
+            self._relist.discard(namespace)
+        try:
+            listed = self.client.request("GET", self.client.path("Build", namespace), query={"limit": 1})
+        except ApiError as exc:
+            if exc.status in self.REFUSALS:
+                for key in self._keys_in(namespace):
+                    self._ended_with(key, "FollowRefused", "following the build failed: %s" % exc)
+            raise
+        for key in self._keys_in(namespace):
+            self._check(key)
+        return listed["metadata"]["resourceVersion"]
+
     def _watch_namespace(self, namespace):
         resource_version = None
         while not self._stopping.is_set():
             try:
+                with self._lock:
+                    if namespace in self._relist:
+                        resource_version = None
                 if resource_version is None:
-                    # A fresh starting point (limit=1: only its resourceVersion is wanted), then a read of
-                    # every followed build, since an ending before that point is not in the watch.
-                    listed = self.client.request("GET", self.client.path("Build", namespace), query={"limit": 1})
-                    resource_version = listed["metadata"]["resourceVersion"]
-                    for key in self._keys_in(namespace):
-                        self._check(key)
+                    resource_version = self._list_afresh(namespace)
                 seconds = max(1, min(self.WATCH_SECONDS, self._seconds_to_next_deadline(namespace) + 1))
                 for event, build in self.client.watch("Build", namespace, resource_version, timeout=seconds):
                     resource_version = build.get("metadata", {}).get("resourceVersion") or resource_version
@@ -365,13 +392,18 @@ class BuildFollower:
                         self._deleted(key)
                     elif build.get("status", {}).get("phase", "New") in TERMINAL_BUILD_PHASES:
                         self._end(key, build)
+                    else:
+                        self._seen(key, build)
                     if self._stopping.is_set():
                         return
-            except (ApiError, TransportError, OSError, ValueError, KeyError):
-                # Expired (410), broken or refused: start again from a fresh list after a pause.
+            except Exception:  # pylint: disable=broad-exception-caught
+                # Expired (410), broken, refused, or something no one foresaw (a token refresh that failed):
+                # this thread is the only one that checks the deadlines, so it must live. Start again from a
+                # fresh list after a pause.
                 resource_version = None
                 self._stopping.wait(1)
-            self._expire(namespace)
+            finally:
+                self._expire(namespace)
 
 
 def object_diff(before, after):

@@ -148,10 +148,15 @@ class RepoSource:
             header, _sep, output = output.partition(b"\n")
             words = header.decode("utf-8", "replace").split()
             where = "%s at commit %s of %s" % (path, commit, uri)
-            if words[-1:] == ["missing"] or words[:1] == ["notdir"]:  # notdir: the path goes through a file
+            if words[-1:] == ["missing"]:
                 found[path] = None
                 continue
-            if len(words) == 2 and words[0] in _LINK_TROUBLE:
+            if len(words) == 2 and (words[0] == "notdir" or words[0] in _LINK_TROUBLE) and words[1].isdigit():
+                # `<kind> <size>`, then that many bytes of detail and a newline, which the next path must not read.
+                output = output[int(words[1]) + 1:]
+                if words[0] == "notdir":  # the path goes through a file: no such file
+                    found[path] = None
+                    continue
                 raise GitError("%s is a symbolic link %s: make it a file, or a link to a file of the repository"
                                % (where, _LINK_TROUBLE[words[0]]))
             if len(words) != 3:

@@ -71,7 +71,10 @@ options:
     type: int
     default: 4
   wait_timeout:
-    description: How long to wait for each build (and for a running build of the same BuildConfig), in seconds.
+    description:
+      - How long to wait for each build (and for a running build of the same BuildConfig), in seconds, counted from
+        when the wave starts or adopts it. Every ready dependent starts at once, so time a build spends queued
+        behind the others counts; raise it for a large wave on a cluster that runs few builds at once.
     type: int
     default: 3600
   from_latest:

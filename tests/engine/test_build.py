@@ -430,6 +430,30 @@ def test_a_source_secret_opens_a_private_repository(builds, registry, base_image
     assert not list((builds.tmp_path / f"build-{builds.count}").glob("*-auth"))
 
 
+def test_source_secret_credentials_go_to_the_source_server_only(tmp_path):
+    """What git's own credential machinery answers with the engine's setup: the password for the source's
+    scheme://host:port, nothing for a submodule or redirect on another server (the prompt is disabled)."""
+    from osbs_local import gitsrc
+
+    auth = gitsrc._SourceAuth("http://127.0.0.1:8123/team/app.git", {"username": GIT_USER, "password": GIT_PASSWORD},
+                              tmp_path / "auth")
+
+    def fill(protocol, host):
+        return subprocess.run(["git", "-c", "credential.helper=", *auth.options, "credential", "fill"],
+                              input=f"protocol={protocol}\nhost={host}\n\n", capture_output=True, text=True,
+                              env=dict(gitsrc._git_env(), **auth.env))
+
+    own = fill("http", "127.0.0.1:8123")
+    assert own.returncode == 0 and f"username={GIT_USER}" in own.stdout and f"password={GIT_PASSWORD}" in own.stdout
+    for protocol, host in (("https", "github.com"), ("http", "127.0.0.1:9999"), ("https", "127.0.0.1:8123")):
+        other = fill(protocol, host)
+        assert GIT_PASSWORD not in other.stdout + other.stderr, (protocol, host)
+        assert other.returncode != 0
+    assert GIT_PASSWORD not in " ".join(auth.options)
+    auth.remove()
+    assert not (tmp_path / "auth").exists()
+
+
 def test_a_source_secret_ca_crt_trusts_an_https_git_server(builds, registry, base_image, tmp_path_factory, tmp_path):
     from git_http import GitHttpServer
 

@@ -163,6 +163,14 @@ def test_a_missing_dockerfile_names_the_file_the_commit_and_the_repository(host,
     )
 
 
+def test_a_path_through_a_file_is_a_missing_dockerfile_and_the_next_file_still_reads(host, app, tmp_path):
+    # context_dir=Dockerfile makes git answer `notdir` for Dockerfile/Dockerfile: two lines, before the repo config's answer.
+    _, uri, _, head = app
+    result = source_info(host, git_uri=uri, git_branch="main", cache_dir=str(tmp_path / "cache"), context_dir="Dockerfile")
+    assert result["failed"] is True
+    assert result["msg"].startswith("Dockerfile/Dockerfile does not exist at commit %s of %s" % (head, uri))
+
+
 def test_a_malformed_repo_config_names_the_file_the_commit_and_the_value(host, app, tmp_path):
     path, uri, _, _ = app
     _, malformed = commit_files(path, {CONFIG: "[autorebuild]\nenabled = maybe\n"})
