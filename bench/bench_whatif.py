@@ -68,16 +68,21 @@ def copy_engine(destination: Path, names: list[str]) -> tuple[Path, list[str]]:
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "HEAD", "osbs_local"],
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(destination)], input=archive, check=True)
+    return destination, apply_proposals(destination, ENGINE_PROPOSALS, names)
+
+
+def apply_proposals(root: Path, proposals: dict, names: list[str]) -> list[str]:
+    """Apply the named proposals to the files under root; returns the names that were stale (text not found)."""
     stale = []
     for name in names:
-        proposal = ENGINE_PROPOSALS[name]
-        path = destination / proposal["file"]
+        proposal = proposals[name]
+        path = root / proposal["file"]
         text = path.read_text()
         if proposal["old"] not in text:
             stale.append(name)
             continue
         path.write_text(text.replace(proposal["old"], proposal["new"], 1))
-    return destination, stale
+    return stale
 
 
 def engine_builds(workdir: Path, runs: int) -> dict:
@@ -148,17 +153,7 @@ def copy_collection(destination: Path) -> Path:
 
 def apply(collections: Path, names: list[str]) -> list[str]:
     """Apply the proposals to the copy; returns the names that were stale (text not found)."""
-    stale = []
-    root = collections / "ansible_collections" / "osbs" / "flow"
-    for name in names:
-        proposal = PROPOSALS[name]
-        path = root / proposal["file"]
-        text = path.read_text()
-        if proposal["old"] not in text:
-            stale.append(name)
-            continue
-        path.write_text(text.replace(proposal["old"], proposal["new"], 1))
-    return stale
+    return apply_proposals(collections / "ansible_collections" / "osbs" / "flow", PROPOSALS, names)
 
 
 def engine_clone(workdir: Path, uri: str) -> dict:
