@@ -111,22 +111,13 @@ class RepoSource:
             raise OsbsFlowError("%r is not a full commit name (40 hexadecimal digits): give the whole sha, as git rev-parse prints it"
                                 % commit)
         with self._repo_lock(uri), self._cache_lock(uri):
-            repo_dir = self._ensure_repo(uri)
-            if commit:
-                if not self._has_commit(repo_dir, commit):
-                    by_sha = self._fetch(repo_dir, uri, commit, "--depth", "1")
-                    if by_sha.returncode != 0:
-                        self._fetch_commit_by_branch(
-                            repo_dir, uri, commit, branch, by_sha.stderr,
-                            no_branch="give the branch the commit is on as well, so that it can be fetched from there",
-                            lost="check the commit, or give the branch it is on",
-                        )
-                return commit
-            done = self._fetch(repo_dir, uri, branch, "--depth", "1")
-            if done.returncode != 0:
-                raise GitError("cannot fetch branch %s of %s: %s: check the URI and the branch name, and that this host can read the "
-                               "repository (its SSH key or git credential helper)" % (branch, uri, " ".join(done.stderr.split())))
-            return self._git(repo_dir, "rev-parse", "FETCH_HEAD^{commit}").stdout.strip()
+            return self._fetched_commit(
+                self._ensure_repo(uri), uri, commit, branch,
+                branch_hint=": check the URI and the branch name, and that this host can read the repository "
+                            "(its SSH key or git credential helper)",
+                no_branch="give the branch the commit is on as well, so that it can be fetched from there",
+                lost="check the commit, or give the branch it is on",
+            )
 
     def read_files(self, uri, commit, paths):
         """{path: text, or None when absent} of files at `commit`, which `resolve` has put in the cache.
@@ -223,18 +214,26 @@ class RepoSource:
         self.fetches.append((uri, what))
         return self._git(repo_dir, "fetch", "--quiet", "--no-tags", *args, uri, what, check=False)
 
-    def _read_uncached(self, uri, path, commit, branch):
-        repo_dir = self._ensure_repo(uri)
+    def _fetched_commit(self, repo_dir, uri, commit, branch, branch_hint="", no_branch=None, lost=None):
+        """`commit`, fetched (depth 1, or by its branch) unless the cache has it; or the head of `branch`, fetched.
+
+        The hints end the messages for a branch that cannot be fetched and for the commit's refusals
+        (see _fetch_commit_by_branch); the defaults speak of the BuildConfig the wave read the commit from.
+        """
         if commit:
             if not self._has_commit(repo_dir, commit):
                 by_sha = self._fetch(repo_dir, uri, commit, "--depth", "1")
                 if by_sha.returncode != 0:
-                    self._fetch_commit_by_branch(repo_dir, uri, commit, branch, by_sha.stderr)
-        else:
-            done = self._fetch(repo_dir, uri, branch, "--depth", "1")
-            if done.returncode != 0:
-                raise GitError("cannot fetch branch %s of %s: %s" % (branch, uri, " ".join(done.stderr.split())))
-            commit = self._git(repo_dir, "rev-parse", "FETCH_HEAD^{commit}").stdout.strip()
+                    self._fetch_commit_by_branch(repo_dir, uri, commit, branch, by_sha.stderr, no_branch=no_branch, lost=lost)
+            return commit
+        done = self._fetch(repo_dir, uri, branch, "--depth", "1")
+        if done.returncode != 0:
+            raise GitError("cannot fetch branch %s of %s: %s%s" % (branch, uri, " ".join(done.stderr.split()), branch_hint))
+        return self._git(repo_dir, "rev-parse", "FETCH_HEAD^{commit}").stdout.strip()
+
+    def _read_uncached(self, uri, path, commit, branch):
+        repo_dir = self._ensure_repo(uri)
+        commit = self._fetched_commit(repo_dir, uri, commit, branch)
         shown = self._git(repo_dir, "show", "%s:%s" % (commit, path), check=False)
         if shown.returncode == 0:
             return commit, shown.stdout
