@@ -16,11 +16,11 @@ PYTEST      := $(PY) -m pytest -p no:cacheprovider
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
-.PHONY: help setup debian-packages venv collection ansible-test-offline test sanity unit engine integration molecule demo bench clean
+.PHONY: help setup debian-packages venv collection ansible-test-offline test sanity lint unit engine integration molecule demo bench clean
 
 help:
 	@echo "make demo   - set up, start osbs-local and run the build flow on sample repositories"
-	@echo "make test   - set up, then sanity, unit, engine, integration and molecule tests"
+	@echo "make test   - set up, then sanity, ansible-lint, unit, engine, integration and molecule tests"
 	@echo "make setup  - install what is missing (Debian packages, .venv, the collection)"
 	@echo "make bench  - benchmarks (JSON on stdout)"
 
@@ -57,6 +57,7 @@ ansible-test-offline:
 test: setup
 	@status=0; \
 	$(MAKE) --no-print-directory sanity || status=1; \
+	$(MAKE) --no-print-directory lint || status=1; \
 	$(PYTEST) tests -q -ra || status=1; \
 	$(MAKE) --no-print-directory molecule || status=1; \
 	[ $$status = 0 ] && echo "make test: every suite passed" || echo "make test: a suite failed (see above)"; \
@@ -71,6 +72,10 @@ sanity: setup
 	@# Its own git repository, or ansible-test sees the parent checkout, where build/ is ignored.
 	@cd $(SANITY_ROOT) && git init -q && git add -A
 	cd $(SANITY_ROOT) && ansible-test sanity --local --python 3.11 --color no
+
+# ansible-lint --profile production, as Galaxy and Automation Hub users run it (settings and skips in .ansible-lint).
+lint: setup
+	ansible-lint --profile production
 
 unit: setup
 	$(PYTEST) tests/unit -q
