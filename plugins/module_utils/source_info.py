@@ -15,6 +15,7 @@ import posixpath
 
 from ansible_collections.osbs.flow.plugins.module_utils.dockerfile import read_dockerfile
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_branch_name, check_commit, check_git_transport, mask_credentials
 from ansible_collections.osbs.flow.plugins.module_utils.naming import check_git_uri
 from ansible_collections.osbs.flow.plugins.module_utils.repo_config import DEFAULT_REPO_CONFIG_FILE, parse_repo_config
 
@@ -74,14 +75,20 @@ def read_git_source(repo_source, git_uri, git_branch=None, git_commit=None, cont
     at that commit. Adds `commit` (full sha), `git_uri` and `git_branch` to what
     read_checkout returns; `dockerfile` is the path inside the repository.
     """
+    # Each value by its grammar, named as the user gave it, before anything is fetched or written.
     check_git_uri(git_uri)
+    check_git_transport(git_uri, name="git_uri")
     if not git_branch and not git_commit:
-        raise OsbsFlowError("reading %s needs git_branch (its head is read) or git_commit: give one of them" % git_uri)
+        raise OsbsFlowError("reading %s needs git_branch (its head is read) or git_commit: give one of them" % mask_credentials(git_uri))
+    if git_branch:
+        check_branch_name(git_branch, name="git_branch")
+    if git_commit:
+        git_commit = check_commit(git_commit, name="git_commit")
     dockerfile = path_in_repo(context_dir, dockerfile_path, what="context_dir and dockerfile_path")
     repo_config = path_in_repo(repo_config_file, what="repo_config_file")
 
     commit = repo_source.resolve(git_uri, commit=git_commit, branch=git_branch)
-    where = "commit %s of %s" % (commit, git_uri)
+    where = "commit %s of %s" % (commit, mask_credentials(git_uri))
     if not git_commit:
         where += " (the head of branch %s)" % git_branch
     texts = repo_source.read_files(git_uri, commit, [dockerfile, repo_config])

@@ -25,12 +25,19 @@ description:
     and what to fix.
   - The module only reads; fetching into the cache is not a change, so it runs in check mode as it does
     otherwise and never reports a change.
+  - O(git_uri), O(git_branch) and O(git_commit) often come from a survey or a webhook, so they are checked
+    by their grammar before git runs, and none of them reaches git where it could be read as an option.
+    File names (O(context_dir), O(dockerfile_path), O(repo_config_file)) are only ever given to git as data.
 extends_documentation_fragment:
   - osbs.flow.attributes
 options:
   git_uri:
     description:
-      - URI of the git repository, as C(git fetch) takes it (C(https://), C(ssh://), C(user@host:path), C(file://)).
+      - URI of the git repository, as C(git fetch) takes it (C(https://), C(http://), C(ssh://), C(git://),
+        C(file:///path) or the scp-like C(user@host:path)).
+      - Only git's own transports are used. A URI that names a remote helper (C(ext::), C(fd::), any other
+        C(<name>::) or C(<name>://)), a local path without C(file://), a host or user beginning with C(-), a
+        control character, or a password in an C(ssh://) URI is refused before git runs.
       - It is read with the git credentials of the host the module runs on (an SSH key or a git credential
         helper). An C(https://) or C(http://) URI with credentials in it is refused, as M(osbs.flow.osbs_buildconfig) refuses it.
       - Exactly one of O(git_uri) and O(path) is required.
@@ -38,20 +45,35 @@ options:
   git_branch:
     description:
       - Branch whose head is read. Its head is resolved once, by a fetch, and returned in RV(commit).
+      - A branch name as git accepts it (C(git check-ref-format --branch)), for example C(main) or C(release/1.0):
+        no C(-) at the start, no C(..), C(@{), space, control character or any of C(~^:?*[\), no component that
+        begins with C(.) or ends with C(.lock). It is fetched as C(refs/heads/<branch>), so a tag is not a branch.
       - With O(git_commit), the branch the commit is on; it is fetched only when the server does not hand out
         commits by their name.
       - O(git_uri) needs O(git_branch), O(git_commit) or both.
     type: str
   git_commit:
     description:
-      - Read this commit instead of the head of O(git_branch). A full commit name (40 hexadecimal digits).
+      - Read this commit instead of the head of O(git_branch). A full commit name (40 hexadecimal digits, or 64 in a
+        repository that uses SHA-256).
     type: str
   cache_dir:
     description:
       - Directory of the bare repositories the files are read from, one per O(git_uri), kept between runs.
       - Shared with other runs on the same host; they take turns on a repository.
+      - It holds the sources of private repositories, so it is made private (mode C(0700)) when it is created,
+        and an existing one that others can read or enter is made C(0700). A directory owned by another user is
+        refused, since its owner could make git run commands through the repositories' configuration.
     type: path
     default: ~/.cache/osbs.flow/sources
+  git_timeout:
+    description:
+      - Seconds one git command may take. A server that accepts the connection and never answers fails the task
+        after this long, with a message naming the server; git and its helpers (C(git-remote-https), C(ssh)) are
+        stopped.
+      - Raise it for a very large repository on a slow link (a fetch is depth 1, so this is rare).
+    type: int
+    default: 300
   path:
     description:
       - A checkout on the managed host (the repository's top level), read as it is.
@@ -84,6 +106,16 @@ attributes:
     details: The module only reads. A later run at a moved branch head reads the new head.
 notes:
   - Needs C(git) on the host the module runs on when O(git_uri) is given.
+  - "git runs with an environment built for it, not the whole environment of the module. It keeps what reaching a
+    server as the user needs: C(HOME), C(XDG_CONFIG_HOME) (so C(~/.gitconfig) with its credential helpers,
+    C(url.<base>.insteadOf), C(http.proxy) and C(http.sslCAInfo) settings, and C(~/.ssh) are used), C(PATH),
+    C(USER), C(LOGNAME), C(TMPDIR), C(SSH_AUTH_SOCK), C(GIT_SSH), C(GIT_SSH_COMMAND), C(GIT_SSH_VARIANT), the proxy
+    variables C(http_proxy), C(https_proxy), C(HTTPS_PROXY), C(all_proxy), C(ALL_PROXY), C(no_proxy), C(NO_PROXY),
+    the CA variables C(GIT_SSL_CAINFO), C(GIT_SSL_CAPATH), C(SSL_CERT_FILE), C(SSL_CERT_DIR), and C(KRB5CCNAME),
+    C(KRB5_CONFIG) for Kerberos. Other variables (C(GIT_DIR), C(GIT_CONFIG_PARAMETERS), C(GIT_SSL_NO_VERIFY), C(GIT_TRACE),
+    C(LD_PRELOAD) and the like) do not reach git. The system's C(/etc/gitconfig) is read as usual."
+  - git never prompts (C(GIT_TERMINAL_PROMPT=0), no terminal) and uses only its own transports
+    (C(GIT_ALLOW_PROTOCOL=https:http:ssh:git:file)), whatever a URI, a redirect or C(url.insteadOf) says.
 requirements:
   - dockerfile-parse >= 2.0
 seealso:
@@ -178,7 +210,8 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.osbs.flow.plugins.module_utils.dockerfile import DOCKERFILE_PARSE_IMPORT_ERROR
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
-from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials, uri_secrets
+from ansible_collections.osbs.flow.plugins.module_utils.repo_source import GIT_TIMEOUT, RepoSource
 from ansible_collections.osbs.flow.plugins.module_utils.source_info import DEFAULT_CACHE_DIR, read_checkout, read_git_source
 
 
@@ -189,6 +222,7 @@ def main():
             git_branch=dict(type="str"),
             git_commit=dict(type="str"),
             cache_dir=dict(type="path", default=DEFAULT_CACHE_DIR),
+            git_timeout=dict(type="int", default=GIT_TIMEOUT),
             path=dict(type="path"),
             context_dir=dict(type="str"),
             dockerfile_path=dict(type="str", default="Dockerfile"),
@@ -203,6 +237,8 @@ def main():
     if DOCKERFILE_PARSE_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("dockerfile-parse"), exception=DOCKERFILE_PARSE_IMPORT_ERROR)
     params = module.params
+    # A token or password in git_uri is refused below, but Ansible echoes the arguments with the result: hide it there too.
+    module.no_log_values.update(uri_secrets(params["git_uri"]))
     files = dict(
         context_dir=params["context_dir"],
         dockerfile_path=params["dockerfile_path"],
@@ -214,10 +250,12 @@ def main():
             result = read_checkout(params["path"], **files)
         else:
             result = read_git_source(
-                RepoSource(params["cache_dir"]), params["git_uri"], git_branch=params["git_branch"], git_commit=params["git_commit"], **files
+                RepoSource(params["cache_dir"], timeout=params["git_timeout"]), params["git_uri"],
+                git_branch=params["git_branch"], git_commit=params["git_commit"], **files
             )
     except OsbsFlowError as exc:
-        module.fail_json(msg=to_text(exc))
+        # Every message masks the URIs it names already; this catches one that git itself printed.
+        module.fail_json(msg=mask_credentials(to_text(exc)))
     module.exit_json(changed=False, **result)
 
 
