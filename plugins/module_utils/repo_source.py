@@ -77,7 +77,6 @@ def git_environment(environ=None):
     return env
 
 
-
 # What `git cat-file --batch --follow-symlinks` says of a link it cannot follow to a file of the tree.
 _LINK_TROUBLE = {
     "symlink": "that leads out of the repository",

@@ -45,8 +45,8 @@ options:
   git_branch:
     description:
       - Branch whose head is read. Its head is resolved once, by a fetch, and returned in RV(commit).
-      - A branch name as git accepts it (C(git check-ref-format --branch)), for example C(main) or C(release/1.0):
-        no C(-) at the start, no C(..), C(@{), space, control character or any of C(~^:?*[\), no component that
+      - A branch name as git accepts it (C(git check-ref-format --branch)), for example C(main) or C(release/1.0).
+        No C(-) at the start, no C(..), C(@{), space, control character or any of C(~^:?*[\), no component that
         begins with C(.) or ends with C(.lock). It is fetched as C(refs/heads/<branch>), so a tag is not a branch.
       - With O(git_commit), the branch the commit is on; it is fetched only when the server does not hand out
         commits by their name.
