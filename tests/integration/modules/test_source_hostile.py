@@ -317,3 +317,28 @@ def test_a_cache_owned_by_another_user_is_refused(host, app, tmp_path):
         "use a directory of your own" % cache
     )
     assert os.listdir(cache) == []
+
+
+# -- the environment git runs with ----------------------------------------------------------------------
+
+
+def test_git_gets_the_user_s_git_config_but_not_the_caller_s_git_variables(host, app, marker, tmp_path):
+    # ~/.gitconfig is what a real user relies on (credential helpers, insteadOf, proxies): it is read.
+    # GIT_* variables of whoever runs the play (GIT_TRACE, GIT_CONFIG_*) are not: they change what git writes and runs.
+    uri, head = app
+    Path(host.env["HOME"], ".gitconfig").write_text('[url "%s"]\n\tinsteadOf = https://git.example.com/app.git\n' % uri)
+    trace = tmp_path / "trace"
+    caller = dict(host.env, GIT_TRACE=str(trace), GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="core.sshCommand",
+                  GIT_CONFIG_VALUE_0="touch %s" % marker, GIT_CONFIG_PARAMETERS="'uploadpack.packobjectshook'='touch %s'" % marker)
+    result = source_info(Engine(host.state_dir, caller), git_uri="https://git.example.com/app.git", git_branch="main",
+                         cache_dir=str(tmp_path / "cache"))
+    assert not result.get("failed"), result
+    assert result["commit"] == head and result["git_uri"] == "https://git.example.com/app.git"
+    assert not trace.exists(), "GIT_TRACE reached git"
+    assert not marker.exists()
+    # insteadOf cannot lead git to a remote helper either: only git's own transports are allowed.
+    Path(host.env["HOME"], ".gitconfig").write_text('[url "evil::%s"]\n\tinsteadOf = https://git.example.com/app.git\n' % tmp_path)
+    result = source_info(host, git_uri="https://git.example.com/app.git", git_branch="main", cache_dir=str(tmp_path / "cache2"))
+    assert result.get("failed") is True, result
+    assert "transport 'evil' not allowed" in result["msg"], result["msg"]
+    assert not marker.exists(), "a remote helper ran"
