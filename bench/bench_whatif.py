@@ -157,7 +157,7 @@ def apply(collections: Path, names: list[str]) -> list[str]:
 
 
 def engine_clone(workdir: Path, uri: str) -> dict:
-    from osbs_local import gitsrc
+    from osbs_local.executor import git_source as gitsrc
 
     fetches, fetches_cancellable, clones = [], [], []
     for index in range(5):

@@ -156,7 +156,7 @@ def busybox_base(engine: Engine, repository: str, storage: Path, release: str | 
     With `release`, the image pushed is the existing one plus a file naming the release (a new
     digest each time: a new base image, as a base rebuild makes).
     """
-    from osbs_local import baseimage
+    from osbs_local.executor import base_image as baseimage
 
     image = "%s/%s:latest" % (engine.registry, repository)
     cert_dir = engine.state_dir / "certs.d" / engine.registry
@@ -174,7 +174,7 @@ def busybox_base(engine: Engine, repository: str, storage: Path, release: str | 
 
 
 def buildah_command(storage: Path) -> list[str]:
-    from osbs_local.buildproc import buildah_command as engine_buildah
+    from osbs_local.executor.process import buildah_command as engine_buildah
 
     return engine_buildah(storage)
 

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import base64
-import gc
 import json
-import logging
 import os
-import secrets
 import signal
-import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,274 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-import yaml
+from .services import pki as pki_module
+from .services.registry import Registry, pid_alive
+from .state import (DEFAULT_STATE_DIR, NAMESPACE, Client, ensure_config, load_config, save_config, serve_pid, write_env,
+                    write_kubeconfig)
 
-from .registry import pid_alive
-
-DEFAULT_STATE_DIR = ".osbs-local"
-NAMESPACE = "osbs"
-REGISTRY_SECRET = "registry-dockercfg"
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 PHASES = ("New", "Pending", "Running", "Complete", "Failed", "Error", "Cancelled")
-
-
-# -- state directory -----------------------------------------------------------------------------
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def load_config(state_dir: Path) -> dict:
-    path = state_dir / "config.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def save_config(state_dir: Path, config: dict) -> None:
-    _write_private(state_dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def ensure_config(state_dir: Path, port: Optional[int] = None, builder: Optional[str] = None,
-                  docker_host: Optional[str] = None, build_workers: Optional[int] = None) -> dict:
-    """config.json: ports chosen once and kept, the bearer token, the builder settings."""
-    from .registry import free_port
-
-    config = load_config(state_dir)
-    config.setdefault("token", secrets.token_urlsafe(32))
-    if port:
-        config["api_port"] = port
-    config.setdefault("api_port", free_port())
-    if "registry_port" not in config:
-        port_choice = free_port()
-        while port_choice == config["api_port"]:
-            port_choice = free_port()
-        config["registry_port"] = port_choice
-    if builder:
-        config["builder"] = builder
-    config.setdefault("builder", "buildah")
-    if docker_host is not None:
-        config["docker_host"] = docker_host or None
-    config.setdefault("docker_host", None)
-    if build_workers is not None:
-        config["build_workers"] = build_workers
-    config.setdefault("build_workers", 2)
-    save_config(state_dir, config)
-    return config
-
-
-def serve_pid(state_dir: Path) -> Optional[int]:
-    try:
-        pid = int((state_dir / "serve.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not pid_alive(pid):
-        return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return pid
-    return pid if b"serve" in cmdline else None
-
-
-# -- talking to the running engine ---------------------------------------------------------------
-class Client:
-    """A tiny HTTPS client for the engine's own API (the CLI must not need the kubernetes library)."""
-
-    def __init__(self, state_dir: Path, config: Optional[dict] = None):
-        config = config or load_config(state_dir)
-        self.base = f"https://127.0.0.1:{config['api_port']}"
-        self.token = config["token"]
-        self.context = ssl.create_default_context(cafile=str(state_dir / "pki" / "ca.crt"))
-
-    def request(self, method: str, path: str, body: Optional[dict] = None, timeout: float = 10.0, stream: bool = False):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        response = urllib.request.urlopen(request, context=self.context, timeout=timeout)
-        if stream:
-            return response
-        with response:
-            return json.loads(response.read() or b"{}")
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base + "/readyz", context=self.context, timeout=2) as response:
-                return response.status == 200
-        except (OSError, urllib.error.URLError, ssl.SSLError):
-            return False
-
-
-# -- files for clients -------------------------------------------------------------------------------
-def write_kubeconfig(state_dir: Path, config: dict) -> Path:
-    ca_data = base64.b64encode((state_dir / "pki" / "ca.crt").read_bytes()).decode()
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "osbs-local", "cluster": {
-            "server": f"https://127.0.0.1:{config['api_port']}", "certificate-authority-data": ca_data}}],
-        "users": [{"name": "osbs-local", "user": {"token": config["token"]}}],
-        "contexts": [{"name": "osbs-local", "context": {"cluster": "osbs-local", "user": "osbs-local", "namespace": NAMESPACE}}],
-        "current-context": "osbs-local",
-        "preferences": {},
-    }
-    path = state_dir / "kubeconfig"
-    _write_private(path, yaml.safe_dump(kubeconfig, sort_keys=False))
-    return path
-
-
-def write_env(state_dir: Path, config: dict, extra: Optional[dict] = None) -> Path:
-    values = {
-        "K8S_AUTH_KUBECONFIG": str(state_dir / "kubeconfig"),
-        "OSBS_LOCAL_STATE_DIR": str(state_dir),
-        "OSBS_LOCAL_API": f"https://127.0.0.1:{config['api_port']}",
-        "OSBS_LOCAL_REGISTRY": f"127.0.0.1:{config['registry_port']}",
-        "REGISTRY_AUTH_FILE": str(state_dir / "auth.json"),
-        "OSBS_LOCAL_REGISTRY_CA": str(state_dir / "pki" / "ca.crt"),
-        "OSBS_LOCAL_NAMESPACE": NAMESPACE,
-        "OSBS_LOCAL_REGISTRY_SECRET": REGISTRY_SECRET,
-    }
-    values.update(extra or {})
-    import shlex
-
-    text = "".join(f"export {key}={shlex.quote(str(value))}\n" for key, value in values.items())
-    path = state_dir / "env"
-    _write_private(path, text)
-    return path
-
-
-# -- serve ---------------------------------------------------------------------------------------------
-def _ca_bundle(state_dir: Path, ca_cert: Path) -> Path:
-    """The engine CA plus the system roots: what image imports trust."""
-    import certifi
-
-    bundle = state_dir / "pki" / "ca-bundle.pem"
-    bundle.write_text(ca_cert.read_text() + "\n" + Path(certifi.where()).read_text())
-    return bundle
-
-
-def _bootstrap(api) -> None:
-    """Namespace `osbs` and the dockercfg secret for the integrated registry (kept current)."""
-    from .resources import BY_PLURAL
-
-    namespaces, secrets_resource = BY_PLURAL["namespaces"], BY_PLURAL["secrets"]
-    if api.store.peek("namespaces", "", NAMESPACE) is None:
-        api.create(namespaces, None, {"metadata": {"name": NAMESPACE}})
-    dockercfg = base64.b64encode(json.dumps(api.registry_auths).encode()).decode()
-    secret = {
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockercfg",
-        "metadata": {"name": REGISTRY_SECRET, "namespace": NAMESPACE,
-                     "labels": {"app.kubernetes.io/managed-by": "osbs-local"}},
-        "data": {".dockercfg": dockercfg},
-    }
-    current = api.store.get("secrets", NAMESPACE, REGISTRY_SECRET)
-    if current is None:
-        api.create(secrets_resource, NAMESPACE, secret)
-    elif current.get("data") != secret["data"] or current.get("type") != secret["type"]:
-        api.delete(secrets_resource, NAMESPACE, REGISTRY_SECRET)
-        api.create(secrets_resource, NAMESPACE, secret)
-
-
-def _setup_logging(state_dir: Path, verbose: bool) -> None:
-    log_dir = state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_dir / "serve.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    if verbose:
-        root.addHandler(logging.StreamHandler())
-    root.setLevel(logging.INFO)
-    for noisy in ("urllib3", "docker"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] = None) -> int:
-    from . import pki as pki_module
-    from .api import Api
-    from .controllers import (BuildController, BuildSettings, ImageStreamController, TriggerController,
-                              recover_after_restart)
-    from .registry import Registry
-    from .server import make_ssl_context, start_http_server
-    from .store import Store
-
-    import fcntl
-
-    # state.db holds Secrets and the logs name what was built: whatever serve writes is the owner's alone.
-    os.umask(0o077)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    # One serve per state directory: a second one would mark the first one's running builds as Error.
-    lock_file = open(state_dir / "serve.lock", "w")
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"osbs-local already serves {state_dir} (pid {serve_pid(state_dir)})", file=sys.stderr)
-        return 1
-    _setup_logging(state_dir, verbose)
-    log = logging.getLogger("osbs_local.serve")
-    config = ensure_config(state_dir)
-    workers = build_workers if build_workers is not None else int(config.get("build_workers", 2))
-    pki = pki_module.ensure_pki(state_dir / "pki")
-    registry = Registry(state_dir, config["registry_port"], pki)
-    registry.start()
-    log.info("registry answers on %s", registry.host)
-    store = Store(state_dir / "state.db", int(config.get("watch_cache_size", 10000)))
-    # Thousands of stored objects are long-lived: keep them out of the cyclic GC's full passes, and
-    # collect less often, so a request does not pay for a 100 ms collection of the whole store.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20000, 50, 50)
-    api = Api(store, state_dir, registry.host, str(_ca_bundle(state_dir, Path(pki["ca_cert"]))))
-    api.registry_auths = registry.dockercfg()
-    recovered = recover_after_restart(api)
-    _bootstrap(api)
-    settings = BuildSettings(builder=config.get("builder", "buildah"), docker_host=config.get("docker_host"),
-                             workers=workers, storage_dir=state_dir / "storage", ca_dir=registry.cert_dir)
-    controllers = [BuildController(api, settings), TriggerController(api),
-                   ImageStreamController(api, float(config.get("scheduled_import_seconds", 900)))]
-    for controller in controllers:
-        store.add_listener(controller.on_event)
-    for controller in controllers:
-        controller.start()
-    server = start_http_server(api, "127.0.0.1", int(config["api_port"]), config["token"],
-                               make_ssl_context(str(pki["cert"]), str(pki["key"])))
-    (state_dir / "serve.pid").write_text(f"{os.getpid()}\n")
-    log.info("osbs-local serving on https://127.0.0.1:%s (builder %s, %d build workers, %d builds recovered as Error)",
-             config["api_port"], settings.builder, workers, recovered)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        while not stop.wait(2.0):
-            if not registry.running:
-                # The registry is a process of its own: if it died, bring it back rather than fail every push.
-                log.warning("the registry on %s is not running; restarting it", registry.host)
-                try:
-                    registry.start()
-                except Exception:
-                    log.exception("restarting the registry failed")
-    finally:
-        log.info("stopping")
-        server.stopping.set()
-        store.events.close()
-        server.shutdown()
-        server.server_close()
-        for controller in controllers:
-            controller.stop()
-        registry.stop()
-        store.close()
-        try:
-            if (state_dir / "serve.pid").read_text().strip() == str(os.getpid()):
-                (state_dir / "serve.pid").unlink()
-        except OSError:
-            pass
-        log.info("stopped")
-    return 0
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -297,8 +31,6 @@ def cmd_up(args) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     previous = load_config(state_dir)
     config = ensure_config(state_dir, args.port, args.builder, args.docker_host, args.build_workers)
-    from . import pki as pki_module
-    from .registry import Registry
 
     pki = pki_module.ensure_pki(state_dir / "pki")
     client = Client(state_dir, config)
@@ -336,13 +68,13 @@ def cmd_up(args) -> int:
         print(f"osbs-local started (pid {process.pid}) on {client.base}")
     extra = {}
     if args.with_pulp:
-        from .pulp import PulpService
+        from .services.pulp import PulpService
 
         extra = PulpService(state_dir, pki, Registry(state_dir, config["registry_port"], pki)).start()
         config["pulp"] = True
         save_config(state_dir, config)
     elif config.get("pulp"):
-        from .pulp import PulpService
+        from .services.pulp import PulpService
 
         service = PulpService(state_dir, pki)
         if service.running():
@@ -387,14 +119,13 @@ def cmd_down(args) -> int:
     else:
         print("osbs-local is not running")
     if config.get("registry_port") and (state_dir / "pki" / "ca.crt").exists():
-        from .registry import Registry
-
+    
         pki = _pki_paths(state_dir)
         registry = Registry(state_dir, config["registry_port"], pki)
         if registry.running:  # serve stops it; this catches a serve that died without doing so
             registry.stop()
         if config.get("pulp"):
-            from .pulp import PulpService
+            from .services.pulp import PulpService
 
             PulpService(state_dir, pki).stop()
             print("pulp stopped")
@@ -412,14 +143,13 @@ def cmd_status(args) -> int:
     healthy = pid is not None and client.healthy()
     print(f"state dir : {state_dir}")
     print(f"api       : {client.base}  {'running (pid %d)' % pid if healthy else 'not running'}")
-    from .registry import Registry
 
     registry = Registry(state_dir, config["registry_port"], _pki_paths(state_dir))
     print(f"registry  : https://{registry.host}  {'running' if registry.answers(timeout=2) else 'not running'}")
     print(f"builder   : {config.get('builder', 'buildah')}{' via ' + config['docker_host'] if config.get('docker_host') else ''}")
     print(f"kubeconfig: {state_dir / 'kubeconfig'}")
     if config.get("pulp"):
-        from .pulp import PulpService
+        from .services.pulp import PulpService
 
         service = PulpService(state_dir, _pki_paths(state_dir))
         print(f"pulp      : {service.url}  {'running' if service.running() else 'not running'}")
@@ -444,6 +174,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from .serve import serve  # the engine's modules load in `serve` only: up, down, status and logs start fast
+
     return serve(Path(args.state_dir).resolve(), verbose=args.verbose, build_workers=args.build_workers)
 
 

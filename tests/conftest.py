@@ -34,7 +34,7 @@ def osbs_engine(tmp_path_factory):
 @pytest.fixture(scope="session")
 def busybox_base_image(osbs_engine, tmp_path_factory):
     """A base image made from busybox-static, pushed to the engine's registry: (pull spec by tag, its digest)."""
-    from osbs_local.baseimage import build_busybox_base
+    from osbs_local.executor.base_image import build_busybox_base
 
     image = "%s/osbs/busybox:latest" % osbs_engine.registry
     digest = build_busybox_base(

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from osbs_local.pki import ensure_pki
-from osbs_local.registry import Registry, free_port
+from osbs_local.services.pki import ensure_pki
+from osbs_local.services.registry import Registry, free_port
 from testlib import start_engine, stop_engine
 
 

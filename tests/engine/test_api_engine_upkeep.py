@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from osbs_local import baseimage
+from osbs_local.executor.base_image import build_busybox_base
 
 
 IMAGE_API = "/apis/image.openshift.io/v1"
@@ -22,7 +22,7 @@ def test_scheduled_tags_are_reimported_and_a_dead_registry_comes_back(tmp_path, 
         http = engine.session()
 
         def push_base() -> str:
-            return baseimage.build_busybox_base(
+            return build_busybox_base(
                 f"{engine.registry}/osbs/upstream:latest", storage_dir=tmp_path / "storage",
                 auth_file=state / "auth.json", cert_dir=state / "certs.d" / engine.registry)
 

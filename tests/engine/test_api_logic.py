@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from osbs_local import patching
-from osbs_local.selectors import SelectorError, parse_field_selector, parse_label_selector
-from osbs_local.store import AlreadyExists, Conflict, Store
-from osbs_local.watch import Event, EventLog, Expired
+import osbs_local.kinds  # noqa: F401 - registers the kinds: their strategic merge keys and table columns
+from osbs_local.apiserver import patching
+from osbs_local.apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
+from osbs_local.apiserver.storage import AlreadyExists, Conflict, Store
+from osbs_local.apiserver.watch import Event, EventLog, Expired
 
 
 @pytest.mark.parametrize("selector, labels, expected", [
@@ -115,18 +116,18 @@ def test_store_versions_conflicts_and_persistence(tmp_path):
 
 
 def test_table_negotiation_and_durations():
-    from osbs_local import resources_table
+    from osbs_local.apiserver import printing
 
-    assert resources_table.wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
-    assert not resources_table.wants_table("application/json")
-    assert not resources_table.wants_table("application/json, */*")
-    assert [resources_table.human_duration(s) for s in (5, 119, 125, 900, 3 * 3600 + 60, 30 * 3600, 3 * 86400 + 3600, 40 * 86400)] == [
+    assert printing.wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
+    assert not printing.wants_table("application/json")
+    assert not printing.wants_table("application/json, */*")
+    assert [printing.human_duration(s) for s in (5, 119, 125, 900, 3 * 3600 + 60, 30 * 3600, 3 * 86400 + 3600, 40 * 86400)] == [
         "5s", "119s", "2m5s", "15m", "3h1m", "30h", "3d1h", "40d"]
     build = {"metadata": {"name": "b-1", "creationTimestamp": "2024-01-01T00:00:00Z"},
              "spec": {"strategy": {"type": "Docker"}, "source": {"git": {"uri": "u", "ref": "main"}},
                       "revision": {"git": {"commit": "0123456789abcdef"}}},
              "status": {"phase": "Failed", "reason": "DockerBuildFailed", "duration": 61_500_000_000}}
-    table = resources_table.table("builds", [build])
+    table = printing.table("builds", [build])
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Type", "From", "Status", "Started", "Duration"]
     assert table["rows"][0]["cells"] == ["b-1", "Docker", "Git@0123456", "Failed (DockerBuildFailed)", "", "61s"]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"

@@ -1,4 +1,4 @@
-"""builder.run_build for real: git repos made with `git init`, buildah (vfs, chroot) or podman's
+"""osbs_local.executor.runner.run_build for real: git repos made with `git init`, buildah (vfs, chroot) or podman's
 Docker-compatible service, pushing to a real TLS + htpasswd docker-registry."""
 import base64
 import io
@@ -11,8 +11,12 @@ import time
 
 import pytest
 
-from osbs_local import baseimage, builder, v2
-from osbs_local.registry import free_port
+from osbs_local import registry_client
+from osbs_local.executor import runner
+from osbs_local.executor.base_image import build_busybox_base
+from osbs_local.executor.dockerfile import from_images, prepare_dockerfile
+from osbs_local.executor.process import BuildCancelled, BuildFailure
+from osbs_local.services.registry import free_port
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -25,7 +29,7 @@ def storage_dir(tmp_path_factory):
 def base_image(registry, storage_dir):
     """HOST/base/busybox:latest built from scratch; returns the pull spec by tag."""
     reference = f"{registry.host}/base/busybox:latest"
-    baseimage.build_busybox_base(reference, storage_dir=storage_dir, auth_file=registry.auth_file,
+    build_busybox_base(reference, storage_dir=storage_dir, auth_file=registry.auth_file,
                                  cert_dir=registry.cert_dir / registry.host)
     return reference
 
@@ -81,7 +85,7 @@ class BuildRun:
         auths = self.registry.dockercfg()
         kwargs.setdefault("builder", "buildah")
         try:
-            return builder.run_build(
+            return runner.run_build(
                 build, workdir=self.tmp_path / f"build-{self.count}", storage_dir=self.storage_dir, log=self.lines.append,
                 push_auths=auths if push_auths == "registry" else push_auths,
                 pull_auths=auths if pull_auths == "registry" else pull_auths,
@@ -91,8 +95,8 @@ class BuildRun:
             assert all(self.registry.password not in line for line in self.lines)
             assert all(self.registry.basic_auth not in line for line in self.lines)
 
-    def fail(self, build, **kwargs) -> builder.BuildFailure:
-        with pytest.raises(builder.BuildFailure) as caught:
+    def fail(self, build, **kwargs) -> BuildFailure:
+        with pytest.raises(BuildFailure) as caught:
             self.run(build, **kwargs)
         return caught.value
 
@@ -117,7 +121,7 @@ def skopeo_digest(registry, reference):
 
 def image_file(registry, repository, digest, path) -> str | None:
     """The content of path in the image (top-most layer that has it), read from the registry's blobs."""
-    client = v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
+    client = registry_client.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
     content = None
     for layer in client.inspect(repository, digest)["layers"]:
         with tarfile.open(fileobj=io.BytesIO(client.get_blob(repository, layer["digest"]))) as tar:
@@ -128,7 +132,7 @@ def image_file(registry, repository, digest, path) -> str | None:
 
 
 def image_config(registry, repository, digest) -> dict:
-    client = v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
+    client = registry_client.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
     return client.inspect(repository, digest)["config"]["config"]
 
 
@@ -153,7 +157,7 @@ def test_build_pushes_and_reports_the_registry_digest(builds, registry, base_ima
     result = builds.run(build)
     digest = result["digest"]
     assert digest == skopeo_digest(registry, f"{registry.host}/osbs/app:latest")
-    assert digest == v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect("osbs/app", "latest")["digest"]
+    assert digest == registry_client.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect("osbs/app", "latest")["digest"]
     assert result["image_reference"] == f"{registry.host}/osbs/app@{digest}"
     assert result["revision"] == {"commit": commit, "author": {"name": "Ann Author", "email": "ann@example.com"},
                                   "committer": {"name": "Ann Author", "email": "ann@example.com"},
@@ -344,7 +348,7 @@ def test_cancel_stops_a_running_step(builds, base_image, repo):
 
     threading.Thread(target=cancel_when_the_step_runs, daemon=True).start()
     started = time.monotonic()
-    with pytest.raises(builder.BuildCancelled):
+    with pytest.raises(BuildCancelled):
         builds.run(builds.spec(repo), cancel=cancel)
     assert time.monotonic() - started < 30
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0
@@ -354,7 +358,7 @@ THREE_STEPS = "FROM {base}\nRUN echo one > /one\nRUN echo two > /two\nRUN echo t
 
 
 def layer_count(registry, repository, reference) -> int:
-    return len(v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect(repository, reference)["layers"])
+    return len(registry_client.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect(repository, reference)["layers"])
 
 
 @pytest.mark.parametrize("policy, new_layers", [(None, 3), ("None", 3), ("SkipLayers", 1), ("SkipLayersAndWarn", 1)])
@@ -433,15 +437,15 @@ def test_a_source_secret_opens_a_private_repository(builds, registry, base_image
 def test_source_secret_credentials_go_to_the_source_server_only(tmp_path):
     """What git's own credential machinery answers with the engine's setup: the password for the source's
     scheme://host:port, nothing for a submodule or redirect on another server (the prompt is disabled)."""
-    from osbs_local import gitsrc
+    from osbs_local.executor import git_source
 
-    auth = gitsrc._SourceAuth("http://127.0.0.1:8123/team/app.git", {"username": GIT_USER, "password": GIT_PASSWORD},
+    auth = git_source._SourceAuth("http://127.0.0.1:8123/team/app.git", {"username": GIT_USER, "password": GIT_PASSWORD},
                               tmp_path / "auth")
 
     def fill(protocol, host):
         return subprocess.run(["git", "-c", "credential.helper=", *auth.options, "credential", "fill"],
                               input=f"protocol={protocol}\nhost={host}\n\n", capture_output=True, text=True,
-                              env=dict(gitsrc._git_env(), **auth.env))
+                              env=dict(git_source._git_env(), **auth.env))
 
     own = fill("http", "127.0.0.1:8123")
     assert own.returncode == 0 and f"username={GIT_USER}" in own.stdout and f"password={GIT_PASSWORD}" in own.stdout
@@ -457,7 +461,7 @@ def test_source_secret_credentials_go_to_the_source_server_only(tmp_path):
 def test_a_source_secret_ca_crt_trusts_an_https_git_server(builds, registry, base_image, tmp_path_factory, tmp_path):
     from git_http import GitHttpServer
 
-    from osbs_local.pki import ensure_pki
+    from osbs_local.services.pki import ensure_pki
 
     pki = ensure_pki(tmp_path_factory.mktemp("git-pki"))
     server = GitHttpServer(tmp_path_factory.mktemp("git-tls-root"), GIT_USER, GIT_PASSWORD, tls=(pki["cert"], pki["key"])).start()
@@ -480,7 +484,7 @@ def test_a_source_secret_ca_crt_trusts_an_https_git_server(builds, registry, bas
 def test_prepare_dockerfile_like_openshift():
     text = ("# escape=\\\n# syntax comment\nARG BASE=registry.example/base:1\nFROM --platform=linux/amd64 ${BASE} AS build\n"
             "RUN make\nFROM registry.example/runtime:2 \\\n  AS final\nCOPY --from=build /out /out\n")
-    prepared = builder.prepare_dockerfile(text, base_image="127.0.0.1:5000/base@sha256:abc",
+    prepared = prepare_dockerfile(text, base_image="127.0.0.1:5000/base@sha256:abc",
                                           env=[("A", "1 2"), ("B", "$HOME")], build_env=[("OPENSHIFT_BUILD_NAME", "x-1")],
                                           build_labels=[("io.openshift.build.name", "x-1")])
     assert prepared.splitlines() == [
@@ -489,8 +493,8 @@ def test_prepare_dockerfile_like_openshift():
         "FROM 127.0.0.1:5000/base@sha256:abc AS final", 'ENV A="1 2" B="\\$HOME"', "COPY --from=build /out /out",
         'ENV OPENSHIFT_BUILD_NAME="x-1"', 'LABEL "io.openshift.build.name"="x-1"',
     ]
-    assert builder.from_images(prepared, [("BASE", "other/base:3")]) == ["other/base:3", "127.0.0.1:5000/base@sha256:abc"]
-    assert builder.from_images("FROM scratch AS a\nFROM a\nFROM ${UNSET}\n", []) == []
+    assert from_images(prepared, [("BASE", "other/base:3")]) == ["other/base:3", "127.0.0.1:5000/base@sha256:abc"]
+    assert from_images("FROM scratch AS a\nFROM a\nFROM ${UNSET}\n", []) == []
 
 
 # -- Docker Engine API (podman's compatible service) ----------------------------------------------
@@ -583,6 +587,6 @@ def test_docker_builder_cancel(builds, base_image, repo, docker_host):
 
     threading.Thread(target=cancel_when_the_step_runs, daemon=True).start()
     started = time.monotonic()
-    with pytest.raises(builder.BuildCancelled):
+    with pytest.raises(BuildCancelled):
         builds.run(builds.spec(repo), cancel=cancel, builder="docker", docker_host=docker_host)
     assert time.monotonic() - started < 15

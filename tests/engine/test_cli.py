@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from osbs_local import v2
+from osbs_local import registry_client
 
 
 BUILD_API = "/apis/build.openshift.io/v1"
@@ -39,7 +39,7 @@ def test_up_writes_kubeconfig_env_and_the_registry_secret(engine, http):
     secret = http.get(f"{engine.base}/api/v1/namespaces/osbs/secrets/registry-dockercfg").json()
     assert secret["type"] == "kubernetes.io/dockercfg"
     # The secret's credentials really open the registry (TLS with the engine CA, htpasswd).
-    client = v2.RegistryClient(engine.registry, v2.auths_from_secret(secret), engine.ca)
+    client = registry_client.RegistryClient(engine.registry, registry_client.auths_from_secret(secret), engine.ca)
     client.ping()
     assert engine.token not in (engine.state_dir / "logs" / "serve.log").read_text()
 
@@ -155,7 +155,7 @@ def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tm
 
 
 def test_up_with_new_settings_restarts_on_the_new_port_and_down_is_idempotent(tmp_path, engines):
-    from osbs_local.registry import free_port
+    from osbs_local.services.registry import free_port
 
     engine = engines.start(tmp_path / "state", "--build-workers", "0")
     try:

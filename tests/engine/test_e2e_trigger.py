@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from osbs_local import baseimage
+from osbs_local.executor.base_image import build_busybox_base
 
 
 BUILD_API = "/apis/build.openshift.io/v1"
@@ -336,7 +336,7 @@ def test_docker_builder_engine_builds_and_reports_the_registry_digest(tmp_path, 
                 assert time.monotonic() < deadline and service.poll() is None, "podman service did not start"
                 time.sleep(0.2)
         http = engine.session()
-        base_digest = baseimage.build_busybox_base(
+        base_digest = build_busybox_base(
             f"{engine.registry}/osbs/busybox:latest", storage_dir=tmp_path / "storage",
             auth_file=state / "auth.json", cert_dir=state / "certs.d" / engine.registry)
         repo = GitRepo(tmp_path / "repo")
@@ -361,7 +361,7 @@ def test_a_build_running_when_the_engine_stops_ends_as_error_after_restart(tmp_p
     engine = engines.start(state)
     try:
         http = engine.session()
-        base_digest = baseimage.build_busybox_base(
+        base_digest = build_busybox_base(
             f"{engine.registry}/osbs/busybox:latest", storage_dir=tmp_path / "storage",
             auth_file=state / "auth.json", cert_dir=state / "certs.d" / engine.registry)
         repo = GitRepo(tmp_path / "repo")

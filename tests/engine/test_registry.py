@@ -11,16 +11,17 @@ import pytest
 import requests
 from cryptography import x509
 
-from osbs_local import baseimage, v2
-from osbs_local.pki import ensure_pki
-from osbs_local.registry import Registry, RegistryStartError, free_port
+from osbs_local import registry_client
+from osbs_local.executor.base_image import build_busybox_base
+from osbs_local.services.pki import ensure_pki
+from osbs_local.services.registry import Registry, RegistryStartError, free_port
 
 
 @pytest.fixture(scope="module")
 def pushed_image(registry, tmp_path_factory):
     """A busybox image built from scratch and pushed as base/busybox:latest; returns buildah's digest."""
     storage = tmp_path_factory.mktemp("storage")
-    return baseimage.build_busybox_base(
+    return build_busybox_base(
         f"{registry.host}/base/busybox:latest", storage_dir=storage,
         auth_file=registry.auth_file, cert_dir=registry.cert_dir / registry.host,
     )
@@ -118,7 +119,7 @@ def test_registry_start_failure_reports_the_log(tmp_path, registry):
 
 # -- v2 client -------------------------------------------------------------------------------------
 def test_inspect_after_push_gives_the_digest_skopeo_reports(registry, pushed_image):
-    client = v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
+    client = registry_client.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file))
     info = client.inspect("base/busybox", "latest")
     assert info["digest"] == pushed_image == skopeo_digest(registry, "base/busybox:latest")
     assert info["architecture"] == "amd64" and info["os"] == "linux"
@@ -133,10 +134,10 @@ def test_inspect_of_a_manifest_list_reports_the_list_digest_and_the_amd64_config
     ca, creds = str(registry.ca_file), (registry.username, registry.password)
     base = f"{registry.url}/v2/base/busybox"
     image = requests.get(f"{base}/manifests/{pushed_image}", auth=creds, verify=ca,
-                         headers={"Accept": v2.ACCEPT}, timeout=5)
+                         headers={"Accept": registry_client.ACCEPT}, timeout=5)
     manifest = image.json()
     index = {
-        "schemaVersion": 2, "mediaType": v2.OCI_INDEX,
+        "schemaVersion": 2, "mediaType": registry_client.OCI_INDEX,
         "manifests": [
             {"mediaType": manifest["mediaType"], "digest": pushed_image, "size": len(image.content),
              "platform": {"os": "linux", "architecture": "s390x"}},
@@ -146,10 +147,10 @@ def test_inspect_of_a_manifest_list_reports_the_list_digest_and_the_amd64_config
     }
     body = json.dumps(index).encode()
     put = requests.put(f"{base}/manifests/multi", data=body, auth=creds, verify=ca,
-                       headers={"Content-Type": v2.OCI_INDEX}, timeout=5)
+                       headers={"Content-Type": registry_client.OCI_INDEX}, timeout=5)
     assert put.status_code == 201, put.text
-    info = v2.RegistryClient(registry.host, registry.dockercfg(), ca).inspect("base/busybox", "multi")
-    assert info["media_type"] == v2.OCI_INDEX
+    info = registry_client.RegistryClient(registry.host, registry.dockercfg(), ca).inspect("base/busybox", "multi")
+    assert info["media_type"] == registry_client.OCI_INDEX
     assert info["digest"] == put.headers["Docker-Content-Digest"] == skopeo_digest(registry, "base/busybox:multi")
     assert info["manifest_digest"] == pushed_image and info["architecture"] == "amd64"
 
@@ -161,8 +162,8 @@ def test_inspect_of_a_manifest_list_reports_the_list_digest_and_the_amd64_config
 def test_inspect_unauthorised(registry, pushed_image, auths, words):
     if auths == "wrong":
         auths = {f"https://{registry.host}/v1/": {"username": "osbs", "password": "not-it"}}
-    with pytest.raises(v2.RegistryError) as caught:
-        v2.RegistryClient(registry.host, auths, str(registry.ca_file)).inspect("base/busybox", "latest")
+    with pytest.raises(registry_client.RegistryError) as caught:
+        registry_client.RegistryClient(registry.host, auths, str(registry.ca_file)).inspect("base/busybox", "latest")
     assert (caught.value.code, caught.value.reason) == (401, "Unauthorized")
     for word in words:
         assert word in caught.value.message
@@ -176,23 +177,23 @@ def test_inspect_unauthorised(registry, pushed_image, auths, words):
     ("Base/Upper", "latest", 400, "BadRequest"),
 ])
 def test_inspect_errors(registry, pushed_image, repository, reference, code, reason):
-    with pytest.raises(v2.RegistryError) as caught:
-        v2.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect(repository, reference)
+    with pytest.raises(registry_client.RegistryError) as caught:
+        registry_client.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect(repository, reference)
     assert (caught.value.code, caught.value.reason) == (code, reason)
     assert repository in caught.value.message
 
 
 def test_inspect_without_the_ca_fails_on_tls_and_insecure_skips_verification(registry, pushed_image):
-    with pytest.raises(v2.RegistryError) as caught:
-        v2.RegistryClient(registry.host, registry.dockercfg()).inspect("base/busybox", "latest")
+    with pytest.raises(registry_client.RegistryError) as caught:
+        registry_client.RegistryClient(registry.host, registry.dockercfg()).inspect("base/busybox", "latest")
     assert caught.value.code == 500 and "TLS verification" in caught.value.message
-    info = v2.RegistryClient(registry.host, registry.dockercfg(), insecure=True).inspect("base/busybox", "latest")
+    info = registry_client.RegistryClient(registry.host, registry.dockercfg(), insecure=True).inspect("base/busybox", "latest")
     assert info["digest"] == pushed_image
 
 
 def test_inspect_unreachable_registry():
-    with pytest.raises(v2.RegistryError) as caught:
-        v2.RegistryClient(f"127.0.0.1:{free_port()}").inspect("base/busybox", "latest")
+    with pytest.raises(registry_client.RegistryError) as caught:
+        registry_client.RegistryClient(f"127.0.0.1:{free_port()}").inspect("base/busybox", "latest")
     assert caught.value.code == 500 and "cannot reach registry" in caught.value.message
 
 
@@ -212,7 +213,7 @@ def test_insecure_client_falls_back_to_plain_http(tmp_path, pushed_image, regist
              f"docker://{registry.host}/base/busybox:latest", f"docker://127.0.0.1:{port}/plain/busybox:latest"],
             check=True, capture_output=True, timeout=60,
         )
-        info = v2.RegistryClient(f"127.0.0.1:{port}", insecure=True).inspect("plain/busybox", "latest")
+        info = registry_client.RegistryClient(f"127.0.0.1:{port}", insecure=True).inspect("plain/busybox", "latest")
         assert info["digest"].startswith("sha256:") and info["architecture"] == "amd64"
     finally:
         process.terminate()
@@ -263,7 +264,7 @@ def test_bearer_token_challenge(registry, pushed_image):
     thread.start()
     try:
         auths = {f"127.0.0.1:{port}": {"auth": base64.b64encode(b"me:secret").decode()}}
-        info = v2.RegistryClient(f"127.0.0.1:{port}", auths, insecure=True).inspect("base/busybox", "latest")
+        info = registry_client.RegistryClient(f"127.0.0.1:{port}", auths, insecure=True).inspect("base/busybox", "latest")
         assert info["digest"] == pushed_image
         path, authorization = seen_token_requests[0]
         assert "scope=repository%3Abase%2Fbusybox%3Apull" in path and "service=proxy" in path
@@ -286,29 +287,29 @@ def test_auths_from_dockercfg_and_dockerconfigjson_secrets():
     string_data = {"type": "kubernetes.io/dockerconfigjson",
                    "stringData": {".dockerconfigjson": json.dumps({"auths": {"r.example:5000": {"username": "u", "password": "p"}}})}}
     opaque = {"type": "Opaque", "data": {"password": base64.b64encode(b"x").decode()}}
-    assert v2.auths_from_secret(dockercfg) == {"r.example:5000": entry}
-    assert v2.credentials_for(v2.auths_from_secret(dockercfg), "r.example:5000") == ("u", "p:with:colons")
-    assert v2.credentials_for(v2.auths_from_secret(dockerconfigjson), "r.example:5000") == ("u", "p:with:colons")
-    assert v2.credentials_for(v2.auths_from_secret(string_data), "r.example:5000") == ("u", "p")
-    assert v2.credentials_for(v2.auths_from_secret(dockercfg), "other:5000") is None
-    assert v2.auths_from_secret(opaque) == {}
-    with pytest.raises(v2.RegistryError) as caught:
-        v2.auths_from_secret({"metadata": {"name": "broken"}, "type": "kubernetes.io/dockercfg",
+    assert registry_client.auths_from_secret(dockercfg) == {"r.example:5000": entry}
+    assert registry_client.credentials_for(registry_client.auths_from_secret(dockercfg), "r.example:5000") == ("u", "p:with:colons")
+    assert registry_client.credentials_for(registry_client.auths_from_secret(dockerconfigjson), "r.example:5000") == ("u", "p:with:colons")
+    assert registry_client.credentials_for(registry_client.auths_from_secret(string_data), "r.example:5000") == ("u", "p")
+    assert registry_client.credentials_for(registry_client.auths_from_secret(dockercfg), "other:5000") is None
+    assert registry_client.auths_from_secret(opaque) == {}
+    with pytest.raises(registry_client.RegistryError) as caught:
+        registry_client.auths_from_secret({"metadata": {"name": "broken"}, "type": "kubernetes.io/dockercfg",
                               "data": {".dockercfg": base64.b64encode(b"{not json").decode()}})
     assert caught.value.code == 400 and "broken" in caught.value.message
 
 
 def test_split_image_reference():
-    assert v2.split_image_reference("127.0.0.1:5000/a/b:1") == ("127.0.0.1:5000", "a/b", "1")
-    assert v2.split_image_reference("127.0.0.1:5000/a/b@sha256:ab") == ("127.0.0.1:5000", "a/b", "sha256:ab")
-    assert v2.split_image_reference("localhost/b") == ("localhost", "b", "latest")
-    assert v2.split_image_reference("busybox") == ("docker.io", "library/busybox", "latest")
-    assert v2.split_image_reference("quay.io/x/y:z") == ("quay.io", "x/y", "z")
+    assert registry_client.split_image_reference("127.0.0.1:5000/a/b:1") == ("127.0.0.1:5000", "a/b", "1")
+    assert registry_client.split_image_reference("127.0.0.1:5000/a/b@sha256:ab") == ("127.0.0.1:5000", "a/b", "sha256:ab")
+    assert registry_client.split_image_reference("localhost/b") == ("localhost", "b", "latest")
+    assert registry_client.split_image_reference("busybox") == ("docker.io", "library/busybox", "latest")
+    assert registry_client.split_image_reference("quay.io/x/y:z") == ("quay.io", "x/y", "z")
 
 
 def test_baseimage_command_line_pushes_with_the_engine_env(registry, tmp_path):
     env = dict(os.environ, OSBS_LOCAL_REGISTRY=registry.host, REGISTRY_AUTH_FILE=str(registry.auth_file))
-    out = subprocess.run([sys.executable, "-m", "osbs_local.baseimage", "demo/busybox:1",
+    out = subprocess.run([sys.executable, "-m", "osbs_local.executor.base_image", "demo/busybox:1",
                           "--storage-dir", str(tmp_path / "storage")],
                          env=env, capture_output=True, text=True, check=True)
     reference = out.stdout.strip()
@@ -318,11 +319,11 @@ def test_baseimage_command_line_pushes_with_the_engine_env(registry, tmp_path):
 
 def test_registry_allows_deleting_manifests(registry, tmp_path):
     storage = tmp_path / "storage"
-    digest = baseimage.build_busybox_base(f"{registry.host}/scratchpad/busybox:gone", storage_dir=storage,
+    digest = build_busybox_base(f"{registry.host}/scratchpad/busybox:gone", storage_dir=storage,
                                           auth_file=registry.auth_file, cert_dir=registry.cert_dir / registry.host)
     creds, ca = (registry.username, registry.password), str(registry.ca_file)
     deleted = requests.delete(f"{registry.url}/v2/scratchpad/busybox/manifests/{digest}", auth=creds, verify=ca, timeout=5)
     assert deleted.status_code == 202  # storage.delete.enabled; 405 otherwise
-    with pytest.raises(v2.RegistryError) as caught:
-        v2.RegistryClient(registry.host, registry.dockercfg(), ca).inspect("scratchpad/busybox", digest)
+    with pytest.raises(registry_client.RegistryError) as caught:
+        registry_client.RegistryClient(registry.host, registry.dockercfg(), ca).inspect("scratchpad/busybox", digest)
     assert caught.value.code == 404

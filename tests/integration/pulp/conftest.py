@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from osbs_local.buildproc import buildah_command
-from osbs_local.pki import ensure_pki
-from osbs_local.pulp import PulpService
-from osbs_local.registry import Registry, free_port
+from osbs_local.executor.process import buildah_command
+from osbs_local.services.pki import ensure_pki
+from osbs_local.services.pulp import PulpService
+from osbs_local.services.registry import Registry, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 COLLECTIONS = REPO / "build" / "collections"  # tests/conftest.py links the checkout there

@@ -6,7 +6,7 @@ import os
 import pytest
 import requests
 
-from osbs_local import pulp as pulp_module
+from osbs_local.services import pulp as pulp_module
 
 
 def process_runs(pid):

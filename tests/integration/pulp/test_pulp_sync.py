@@ -4,7 +4,7 @@ import json
 
 import requests
 
-from osbs_local.registry import free_port
+from osbs_local.services.registry import free_port
 
 
 def pulp_get(pulp, path, **params):

@@ -1,8 +1,8 @@
-"""Generic REST semantics over the store: create, get, list, update, patch, delete, watch.
+"""The generic store: REST semantics over storage (create, get, list, update, patch, delete, watch).
 
-Kind-specific rules (defaults, validation, generation, immutable fields) live in Strategy
-objects: the core kinds here, BuildConfig/Build in api_build.py, ImageStream in api_image.py.
-Every failure is an ApiError that the server renders as a `kind: Status` body.
+Kind-specific rules (defaults, validation, generation, immutable fields, what DELETE does) come from
+the kind's Strategy (apiserver.strategy), found through apiserver.registration; this module names no
+kind.  Every failure is an ApiError that the HTTP layer renders as a `kind: Status` body.
 """
 
 from __future__ import annotations
@@ -13,129 +13,21 @@ import copy
 import json
 import logging
 import random
-import re
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from . import patching
-from .resources import BY_PLURAL, Resource
+from . import patching, registration
+from .errors import (ApiError, Cause, already_exists, bad_request, conflict, invalid, invalid_object, not_found,
+                     status_details, success_status)
+from .meta import GENERATE_CHARS, NAME_RE, now
+from .resource import Resource
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
-from .store import AlreadyExists, Conflict, Store, dumps
+from .storage import AlreadyExists, Conflict, Store, dumps
 from .watch import Expired
 
 log = logging.getLogger("osbs_local.api")
-
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def now() -> str:
-    """UTC RFC3339 to whole seconds, the way metav1.Time serialises."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str, details: Optional[dict] = None):
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = details
-
-    def status(self) -> dict:
-        body = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details is not None:
-            body["details"] = self.details
-        return body
-
-
-def _details(resource: Resource, name: str) -> dict:
-    details = {"name": name, "kind": resource.plural}
-    if resource.group:
-        details["group"] = resource.group
-    return details
-
-
-def not_found(resource: Resource, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{resource.qualified_plural} "{name}" not found', _details(resource, name))
-
-
-def already_exists(resource: Resource, name: str) -> ApiError:
-    return ApiError(
-        409, "AlreadyExists", f'{resource.qualified_plural} "{name}" already exists', _details(resource, name)
-    )
-
-
-def conflict(resource: Resource, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {resource.qualified_plural} "{name}": the object has been modified;'
-        " please apply your changes to the latest version and try again",
-        _details(resource, name),
-    )
-
-
-@dataclass
-class Cause:
-    field: str
-    reason: str  # FieldValueRequired | FieldValueInvalid | FieldValueDuplicate | FieldValueNotSupported | ...
-    message: str
-
-
-_CAUSE_WORDS = {
-    "FieldValueRequired": "Required value",
-    "FieldValueInvalid": "Invalid value",
-    "FieldValueDuplicate": "Duplicate value",
-    "FieldValueNotSupported": "Unsupported value",
-    "FieldValueForbidden": "Forbidden",
-}
-
-
-def invalid(kind_qualified: str, name: str, causes: list[Cause], group: str = "", kind: str = "") -> ApiError:
-    text = ", ".join(f"{c.field}: {_CAUSE_WORDS.get(c.reason, c.reason)}: {c.message}" for c in causes)
-    details = {
-        "name": name,
-        "kind": kind or kind_qualified.split(".")[0],
-        "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes],
-    }
-    if group:
-        details["group"] = group
-    message = f'{kind_qualified} "{name}" is invalid: {text}' if len(causes) == 1 else (
-        f'{kind_qualified} "{name}" is invalid: [{text}]'
-    )
-    return ApiError(422, "Invalid", message, details)
-
-
-def invalid_object(resource: Resource, name: str, causes: list[Cause]) -> ApiError:
-    return invalid(resource.qualified_kind, name, causes, resource.group, resource.kind)
-
-
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "BadRequest", message)
-
-
-def method_not_allowed(verb: str, resource: Resource) -> ApiError:
-    return ApiError(
-        405, "MethodNotAllowed", f'{verb} is not supported on resources of kind "{resource.qualified_plural}"'
-    )
-
-
-def success_status(resource: Resource, name: str, uid: str) -> dict:
-    details = _details(resource, name)
-    details["uid"] = uid
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
 def _without_rv(obj: dict) -> dict:
@@ -144,100 +36,21 @@ def _without_rv(obj: dict) -> dict:
     return copied
 
 
-class Strategy:
-    """Per-kind rules; the defaults fit ConfigMap-like kinds without spec/status or generation."""
-
-    has_generation = False
-    require_rv_on_update = False
-
-    def prepare_create(self, api: "Api", obj: dict) -> None:
-        """Fill defaults and reset server-owned fields on a new object."""
-
-    def prepare_update(self, api: "Api", old: dict, new: dict, subresource: str) -> None:
-        """Carry over what this kind's update may not change; bump generation."""
-
-    def validate(self, api: "Api", obj: dict, old: Optional[dict], subresource: str = "") -> list[Cause]:
-        return []
-
-
-class NamespaceStrategy(Strategy):
-    def prepare_create(self, api, obj):
-        obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
-        obj["status"] = {"phase": "Active"}
-        labels = obj["metadata"].setdefault("labels", {})
-        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-
-    def prepare_update(self, api, old, new, subresource):
-        new["status"] = copy.deepcopy(old.get("status", {"phase": "Active"}))
-        new["spec"] = copy.deepcopy(old.get("spec", {}))
-        new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = new["metadata"]["name"]
-
-
-class SecretStrategy(Strategy):
-    _REQUIRED_KEYS = {
-        "kubernetes.io/dockercfg": ".dockercfg",
-        "kubernetes.io/dockerconfigjson": ".dockerconfigjson",
-    }
-
-    def _fold_string_data(self, obj: dict) -> None:
-        string_data = obj.pop("stringData", None) or {}
-        if string_data:
-            data = obj.get("data") or {}
-            for key, value in string_data.items():
-                data[key] = base64.b64encode(str(value).encode()).decode()
-            obj["data"] = data
-
-    def prepare_create(self, api, obj):
-        self._fold_string_data(obj)
-        obj.setdefault("type", "Opaque")
-
-    def prepare_update(self, api, old, new, subresource):
-        self._fold_string_data(new)
-        new.setdefault("type", old.get("type", "Opaque"))
-
-    def validate(self, api, obj, old, subresource=""):
-        causes = []
-        if old is not None and old.get("type") != obj.get("type"):
-            causes.append(Cause("type", "FieldValueInvalid", "field is immutable"))
-        data = obj.get("data") or {}
-        for key, value in data.items():
-            try:
-                base64.b64decode(value or "", validate=True)
-            except (binascii.Error, TypeError):
-                causes.append(Cause(f"data[{key}]", "FieldValueInvalid", "not valid base64"))
-        required = self._REQUIRED_KEYS.get(obj.get("type", ""))
-        if required and required not in data:
-            causes.append(Cause(f"data[{required}]", "FieldValueRequired", "Required value"))
-        return causes
-
-
 class Api:
-    def __init__(self, store: Store, state_dir: Path, registry_host: str = "", registry_ca: Optional[str] = None):
-        from . import api_build, api_image  # the kind strategies; imported here to avoid an import cycle
+    """The generic store, and what every kind's code reads: storage, the state directory, the integrated registry."""
 
+    def __init__(self, store: Store, state_dir: Path, registry_host: str = "", registry_ca: Optional[str] = None):
         self.store = store
         self.state_dir = Path(state_dir)
         self.registry_host = registry_host
         self.registry_ca = registry_ca
         # Credentials for the integrated registry, used when a build or import names it without a secret.
         self.registry_auths: Optional[dict] = None
-        self.strategies: dict[str, Strategy] = {
-            "namespaces": NamespaceStrategy(),
-            "secrets": SecretStrategy(),
-            "configmaps": Strategy(),
-            "events": Strategy(),
-            "images": Strategy(),
-            "buildconfigs": api_build.BuildConfigStrategy(),
-            "builds": api_build.BuildStrategy(),
-            "imagestreams": api_image.ImageStreamStrategy(),
-        }
-        self.build_ops = api_build.BuildOperations(self)
-        self.image_ops = api_image.ImageOperations(self)
 
     # -- helpers ---------------------------------------------------------------------------------
     def require_namespace(self, namespace: str) -> None:
         if self.store.peek("namespaces", "", namespace) is None:
-            raise not_found(BY_PLURAL["namespaces"], namespace)
+            raise not_found(registration.resource(registration.NAMESPACES), namespace)
 
     def get_or_404(self, resource: Resource, namespace: str, name: str) -> dict:
         obj = self.store.get(resource.plural, namespace or "", name)
@@ -260,7 +73,7 @@ class Api:
         meta = obj["metadata"]
         if not meta.get("name"):
             if meta.get("generateName"):
-                meta["name"] = meta["generateName"] + "".join(random.choice(_GENERATE_CHARS) for _ in range(5))
+                meta["name"] = meta["generateName"] + "".join(random.choice(GENERATE_CHARS) for _ in range(5))
             else:
                 raise invalid_object(resource, "", [Cause("metadata.name", "FieldValueRequired", "name or generateName is required")])
         self._validate_name(resource, meta["name"])
@@ -279,7 +92,7 @@ class Api:
         meta["creationTimestamp"] = now()
         for server_owned in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
             meta.pop(server_owned, None)
-        strategy = self.strategies.get(resource.plural, Strategy())
+        strategy = registration.strategy(resource.plural)
         if strategy.has_generation:
             meta["generation"] = 1
         else:
@@ -325,7 +138,7 @@ class Api:
         return obj
 
     def _validate_name(self, resource: Resource, name: str) -> None:
-        if len(name) > 253 or not _NAME_RE.match(name):
+        if len(name) > 253 or not NAME_RE.match(name):
             raise invalid_object(
                 resource,
                 name,
@@ -415,7 +228,7 @@ class Api:
         obj["metadata"]["name"] = name
         with self.store.lock:
             old = self.get_or_404(resource, namespace, name)
-            strategy = self.strategies.get(resource.plural, Strategy())
+            strategy = registration.strategy(resource.plural)
             body_rv = obj["metadata"].get("resourceVersion")
             if not body_rv and strategy.require_rv_on_update:
                 raise invalid_object(
@@ -428,7 +241,7 @@ class Api:
 
     def update_prepared(self, resource: Resource, old: dict, new: dict, subresource: str, dry: bool) -> dict:
         """Apply the kind's update rules to new (a full object) and store it if it differs from old."""
-        strategy = self.strategies.get(resource.plural, Strategy())
+        strategy = registration.strategy(resource.plural)
         meta, old_meta = new["metadata"], old["metadata"]
         for immutable in ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp"):
             if immutable in old_meta:
@@ -495,23 +308,20 @@ class Api:
                     409, "Conflict",
                     f'Operation cannot be fulfilled on {resource.qualified_plural} "{name}": Precondition failed: '
                     f'UID in precondition: {preconditions["uid"]}, UID in object meta: {old["metadata"]["uid"]}',
-                    _details(resource, name),
+                    status_details(resource, name),
                 )
             if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise conflict(resource, name)
-            if resource.plural == "namespaces":
-                terminating = copy.deepcopy(old)
-                terminating["status"] = {"phase": "Terminating"}
-                terminating["metadata"]["deletionTimestamp"] = now()
-                if not dry:
-                    self._delete_namespace_contents(name)
-                    self.store.delete("namespaces", "", name)
-                return terminating
-            if not dry:
-                self.store.delete(resource.plural, namespace or "", name)
-                if options.get("propagationPolicy") != "Orphan":
-                    self._collect_dependents(namespace or "", old["metadata"]["uid"])
-            return success_status(resource, name, old["metadata"]["uid"])
+            return registration.strategy(resource.plural).delete(self, resource, old, options, dry)
+
+    def delete_stored(self, resource: Resource, old: dict, options: dict, dry: bool) -> dict:
+        """Delete a stored object and, unless orphaned, the objects it controlled."""
+        meta = old["metadata"]
+        if not dry:
+            self.store.delete(resource.plural, meta.get("namespace") or "", meta["name"])
+            if options.get("propagationPolicy") != "Orphan":
+                self._collect_dependents(meta.get("namespace") or "", meta["uid"])
+        return success_status(resource, meta["name"], meta["uid"])
 
     def delete_collection(self, resource, namespace, label_selector=None, field_selector=None, options=None, dry_run=None):
         listed = self.list(resource, namespace, label_selector=label_selector, field_selector=field_selector)
@@ -523,17 +333,19 @@ class Api:
                     raise
         return listed
 
-    def _delete_namespace_contents(self, namespace: str) -> None:
-        for plural, resource in BY_PLURAL.items():
-            if resource.namespaced and resource.stored:
-                for obj, _ in list(self.store.scan(plural, namespace)):
-                    self.store.delete(plural, namespace, obj["metadata"]["name"])
+    def delete_namespace_contents(self, namespace: str) -> None:
+        for resource in self._stored_namespaced():
+            for obj, _ in list(self.store.scan(resource.plural, namespace)):
+                self.store.delete(resource.plural, namespace, obj["metadata"]["name"])
+
+    @staticmethod
+    def _stored_namespaced() -> list[Resource]:
+        return [kind.resource for kind in registration.kinds() if kind.resource.namespaced and kind.resource.stored]
 
     def _collect_dependents(self, namespace: str, owner_uid: str) -> None:
         """Background garbage collection done at once: delete objects this object controlled."""
-        for plural, resource in BY_PLURAL.items():
-            if not (resource.namespaced and resource.stored):
-                continue
+        for resource in self._stored_namespaced():
+            plural = resource.plural
             for obj, _ in list(self.store.scan(plural, namespace)):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if any(ref.get("uid") == owner_uid for ref in refs):

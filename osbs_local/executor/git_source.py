@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from .buildproc import BuildFailure, run_streaming
+from .process import BuildFailure, run_streaming
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _SHA_LIKE = re.compile(r"^[0-9a-f]{7,64}$")  # OpenShift lets source.git.ref name a commit too

@@ -12,26 +12,17 @@ from typing import Any
 
 import jsonpatch
 
+from . import registration
+
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 SUPPORTED = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH)
 
-# Keyed lists per resource: dotted path (with "*" for any map key) -> merge key.
+# Keyed lists every kind has: dotted path (with "*" for any map key) -> merge key.  A kind adds its own
+# (its Kind.merge_keys) where its Go type names a patchMergeKey.
 _COMMON_KEYED = {"metadata.ownerReferences": "uid"}
-STRATEGIC_KEYS: dict[str, dict[str, str]] = {
-    "builds": {
-        "status.conditions": "type",
-        "spec.strategy.dockerStrategy.volumes": "name",
-        "spec.strategy.sourceStrategy.volumes": "name",
-    },
-    "buildconfigs": {
-        "spec.strategy.dockerStrategy.volumes": "name",
-        "spec.strategy.sourceStrategy.volumes": "name",
-    },
-    "imagestreams": {"spec.tags": "name", "status.tags": "tag"},
-}
 
 
 class PatchError(ValueError):
@@ -62,7 +53,9 @@ def json_patch(target: Any, operations: Any) -> Any:
 
 def strategic_merge_patch(target: Any, patch: Any, resource: str) -> Any:
     keys = dict(_COMMON_KEYED)
-    keys.update(STRATEGIC_KEYS.get(resource, {}))
+    kind = registration.by_plural(resource)
+    if kind is not None:
+        keys.update(kind.merge_keys)
     return _smp(target, patch, "", keys)
 
 

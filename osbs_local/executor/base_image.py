@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .buildproc import buildah_command
+from .process import buildah_command
 
 BUSYBOX = "/bin/busybox"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -92,7 +92,7 @@ def build_busybox_base(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m osbs_local.baseimage [REPOSITORY:TAG]`: push the busybox base image to the engine's registry.
+    """`python -m osbs_local.executor.base_image [REPOSITORY:TAG]`: push the busybox base image to the engine's registry.
 
     Defaults come from the engine's env file variables (source DIR/env first): OSBS_LOCAL_REGISTRY and
     REGISTRY_AUTH_FILE; the CA is taken from DIR/certs.d/HOST next to the auth file.
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m osbs_local.baseimage", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m osbs_local.executor.base_image", description=main.__doc__)
     parser.add_argument("repository", nargs="?", default="osbs/busybox:latest",
                         help="repository:tag inside the registry (default osbs/busybox:latest)")
     parser.add_argument("--registry", default=os.environ.get("OSBS_LOCAL_REGISTRY"), help="HOST:PORT")

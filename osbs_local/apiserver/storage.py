@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from .watch import Event, EventLog
 
@@ -205,7 +205,3 @@ def _key(obj: dict) -> Key:
     meta = obj["metadata"]
     return (meta.get("namespace") or "", meta["name"])
 
-
-def iter_objects(pairs: Iterable[tuple[dict, str]]) -> Iterator[dict]:
-    for obj, _ in pairs:
-        yield obj

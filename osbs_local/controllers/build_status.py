@@ -1,0 +1,138 @@
+"""A Build's status as the build controller writes it: phases and their events, finishing, restart recovery."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from ..apiserver import registration
+from ..apiserver.api import Api
+from ..apiserver.errors import ApiError
+from ..apiserver.meta import now
+from ..kinds.build.spec import ACTIVE_PHASES, BUILD_CONFIG_LABEL, BUILD_NUMBER_ANNOTATION, TERMINAL_PHASES
+
+log = logging.getLogger("osbs_local.controllers")
+
+CANCELLED_MESSAGE = "The build was cancelled by the user."
+RESTART_REASON = "EngineRestarted"
+
+
+def build_key(build: dict) -> tuple[str, str]:
+    return build["metadata"]["namespace"], build["metadata"]["name"]
+
+
+def build_number(build: dict) -> int:
+    try:
+        return int((build["metadata"].get("annotations") or {}).get(BUILD_NUMBER_ANNOTATION, "0"))
+    except ValueError:
+        return 0
+
+
+def config_name(build: dict) -> Optional[str]:
+    return ((build.get("status") or {}).get("config") or {}).get("name") or (
+        build["metadata"].get("labels") or {}
+    ).get(BUILD_CONFIG_LABEL)
+
+
+def parse_time(text: Optional[str]) -> Optional[float]:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def update_build(api: Api, namespace: str, name: str, mutate: Callable[[dict], None], subresource: str = "") -> Optional[dict]:
+    """Read-modify-write a Build under the store lock (subresource "details" for spec.revision); None when it is gone."""
+    builds = registration.resource("builds")
+    with api.store.lock:
+        old = api.store.get("builds", namespace, name)
+        if old is None:
+            return None
+        new = copy.deepcopy(old)
+        mutate(new)
+        return api.update_prepared(builds, old, new, subresource, False)
+
+
+_PHASE_EVENTS = {
+    "Running": ("BuildStarted", "Normal", "Build {key} is now running"),
+    "Complete": ("BuildCompleted", "Normal", "Build {key} completed successfully"),
+    "Failed": ("BuildFailed", "Warning", "Build {key} failed"),
+    "Error": ("BuildFailed", "Warning", "Build {key} failed"),
+    "Cancelled": ("BuildCancelled", "Normal", "Build {key} has been cancelled"),
+}
+
+
+def record_build_event(api: Api, build: Optional[dict]) -> None:
+    """The Event OpenShift's build controller emits for the build's phase (kubectl describe shows it)."""
+    if build is None or build.get("status", {}).get("phase") not in _PHASE_EVENTS:
+        return
+    reason, event_type, text = _PHASE_EVENTS[build["status"]["phase"]]
+    meta = build["metadata"]
+    stamp = now()
+    event = {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"],
+                     # Owned by the build, so the events go when it goes.
+                     "ownerReferences": [{"apiVersion": "build.openshift.io/v1", "kind": "Build", "name": meta["name"],
+                                          "uid": meta["uid"]}]},
+        "involvedObject": {"kind": "Build", "apiVersion": "build.openshift.io/v1", "namespace": meta["namespace"],
+                           "name": meta["name"], "uid": meta["uid"], "resourceVersion": meta.get("resourceVersion")},
+        "reason": reason, "type": event_type, "count": 1,
+        "message": text.format(key=f"{meta['namespace']}/{meta['name']}"),
+        "source": {"component": "build-controller"}, "reportingComponent": "build-controller",
+        "firstTimestamp": stamp, "lastTimestamp": stamp,
+    }
+    try:
+        with api.store.lock:
+            if api.store.peek("builds", meta["namespace"], meta["name"]) is not None:
+                api.create_prepared(registration.resource("events"), event, dry=False)
+    except ApiError as exc:
+        log.warning("event for build %s/%s not recorded: %s", meta["namespace"], meta["name"], exc.message)
+
+
+def finish_build(api: Api, namespace: str, name: str, phase: str, reason: str = "", message: str = "",
+                 log_snippet: str = "", started_at: Optional[float] = None) -> Optional[dict]:
+    finished = []
+
+    def mutate(build: dict) -> None:
+        status = build.setdefault("status", {})
+        if status.get("phase") in TERMINAL_PHASES:
+            return
+        finished.append(True)
+        status["phase"] = phase
+        if reason:
+            status["reason"] = reason
+        if message:
+            status["message"] = message
+        if log_snippet:
+            status["logSnippet"] = log_snippet
+        status["completionTimestamp"] = now()
+        start = started_at or parse_time(status.get("startTimestamp"))
+        if status.get("startTimestamp") and start:
+            status["duration"] = int((time.time() - start) * 1e9)
+
+    build = update_build(api, namespace, name, mutate)
+    if finished:
+        record_build_event(api, build)
+    return build
+
+
+def recover_after_restart(api: Api) -> int:
+    """Builds the previous engine left New, Pending or Running end as Error: nothing runs them any more."""
+    count = 0
+    for build, _ in list(api.store.scan("builds")):
+        phase = build.get("status", {}).get("phase", "New")
+        if phase in ACTIVE_PHASES:
+            namespace, name = build_key(build)
+            finish_build(
+                api, namespace, name, "Error", RESTART_REASON,
+                f"The osbs-local engine restarted while this build was {phase}; the build did not finish."
+                " Start a new build.",
+            )
+            log.info("build %s/%s was %s when the engine stopped: now Error", namespace, name, phase)
+            count += 1
+    return count
+

@@ -1,0 +1,346 @@
+"""The build controller: starts New builds as their BuildConfig's runPolicy allows, in a bounded set of
+worker threads, runs each with the executor, records the outcome and prunes old builds.
+
+Listeners only enqueue: they run under the store lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .. import registry_client
+from ..apiserver import registration
+from ..apiserver.api import Api
+from ..apiserver.errors import ApiError
+from ..apiserver.meta import now
+from ..apiserver.watch import Event
+from ..executor.process import BuildCancelled, BuildFailure
+from ..executor.runner import run_build
+from ..kinds.build.spec import ACTIVE_PHASES, POD_NAME_ANNOTATION, START_POLICY_LABEL
+from ..kinds.image import imagestreamimport
+from .build_status import (CANCELLED_MESSAGE, build_key, build_number, config_name, finish_build, record_build_event,
+                           update_build)
+
+log = logging.getLogger("osbs_local.controllers")
+
+
+@dataclass
+class BuildSettings:
+    builder: str = "buildah"
+    docker_host: Optional[str] = None
+    workers: int = 2
+    storage_dir: Optional[Path] = None
+    ca_dir: Optional[Path] = None  # certs.d tree for buildah/skopeo
+
+
+
+class _Worker:
+    def __init__(self):
+        self.cancel = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+
+class BuildController:
+    """Starts New builds as runPolicy and the worker bound allow; runs them; records the outcome."""
+
+    def __init__(self, api: Api, settings: BuildSettings):
+        self.api = api
+        self.settings = settings
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+        self.workers: dict[tuple[str, str], _Worker] = {}
+        self._lock = threading.Lock()
+        self._deleted_dirs: "queue.Queue[Path]" = queue.Queue()  # build dirs to remove, off the store lock
+        self.thread = threading.Thread(target=self._loop, name="build-scheduler", daemon=True)
+
+    def on_event(self, event: Event) -> None:
+        if event.resource not in ("builds", "buildconfigs"):
+            return
+        if event.resource == "builds" and (event.type == "DELETED" or event.obj.get("status", {}).get("cancelled")):
+            worker = self.workers.get((event.namespace, event.obj["metadata"]["name"]))
+            if worker is not None:
+                worker.cancel.set()
+        if event.resource == "builds" and event.type == "DELETED":
+            self._deleted_dirs.put(self.api.state_dir / "builds" / event.namespace / event.obj["metadata"]["name"])
+        self.wakeup.set()
+
+    def start(self) -> None:
+        self.thread.start()
+        self.wakeup.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+        with self._lock:
+            workers = list(self.workers.values())
+        for worker in workers:
+            worker.cancel.set()
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            if worker.thread is not None:
+                worker.thread.join(max(deadline - time.monotonic(), 0.1))
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            self.wakeup.wait(2.0)
+            self.wakeup.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                self.schedule()
+            except Exception:
+                log.exception("build scheduling failed")
+            self._remove_deleted_build_dirs()
+
+    def _remove_deleted_build_dirs(self) -> None:
+        """A deleted build's log and workspace go too (a running one once its worker has stopped)."""
+        postponed = []
+        while not self._deleted_dirs.empty():
+            path = self._deleted_dirs.get()
+            if (path.parent.name, path.name) in self.workers:
+                postponed.append(path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in postponed:
+            self._deleted_dirs.put(path)
+
+    def schedule(self) -> None:
+        if self.settings.workers <= 0:
+            return  # a benchmark engine: builds stay New
+        api = self.api
+        by_config: dict[tuple[str, Optional[str]], list[dict]] = {}
+        for build, _ in api.store.scan("builds"):
+            if build.get("status", {}).get("phase", "New") in ACTIVE_PHASES:
+                by_config.setdefault((build["metadata"]["namespace"], config_name(build)), []).append(build)
+        to_start: list[dict] = []
+        for (namespace, config), builds in by_config.items():
+            builds.sort(key=build_number)
+            waiting = []
+            for build in builds:
+                status = build.get("status", {})
+                if status.get("phase") in ("New", "Pending") and status.get("cancelled") and build_key(build) not in self.workers:
+                    finish_build(api, namespace, build["metadata"]["name"], "Cancelled", "CancelledBuild", CANCELLED_MESSAGE)
+                elif status.get("phase") == "New":
+                    waiting.append(build)
+            if not waiting:
+                continue
+            running = [b for b in builds if b.get("status", {}).get("phase") in ("Pending", "Running")]
+            policy = (waiting[-1]["metadata"].get("labels") or {}).get(START_POLICY_LABEL, "Serial")
+            if config is None or policy == "Parallel":
+                to_start.extend(waiting)
+            elif policy == "SerialLatestOnly":
+                for older in waiting[:-1]:
+                    update_build(api, namespace, older["metadata"]["name"], lambda b: b["status"].update(cancelled=True))
+                    finish_build(api, namespace, older["metadata"]["name"], "Cancelled", "CancelledBuild", CANCELLED_MESSAGE)
+                if not running:
+                    to_start.append(waiting[-1])
+            elif not running:
+                to_start.append(waiting[0])
+        for build in to_start:
+            with self._lock:
+                if len(self.workers) >= self.settings.workers:
+                    return
+                key = build_key(build)
+                if key in self.workers:
+                    continue
+                worker = _Worker()
+                self.workers[key] = worker
+            if not self._mark_pending(build):
+                with self._lock:
+                    self.workers.pop(key, None)
+                continue
+            worker.thread = threading.Thread(target=self._run, args=(key, worker), name=f"build-{key[1]}", daemon=True)
+            worker.thread.start()
+
+    def _output_reference(self, build: dict) -> Optional[str]:
+        to = (build.get("spec", {}).get("output") or {}).get("to") or {}
+        if to.get("kind") == "DockerImage":
+            return to.get("name")
+        if to.get("kind") == "ImageStreamTag" and to.get("name"):
+            namespace = to.get("namespace") or build["metadata"]["namespace"]
+            stream, _, tag = to["name"].partition(":")
+            return f"{self.api.registry_host}/{namespace}/{stream}:{tag or 'latest'}"
+        return None
+
+    def _mark_pending(self, build: dict) -> bool:
+        namespace, name = build_key(build)
+        reference = self._output_reference(build)
+
+        def mutate(current: dict) -> None:
+            if current["status"].get("phase") != "New":
+                raise _NotNew()
+            current["status"]["phase"] = "Pending"
+            current["metadata"].setdefault("annotations", {})[POD_NAME_ANNOTATION] = f"{name}-build"
+            if reference:
+                current["status"]["outputDockerImageReference"] = reference
+
+        try:
+            return update_build(self.api, namespace, name, mutate) is not None
+        except _NotNew:
+            return False
+
+    def _auths_for_secret(self, namespace: str, secret_name: Optional[str], field: str) -> dict:
+        """The integrated registry's credentials, overridden by those of the secret the build names in field."""
+        auths = dict(self.api.registry_auths or {})
+        if secret_name:
+            secret = self.api.store.get("secrets", namespace, secret_name)
+            if secret is None:
+                raise _MissingSecret(secret_name, field)
+            auths.update(registry_client.auths_from_secret(secret))
+        return auths
+
+    def _run(self, key: tuple[str, str], worker: _Worker) -> None:
+        namespace, name = key
+        api = self.api
+        build_dir = api.state_dir / "builds" / namespace / name
+        build_dir.mkdir(parents=True, exist_ok=True)
+        log_path = build_dir / "build.log"
+        started = time.time()
+        try:
+            with open(log_path, "a", buffering=1) as log_file:
+                def build_log(line: str) -> None:
+                    log_file.write(line.rstrip("\n") + "\n")
+
+                self._execute(namespace, name, worker, build_dir, build_log, started)
+        except Exception:
+            if self.stopping.is_set():
+                return
+            log.exception("build %s/%s: engine error", namespace, name)
+            finish_build(api, namespace, name, "Error", "GenericBuildFailed",
+                         "osbs-local failed while running the build; see the engine log", started_at=started)
+        finally:
+            # The source checkout and build context are not needed once the build ended; its log stays.
+            shutil.rmtree(build_dir / "work", ignore_errors=True)
+            with self._lock:
+                self.workers.pop(key, None)
+            if not self.stopping.is_set():
+                self._prune(namespace, name)
+                self.wakeup.set()
+
+    def _execute(self, namespace, name, worker, build_dir, build_log, started) -> None:
+        api = self.api
+        running = update_build(api, namespace, name, lambda b: b["status"].update(phase="Running", startTimestamp=now()))
+        if running is None:
+            return
+        record_build_event(api, running)
+        log.info("build %s/%s running (builder %s)", namespace, name, self.settings.builder)
+        build = copy.deepcopy(running)
+        output_reference = running["status"].get("outputDockerImageReference")
+        if output_reference:
+            build["spec"]["output"]["to"] = {"kind": "DockerImage", "name": output_reference}
+        try:
+            push_auths = self._auths_for_secret(
+                namespace, ((build["spec"].get("output") or {}).get("pushSecret") or {}).get("name"), "spec.output.pushSecret")
+            strategy = (build["spec"].get("strategy") or {}).get("dockerStrategy") or {}
+            pull_auths = imagestreamimport.namespace_auths(api, namespace)
+            pull_auths.update(self._auths_for_secret(
+                namespace, (strategy.get("pullSecret") or {}).get("name"), "spec.strategy.dockerStrategy.pullSecret"))
+            source_secret = None
+            source_secret_name = ((build["spec"].get("source") or {}).get("sourceSecret") or {}).get("name")
+            if source_secret_name:
+                source_secret = api.store.get("secrets", namespace, source_secret_name)
+                if source_secret is None:
+                    raise _MissingSecret(source_secret_name, "spec.source.sourceSecret")
+        except _MissingSecret as missing:
+            secret_name, field = missing.args
+            message = f"secret {secret_name!r} ({field}) does not exist in namespace {namespace}"
+            build_log(f"error: {message}")
+            reason = {"spec.output.pushSecret": "MissingPushSecret", "spec.source.sourceSecret": "FetchSourceFailed"}.get(
+                field, "GenericBuildFailed")
+            finish_build(api, namespace, name, "Failed", reason, message, started_at=started)
+            return
+        except registry_client.RegistryError as bad_secret:
+            finish_build(api, namespace, name, "Failed", "GenericBuildFailed", str(bad_secret), started_at=started)
+            return
+        try:
+            result = run_build(
+                build, workdir=build_dir / "work", storage_dir=self.settings.storage_dir or api.state_dir / "storage",
+                log=build_log, push_auths=push_auths, pull_auths=pull_auths, ca_dir=self.settings.ca_dir,
+                builder=self.settings.builder, docker_host=self.settings.docker_host, cancel=worker.cancel,
+                source_secret=source_secret,
+            )
+        except BuildCancelled:
+            if self.stopping.is_set():
+                # The engine is stopping, not the user cancelling: the build stays Running in the store and
+                # the next start marks it Error (EngineRestarted), as it does after a crash.
+                log.info("build %s/%s interrupted by the engine stopping", namespace, name)
+                return
+            log.info("build %s/%s cancelled", namespace, name)
+            finish_build(api, namespace, name, "Cancelled", "CancelledBuild", CANCELLED_MESSAGE, started_at=started)
+            return
+        except BuildFailure as failure:
+            log.info("build %s/%s failed: %s", namespace, name, failure.reason)
+            finish_build(api, namespace, name, "Failed", failure.reason, failure.message, failure.log_snippet or "",
+                         started_at=started)
+            return
+        digest = result.get("digest")
+        to = (running["spec"].get("output") or {}).get("to") or {}
+        if digest and to.get("kind") == "ImageStreamTag":
+            stream, _, tag = to["name"].partition(":")
+            try:
+                imagestreamimport.record_pushed_image(api, to.get("namespace") or namespace, stream, tag or "latest", digest)
+            except (registry_client.RegistryError, ApiError) as exc:
+                build_log(f"error: the image was pushed but the image stream could not be updated: {exc}")
+                finish_build(api, namespace, name, "Failed", "PushImageToRegistryFailed",
+                             f"updating image stream {stream} failed: {exc}", started_at=started)
+                return
+
+        revision = result.get("revision")
+        if revision and not running["spec"].get("revision"):
+            # What OpenShift's builder does: the commit it built goes to spec.revision through builds/details.
+            update_build(api, namespace, name, lambda b: b["spec"].update(revision={"type": "Git", "git": revision}), "details")
+        if digest:
+            update_build(api, namespace, name, lambda b: b["status"].update(output={"to": {"imageDigest": digest}}))
+        finish_build(api, namespace, name, "Complete", started_at=started)
+        log.info("build %s/%s complete: %s", namespace, name, digest)
+
+    def _prune(self, namespace: str, name: str) -> None:
+        """Keep successfulBuildsHistoryLimit/failedBuildsHistoryLimit finished builds per BuildConfig."""
+        api = self.api
+        build = api.store.peek("builds", namespace, name)
+        if build is None:
+            return
+        config = config_name(build)
+        bc = api.store.peek("buildconfigs", namespace, config) if config else None
+        if bc is None:
+            return
+        limits = {
+            "Complete": bc["spec"].get("successfulBuildsHistoryLimit", 5),
+            "Failed": bc["spec"].get("failedBuildsHistoryLimit", 5),
+        }
+        groups: dict[str, list[dict]] = {"Complete": [], "Failed": []}
+        for other, _ in api.store.scan("builds", namespace):
+            if config_name(other) != config:
+                continue
+            phase = other.get("status", {}).get("phase")
+            if phase == "Complete":
+                groups["Complete"].append(other)
+            elif phase in ("Failed", "Error", "Cancelled"):
+                groups["Failed"].append(other)
+        for group, members in groups.items():
+            limit = limits[group]
+            if limit is None:
+                continue
+            members.sort(key=build_number)
+            for old in members[: max(len(members) - limit, 0)]:
+                try:
+                    api.delete(registration.resource("builds"), namespace, old["metadata"]["name"])
+                except ApiError:
+                    pass
+
+
+class _NotNew(Exception):
+    pass
+
+
+class _MissingSecret(Exception):
+    pass
+

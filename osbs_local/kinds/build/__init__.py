@@ -1,0 +1,1 @@
+"""build.openshift.io: BuildConfig, Build (and the build pods they show as)."""

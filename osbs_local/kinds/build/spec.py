@@ -1,0 +1,150 @@
+"""What BuildConfig and Build share: their labels and annotations, phases, spec defaults and validation."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Optional
+
+from ...apiserver.errors import Cause
+
+RUN_POLICIES = ("Serial", "Parallel", "SerialLatestOnly")
+IMAGE_OPTIMIZATION_POLICIES = ("None", "SkipLayers", "SkipLayersAndWarn")
+TERMINAL_PHASES = ("Complete", "Failed", "Error", "Cancelled")
+ACTIVE_PHASES = ("New", "Pending", "Running")
+PAUSED_ANNOTATION = "openshift.io/build-config.paused"
+BUILD_NUMBER_ANNOTATION = "openshift.io/build.number"
+BUILD_CONFIG_LABEL = "openshift.io/build-config.name"
+DEPRECATED_BUILD_CONFIG_LABEL = "buildconfig"
+START_POLICY_LABEL = "openshift.io/build.start-policy"
+POD_NAME_ANNOTATION = "openshift.io/build.pod-name"
+TRIGGER_TYPES = ("GitHub", "Generic", "GitLab", "Bitbucket", "ImageChange", "ConfigChange")
+WEBHOOK_FIELDS = {"GitHub": "github", "Generic": "generic", "GitLab": "gitlab", "Bitbucket": "bitbucket"}
+STRATEGY_FIELDS = {
+    "dockerStrategy": "Docker",
+    "sourceStrategy": "Source",
+    "customStrategy": "Custom",
+    "jenkinsPipelineStrategy": "JenkinsPipeline",
+}
+
+
+def strategy_from(spec: dict) -> Optional[dict]:
+    """The base image reference of the strategy (`from`), whatever the strategy type."""
+    strategy = spec.get("strategy") or {}
+    for field in ("dockerStrategy", "sourceStrategy", "customStrategy"):
+        if isinstance(strategy.get(field), dict):
+            return strategy[field].get("from")
+    return None
+
+
+def strategy_body(spec: dict) -> Optional[dict]:
+    strategy = spec.get("strategy") or {}
+    for field in ("dockerStrategy", "sourceStrategy", "customStrategy"):
+        if isinstance(strategy.get(field), dict):
+            return strategy[field]
+    return None
+
+
+def image_change_from(bc: dict, trigger: dict, namespace: str) -> Optional[dict]:
+    """The ImageStreamTag an ImageChange trigger watches (its own from, else the strategy's), or None."""
+    image_change = trigger.get("imageChange") or {}
+    source = image_change.get("from") or strategy_from(bc.get("spec", {}))
+    if not source or source.get("kind") != "ImageStreamTag" or not source.get("name"):
+        return None
+    return {"kind": "ImageStreamTag", "name": source["name"], "namespace": source.get("namespace") or namespace}
+
+
+def common_spec_defaults(spec: dict) -> None:
+    source = spec.get("source")
+    if isinstance(source, dict):
+        if source.get("git"):
+            source["type"] = "Git"
+        elif source.get("dockerfile") is not None:
+            source["type"] = "Dockerfile"
+        elif source.get("binary") is not None:
+            source["type"] = "Binary"
+        elif source.get("images"):
+            source["type"] = "Image"
+        else:
+            source.setdefault("type", "None")
+    strategy = spec.get("strategy")
+    if isinstance(strategy, dict):
+        for field, strategy_type in STRATEGY_FIELDS.items():
+            if isinstance(strategy.get(field), dict):
+                strategy["type"] = strategy_type
+                body = strategy[field]
+                if isinstance(body.get("from"), dict) and not body["from"].get("kind"):
+                    body["from"]["kind"] = "ImageStreamTag"
+                break
+    output = spec.get("output")
+    if isinstance(output, dict) and isinstance(output.get("to"), dict):
+        to = output["to"]
+        if to.get("kind") in (None, "", "ImageStream"):
+            to["kind"] = "ImageStreamTag"
+            if to.get("name") and ":" not in to["name"]:
+                to["name"] = f"{to['name']}:latest"
+    spec.setdefault("resources", {})
+    spec.setdefault("postCommit", {})
+    spec.setdefault("nodeSelector", None)
+    spec.setdefault("output", {})
+
+
+def validate_common_spec(spec: dict, path: str = "spec") -> list[Cause]:
+    causes = []
+    strategy = spec.get("strategy")
+    if not isinstance(strategy, dict) or not any(isinstance(strategy.get(f), dict) for f in STRATEGY_FIELDS):
+        causes.append(Cause(f"{path}.strategy", "FieldValueRequired", "must provide a value for exactly one of sourceStrategy, customStrategy, dockerStrategy, or jenkinsPipelineStrategy"))
+    else:
+        body = strategy_body(spec) or {}
+        source_from = body.get("from")
+        if isinstance(source_from, dict):
+            kind = source_from.get("kind")
+            if kind not in ("ImageStreamTag", "DockerImage", "ImageStreamImage"):
+                causes.append(Cause(f"{path}.strategy.from.kind", "FieldValueInvalid", f"{kind!r}: kind must be one of ImageStreamTag, ImageStreamImage, DockerImage"))
+            elif not source_from.get("name"):
+                causes.append(Cause(f"{path}.strategy.from.name", "FieldValueRequired", "name is required"))
+            elif kind == "ImageStreamTag" and ":" not in source_from["name"]:
+                causes.append(Cause(f"{path}.strategy.from.name", "FieldValueInvalid", f"{source_from['name']!r}: ImageStreamTag object references must be in the form <name>:<tag>"))
+        policy = (strategy.get("dockerStrategy") or {}).get("imageOptimizationPolicy")
+        if policy is not None and policy not in IMAGE_OPTIMIZATION_POLICIES:
+            causes.append(Cause(f"{path}.strategy.dockerStrategy.imageOptimizationPolicy", "FieldValueInvalid",
+                                f"{policy!r}: must be unset, 'None', 'SkipLayers', or 'SkipLayersAndWarn'"))
+    source = spec.get("source") or {}
+    git = source.get("git")
+    if git is not None and (not isinstance(git, dict) or not git.get("uri")):
+        causes.append(Cause(f"{path}.source.git.uri", "FieldValueRequired", "must provide a uri"))
+    to = (spec.get("output") or {}).get("to")
+    if isinstance(to, dict):
+        if to.get("kind") not in ("ImageStreamTag", "DockerImage"):
+            causes.append(Cause(f"{path}.output.to.kind", "FieldValueInvalid", f"{to.get('kind')!r}: kind must be one of ImageStreamTag or DockerImage"))
+        elif not to.get("name"):
+            causes.append(Cause(f"{path}.output.to.name", "FieldValueRequired", "name is required"))
+    return causes
+
+
+def build_name(bc_name: str, number: int) -> str:
+    """`<bc>-<n>`; over-long names are shortened with a hash like library-go's namer."""
+    name = f"{bc_name}-{number}"
+    if len(name) <= 253:
+        return name
+    digest = hashlib.new("fnv1a_32", name.encode()).hexdigest() if "fnv1a_32" in hashlib.algorithms_available else hashlib.sha1(name.encode()).hexdigest()[:8]
+    suffix = f"-{number}"
+    return f"{bc_name[: 253 - len(suffix) - 9]}-{digest[:8]}{suffix}"
+
+
+def strategy_type(obj: dict) -> str:
+    """The Type column of `oc get bc` and `oc get builds`."""
+    return ((obj.get("spec") or {}).get("strategy") or {}).get("type", "")
+
+
+def source_label(obj: dict) -> str:
+    """The From column of `oc get bc` and `oc get builds`: Git@commit, Git@ref, or the source type."""
+    spec = obj.get("spec") or {}
+    source = spec.get("source") or {}
+    if source.get("git"):
+        label = "Git"
+        commit = (((spec.get("revision") or {}).get("git")) or {}).get("commit")
+        if commit:
+            return f"{label}@{commit[:7]}"
+        ref = source["git"].get("ref")
+        return f"{label}@{ref}" if ref else label
+    return source.get("type", "")

@@ -1,0 +1,1 @@
+"""image.openshift.io: ImageStream and the kinds that read or write its tags, and Image."""
