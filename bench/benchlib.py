@@ -1,7 +1,8 @@
 """What the flow benchmarks share: the machine description, a private osbs-local, the engine's
 request counters, API reads, the controller's memory, and running the playbook.
 
-The engine and git helpers come from tests/testlib.py (one copy of that logic).
+The engine's handle comes from osbs_local.handle and the git repositories from osbs_local.sample_repo,
+the public modules the tests use too (bench imports nothing from tests/).
 """
 
 from __future__ import annotations
@@ -21,21 +22,15 @@ from pathlib import Path
 
 import requests
 
+from osbs_local import handle
+from osbs_local.executor.base_image import build_busybox_base
+from osbs_local.executor.process import buildah_command as engine_buildah
+from osbs_local.handle import Engine, stop_engine
+from osbs_local.sample_repo import commit_files, git, make_git_repo
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from testlib import (  # noqa: E402  (tests/ is put on the path just above)
-    COLLECTIONS,
-    OSBS_LOCAL,
-    Engine,
-    commit_files,
-    git,
-    make_git_repo,
-    module_env,
-    read_env_file,
-    stop_engine,
-)
+COLLECTIONS = REPO / "build" / "collections"
 
 __all__ = ["COLLECTIONS", "Engine", "commit_files", "git", "make_git_repo", "module_env", "start_engine", "stop_engine"]
 
@@ -97,11 +92,13 @@ def _os_release() -> str:
 
 def start_engine(state_dir: Path, *extra: str) -> Engine:
     """`osbs-local up` (its messages kept off stdout, which carries the JSON report)."""
-    result = subprocess.run([OSBS_LOCAL, "up", "--state-dir", str(state_dir), *extra], capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise RuntimeError("osbs-local up failed:\n%s\n%s" % (result.stdout, result.stderr))
-    print(result.stdout.strip(), file=sys.stderr)
-    return Engine(state_dir, read_env_file(state_dir / "env"), json.loads((state_dir / "config.json").read_text()))
+    print(handle.up(state_dir, *extra).strip(), file=sys.stderr)
+    return handle.attach(state_dir)
+
+
+def module_env(engine: Engine) -> dict:
+    """The environment a module run against the engine gets (the collection built under build/collections)."""
+    return engine.module_env(COLLECTIONS)
 
 
 def engine_session(engine: Engine) -> tuple[requests.Session, str]:
@@ -156,13 +153,11 @@ def busybox_base(engine: Engine, repository: str, storage: Path, release: str | 
     With `release`, the image pushed is the existing one plus a file naming the release (a new
     digest each time: a new base image, as a base rebuild makes).
     """
-    from osbs_local.executor import base_image as baseimage
-
     image = "%s/%s:latest" % (engine.registry, repository)
     cert_dir = engine.state_dir / "certs.d" / engine.registry
     if release is None:
-        return baseimage.build_busybox_base(image, storage_dir=storage, auth_file=Path(engine.env["REGISTRY_AUTH_FILE"]),
-                                            cert_dir=cert_dir)
+        return build_busybox_base(image, storage_dir=storage, auth_file=Path(engine.env["REGISTRY_AUTH_FILE"]),
+                                  cert_dir=cert_dir)
     context = fresh_dir(storage.parent / ("%s-context" % storage.name))
     (context / "Dockerfile").write_text("FROM %s\nRUN echo %s > /etc/bench-base-release\n" % (image, release))
     buildah = buildah_command(storage)
@@ -174,8 +169,6 @@ def busybox_base(engine: Engine, repository: str, storage: Path, release: str | 
 
 
 def buildah_command(storage: Path) -> list[str]:
-    from osbs_local.executor.process import buildah_command as engine_buildah
-
     return engine_buildah(storage)
 
 
