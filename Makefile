@@ -16,11 +16,12 @@ PYTEST      := $(PY) -m pytest -p no:cacheprovider
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
-.PHONY: help setup debian-packages venv collection ansible-test-offline test sanity lint unit engine integration molecule demo bench clean
+.PHONY: help setup debian-packages venv collection ansible-test-offline test test-fast python-tests sanity lint unit engine integration molecule demo bench clean
 
 help:
 	@echo "make demo   - set up, start osbs-local and run the build flow on sample repositories"
 	@echo "make test   - set up, then sanity, ansible-lint, unit, engine, integration and molecule tests"
+	@echo "make test-fast - the Python tests without image builds, playbook flows or Pulp (the inner loop)"
 	@echo "make setup  - install what is missing (Debian packages, .venv, the collection)"
 	@echo "make bench  - benchmarks (JSON on stdout)"
 
@@ -52,16 +53,23 @@ ansible-test-offline:
 	@mkdir -p $(HOME)/.ansible/test/cache
 	@cp hack/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
 
-# One pytest run for the Python suites, so they share one osbs-local (a session fixture).
-# Every suite runs even when an earlier one fails; the exit status says whether all passed.
+# Every suite runs even when an earlier one fails; the exit status says whether all passed, and the
+# last lines what each suite took.
 test: setup
-	@status=0; \
-	$(MAKE) --no-print-directory sanity || status=1; \
-	$(MAKE) --no-print-directory lint || status=1; \
-	$(PYTEST) tests -q -ra || status=1; \
-	$(MAKE) --no-print-directory molecule || status=1; \
+	@status=0; took=""; \
+	for suite in sanity lint python-tests molecule; do \
+	  start=$$SECONDS; \
+	  $(MAKE) --no-print-directory $$suite || status=1; \
+	  took="$$took $$suite $$((SECONDS - start)) s,"; \
+	done; \
+	echo "make test: took$${took%,}"; \
 	[ $$status = 0 ] && echo "make test: every suite passed" || echo "make test: a suite failed (see above)"; \
 	exit $$status
+
+# One pytest run for the Python suites, so they share one osbs-local (a session fixture); it ends with
+# the slowest tests and their times.
+python-tests: setup
+	$(PYTEST) tests -q -ra --durations=25
 
 # ansible-test needs a path ending in ansible_collections/osbs/flow holding only the collection,
 # with kubernetes.core beside it for the import test; the copy leaves out the engine and its tests.
@@ -76,6 +84,11 @@ sanity: setup
 # ansible-lint --profile production, as Galaxy and Automation Hub users run it (settings and skips in .ansible-lint).
 lint: setup
 	ansible-lint --profile production
+
+# The inner loop: no sanity, no lint, and no test marked slow (image builds, the wave, playbook flows)
+# or pulp (pyproject.toml lists the markers).
+test-fast: setup
+	$(PYTEST) tests -q -ra --durations=10 -m 'not slow and not pulp'
 
 unit: setup
 	$(PYTEST) tests/unit -q

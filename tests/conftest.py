@@ -1,7 +1,8 @@
-"""Make `ansible_collections.osbs.flow` importable from this checkout.
+"""What the suites share: the collection importable as `ansible_collections.osbs.flow`, and one osbs-local.
 
-`make setup` links the checkout into build/collections/ansible_collections/osbs/flow;
-doing it here too keeps a bare `pytest` run working.
+`make setup` (its `collection` step) links the checkout to build/collections/ansible_collections/osbs/flow,
+the path the tests give Python and Ansible (ANSIBLE_COLLECTIONS_PATH). Tests only read that link: a test
+run writes nothing into the checkout, and without the link it stops and says to run `make setup`.
 """
 
 import os
@@ -11,9 +12,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(REPO, "build", "collections")
 LINK = os.path.join(COLLECTIONS, "ansible_collections", "osbs", "flow")
 
-if not os.path.lexists(LINK):
-    os.makedirs(os.path.dirname(LINK), exist_ok=True)
-    os.symlink(REPO, LINK)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
@@ -21,6 +19,15 @@ if COLLECTIONS not in sys.path:
 import pytest  # noqa: E402
 
 from testlib import start_engine, stop_engine  # noqa: E402
+
+
+def pytest_configure(config):
+    # Another checkout's link would test that checkout's collection with this one's tests.
+    if os.path.realpath(LINK) != os.path.realpath(REPO):
+        raise pytest.UsageError(
+            "%s does not link to this checkout (%s): run `make setup` (or `make collection`) first"
+            % (LINK, REPO)
+        )
 
 
 @pytest.fixture(scope="session")
