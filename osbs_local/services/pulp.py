@@ -1,10 +1,11 @@
-"""A real Pulp 3 (pulpcore + pulp_container) for osbs-local.
+"""A real Pulp 3 (pulpcore + pulp_container) for osbs-local: its settings, processes and lifecycle.
 
 Pulp runs from its own virtual environment, kept in a per-machine cache so that
 only the first start ever pays for the install, against a private PostgreSQL
 cluster in the state directory.  A freshly migrated database is cached as a
 pg_dump next to the virtual environment: restoring it takes well under a second
-where ``pulpcore-manager migrate`` costs half a minute of CPU.
+where ``pulpcore-manager migrate`` costs half a minute of CPU.  The virtual environment is
+pulp_install.py's, the cluster postgres.py's.
 
 Layout under ``STATE_DIR/pulp``:
   settings.py, secret-key, db-encryption.key, admin-password (0600), ports.json,
@@ -21,127 +22,32 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
-import glob
 import hashlib
 import json
 import os
-import pwd
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
+from .postgres import DATABASE_USER, PG_FALLBACK_ROOT, PostgresCluster
+from .pulp_install import (PULP_CONTAINER_VERSION, PULPCORE_VERSION, PulpStartError, cache_root, ensure_venv, file_lock,
+                           run_tool, version_key)
 from .registry import pid_alive
 
-PULPCORE_VERSION = "3.123.1"
-PULP_CONTAINER_VERSION = "2.30.0"
-REQUIREMENTS = (f"pulpcore=={PULPCORE_VERSION}", f"pulp-container=={PULP_CONTAINER_VERSION}")
+__all__ = ["PG_FALLBACK_ROOT", "PULP_CONTAINER_VERSION", "PULPCORE_VERSION", "PulpService", "PulpStartError"]
 
 ADMIN_USERNAME = "admin"
 DATABASE_NAME = "pulp"
-DATABASE_USER = "postgres"
 STATUS_PATH = "/pulp/api/v3/status/"
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
 # The processes this service starts, in start order; the key is their pids.json entry.
 PROCESSES = ("api", "content", "worker")
-
-
-# Where clusters go whose state dir the postgres user cannot reach (see PulpService._choose_pg_dir).
-PG_FALLBACK_ROOT = Path("/var/tmp/osbs-local-pg")
-
-
-class PulpStartError(RuntimeError):
-    """Pulp (or its database) could not be set up or did not become ready."""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "osbs-local"
-
-
-def _version_key() -> str:
-    """Names the cached venv and database dump: changes with the pinned versions and the Python."""
-    material = "\n".join(REQUIREMENTS) + f"\npython{sys.version_info.major}.{sys.version_info.minor}"
-    return hashlib.sha256(material.encode()).hexdigest()[:12]
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """Serialise installs between concurrent `up`s (e.g. parallel test sessions) on one machine."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _run(cmd: list, *, env: dict | None = None, what: str, timeout: float = 600, **kwargs) -> str:
-    try:
-        done = subprocess.run(
-            [str(part) for part in cmd], env=env, capture_output=True, text=True, timeout=timeout, **kwargs
-        )
-    except FileNotFoundError as exc:
-        raise PulpStartError(f"{what}: {exc.filename} is not installed") from exc
-    if done.returncode != 0:
-        output = (done.stderr or done.stdout).strip()[-2000:]
-        raise PulpStartError(f"{what} failed (exit {done.returncode}): {output}")
-    return done.stdout
-
-
-def _find_uv() -> str | None:
-    beside_python = Path(sys.executable).parent / "uv"
-    if beside_python.exists():
-        return str(beside_python)
-    return shutil.which("uv")
-
-
-def ensure_venv() -> Path:
-    """Return the cached virtual environment with pulpcore and pulp-container, installing it once."""
-    venv = cache_root() / f"pulp-venv-{_version_key()}"
-    complete_marker = venv / ".osbs-local-complete"
-    if complete_marker.exists():
-        return venv
-    with _file_lock(cache_root() / f"pulp-venv-{_version_key()}.lock"):
-        if complete_marker.exists():
-            return venv
-        if venv.exists():
-            shutil.rmtree(venv)  # a half-finished install from an interrupted run
-        uv = _find_uv()
-        if uv:
-            _run([uv, "venv", "--quiet", "--python", sys.executable, venv], what="creating the Pulp venv")
-            _run(
-                [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", venv / "bin" / "python", *REQUIREMENTS],
-                what="installing pulpcore and pulp-container (uv)",
-            )
-        else:
-            _run([sys.executable, "-m", "venv", venv], what="creating the Pulp venv")
-            _run(
-                [venv / "bin" / "python", "-m", "pip", "install", "--quiet", *REQUIREMENTS],
-                what="installing pulpcore and pulp-container (pip)",
-            )
-        complete_marker.write_text("\n".join(REQUIREMENTS) + "\n")
-    return venv
-
-
-def _postgres_bin_dir() -> Path:
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3].split(".")[0])
-    )
-    if candidates:
-        return Path(candidates[-1]).parent
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).resolve().parent
-    raise PulpStartError("PostgreSQL is not installed (no initdb found): install the postgresql package")
 
 
 def _free_port() -> int:
@@ -188,22 +94,10 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _remove_orphan_fallback_clusters() -> None:
-    for cluster in PG_FALLBACK_ROOT.glob("*/state-dir"):
-        if Path(cluster.read_text().strip()).exists():
-            continue
-        try:
-            postmaster_pid = int((cluster.parent / "data" / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            postmaster_pid = None
-        if postmaster_pid is None or not pid_alive(postmaster_pid):
-            shutil.rmtree(cluster.parent, ignore_errors=True)
-
-
 class PulpService:
     """Start and stop Pulp for one osbs-local state directory; both are idempotent.
 
-    ``pki`` is osbs_local.pki.ensure_pki()'s dict (ca_cert, ca_key, cert, key): the API and
+    ``pki`` is osbs_local.services.pki.ensure_pki()'s dict (ca_cert, ca_key, cert, key): the API and
     the content app serve TLS with ``cert``/``key``; clients trust ``ca_cert``.
     ``registry`` is accepted for the engine's call signature and not needed here.
     """
@@ -214,47 +108,23 @@ class PulpService:
         self.dir = self.state_dir / "pulp"
         self.log_dir = self.dir / "logs"
         self.timings: dict = {}
+        self.postgres = PostgresCluster(self.state_dir, self.dir)
+
+    # ---- where the PostgreSQL cluster lives -----------------------------------
 
     # ---- where the PostgreSQL cluster lives -----------------------------------
     @property
-    def _pg_location_file(self) -> Path:
-        return self.dir / "pg-location"
-
-    @property
     def pg_dir(self) -> Path:
-        """DIR/pulp/pg, or the fallback chosen at the first start (see _choose_pg_dir)."""
-        try:
-            return Path(self._pg_location_file.read_text().strip())
-        except OSError:
-            return self.dir / "pg"
+        return self.postgres.dir
 
     @property
     def pg_data(self) -> Path:
-        return self.pg_dir / "data"
-
-    def _choose_pg_dir(self) -> None:
-        """PostgreSQL refuses to run as root and runs as the postgres user, who must be able to reach
-        its data directory. A state dir under a 0700 directory (pytest's tmp_path) is out of its reach:
-        then the cluster lives under PG_FALLBACK_ROOT, named after the state dir, and
-        DIR/pulp/pg-location says where. Fallback clusters whose state dir is gone are removed here."""
-        if self._pg_location_file.exists() or os.geteuid() != 0:
-            return
-        if subprocess.run(self._as_postgres(["test", "-x", str(self.dir)]), cwd="/").returncode == 0:
-            return
-        _remove_orphan_fallback_clusters()
-        key = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:16]
-        fallback = PG_FALLBACK_ROOT / key
-        fallback.mkdir(parents=True, exist_ok=True)
-        PG_FALLBACK_ROOT.chmod(0o755)
-        (fallback / "state-dir").write_text(str(self.state_dir.resolve()) + "\n")
-        self._pg_location_file.write_text(str(fallback) + "\n")
+        return self.postgres.data
 
     def destroy(self) -> None:
         """stop(), then remove a fallback cluster outside the state dir (the state dir is the caller's)."""
         self.stop()
-        if self.pg_dir.parent == PG_FALLBACK_ROOT:
-            shutil.rmtree(self.pg_dir, ignore_errors=True)
-            self._pg_location_file.unlink(missing_ok=True)
+        self.postgres.remove_fallback()
 
     # ---- small state files -------------------------------------------------
     @property
@@ -308,7 +178,7 @@ class PulpService:
 
         venv = self._timed("venv", ensure_venv)
         self._ensure_files()
-        self._timed("postgres_start", self._start_postgres)
+        self._timed("postgres_start", lambda: self.postgres.start(self.ports["postgres"]))
         self._ensure_database(venv)
         self._timed("processes_ready", lambda: self._start_processes(venv))
         self.timings["total"] = round(time.monotonic() - started, 2)
@@ -318,11 +188,7 @@ class PulpService:
     def stop(self) -> None:
         """Stop the Pulp processes and the PostgreSQL cluster; data stays for the next start."""
         self._stop_processes()
-        if (self.pg_data / "PG_VERSION").exists() and self._postgres_running():
-            self._as_postgres_run(
-                [_postgres_bin_dir() / "pg_ctl", "-D", self.pg_data, "-m", "fast", "-w", "stop"],
-                what="stopping PostgreSQL",
-            )
+        self.postgres.stop()
 
     def running(self) -> bool:
         return self._all_processes_alive() and self._ready()
@@ -338,7 +204,7 @@ class PulpService:
         for sub in ("media", "static", "work", "upload-tmp", "logs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         ports = self.ports
-        running_postgres_port = self._running_postgres_port()
+        running_postgres_port = self.postgres.running_port()
         if running_postgres_port:
             ports["postgres"] = running_postgres_port
         for name in ("api", "content", "postgres"):
@@ -393,71 +259,9 @@ class PulpService:
         return env
 
     # ---- PostgreSQL ----------------------------------------------------------
-    def _as_postgres(self, cmd: list) -> list:
-        if os.geteuid() == 0:
-            return ["runuser", "-u", DATABASE_USER, "--", *cmd]
-        return cmd
-
-    def _as_postgres_run(self, cmd: list, what: str) -> str:
-        return _run(self._as_postgres(cmd), what=what, cwd="/")
-
-    def _postgres_running(self) -> bool:
-        done = subprocess.run(
-            self._as_postgres([str(_postgres_bin_dir() / "pg_ctl"), "-D", str(self.pg_data), "status"]),
-            capture_output=True,
-            cwd="/",
-        )
-        return done.returncode == 0
-
-    def _running_postgres_port(self) -> int | None:
-        """The port of this state dir's cluster when it runs (line 4 of postmaster.pid), else None."""
-        try:
-            lines = (self.pg_data / "postmaster.pid").read_text().splitlines()
-            pid, port = int(lines[0]), int(lines[3])
-        except (OSError, ValueError, IndexError):
-            return None
-        return port if pid_alive(pid) else None
-
-    def _start_postgres(self) -> None:
-        bin_dir = _postgres_bin_dir()
-        self._choose_pg_dir()
-        self.pg_dir.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            user = pwd.getpwnam(DATABASE_USER)
-            os.chown(self.pg_dir, user.pw_uid, user.pw_gid)
-            probe = subprocess.run(self._as_postgres(["test", "-w", str(self.pg_dir)]), cwd="/")
-            if probe.returncode != 0:
-                raise PulpStartError(
-                    f"PostgreSQL runs as the user {DATABASE_USER!r}, who cannot reach {self.pg_dir}: "
-                    "make its parent directories traversable (chmod o+x) or use another state directory"
-                )
-        if not (self.pg_data / "PG_VERSION").exists():
-            if self.pg_data.exists():
-                shutil.rmtree(self.pg_data)  # an initdb that did not finish
-            self._as_postgres_run(
-                [bin_dir / "initdb", "-D", self.pg_data, "--auth=trust", "-U", DATABASE_USER, "--no-sync",
-                 "-E", "UTF8", "--locale=C"],
-                what="initdb",
-            )
-        if self._postgres_running():
-            return
-        port = self.ports["postgres"]
-        options = (
-            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        self._as_postgres_run(
-            [bin_dir / "pg_ctl", "-D", self.pg_data, "-l", self.pg_dir / "postgres.log", "-o", options, "-w",
-             "-t", "60", "start"],
-            what="starting PostgreSQL",
-        )
-
+    # ---- the database -------------------------------------------------------------
     def _psql(self, sql: str, database: str = "postgres") -> str:
-        return _run(
-            [_postgres_bin_dir() / "psql", "-h", "127.0.0.1", "-p", self.ports["postgres"], "-U", DATABASE_USER,
-             "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
-            what="psql",
-        )
+        return self.postgres.psql(self.ports["postgres"], sql, database)
 
     def _ensure_database(self, venv: Path) -> None:
         exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'").strip() == "1"
@@ -469,8 +273,8 @@ class PulpService:
                 self._psql(f"DROP DATABASE {DATABASE_NAME}")
         if not exists or not migrated:
             self._psql(f"CREATE DATABASE {DATABASE_NAME}")
-            dump = cache_root() / f"pulp-db-{_version_key()}.dump"
-            with _file_lock(cache_root() / f"pulp-db-{_version_key()}.lock"):
+            dump = cache_root() / f"pulp-db-{version_key()}.dump"
+            with file_lock(cache_root() / f"pulp-db-{version_key()}.lock"):
                 if dump.exists():
                     self._timed("db_restore", lambda: self._restore(dump))
                 else:
@@ -482,31 +286,19 @@ class PulpService:
             DATABASE_NAME,
         )
 
-    def _pg_client_args(self) -> list:
-        return ["-h", "127.0.0.1", "-p", str(self.ports["postgres"]), "-U", DATABASE_USER]
-
     def _restore(self, dump: Path) -> None:
-        _run(
-            [_postgres_bin_dir() / "pg_restore", *self._pg_client_args(), "-d", DATABASE_NAME, "--no-owner",
-             "--exit-on-error", dump],
-            what="restoring the migrated Pulp database",
-        )
+        self.postgres.restore(self.ports["postgres"], DATABASE_NAME, dump)
 
     def _migrate_and_dump(self, venv: Path, dump: Path) -> None:
         env = self._process_env(venv)
-        _run([venv / "bin" / "pulpcore-manager", "migrate", "--noinput"], env=env, what="pulpcore-manager migrate")
+        run_tool([venv / "bin" / "pulpcore-manager", "migrate", "--noinput"], env=env, what="pulpcore-manager migrate")
         # Makes the admin row exist in the snapshot; each database then gets its own password by SQL.
-        _run(
+        run_tool(
             [venv / "bin" / "pulpcore-manager", "reset-admin-password", "--password", secrets.token_urlsafe(18)],
             env=env,
             what="pulpcore-manager reset-admin-password",
         )
-        partial = dump.with_suffix(".partial")
-        _run(
-            [_postgres_bin_dir() / "pg_dump", *self._pg_client_args(), "-Fc", "-f", partial, DATABASE_NAME],
-            what="pg_dump of the migrated Pulp database",
-        )
-        partial.rename(dump)
+        self.postgres.dump(self.ports["postgres"], DATABASE_NAME, dump)
 
     # ---- Pulp processes ------------------------------------------------------
     def _commands(self, venv: Path) -> dict:
