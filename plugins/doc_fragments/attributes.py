@@ -29,13 +29,3 @@ attributes:
     membership:
       - osbs.flow.openshift
 """
-
-    PULP = r"""
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/osbs.flow.pulp) in C(module_defaults) to set the Pulp connection options once.
-    support: full
-    membership:
-      - osbs.flow.pulp
-"""

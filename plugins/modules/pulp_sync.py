@@ -257,7 +257,8 @@ diff:
   type: dict
 """
 
-from ansible_collections.osbs.flow.plugins.module_utils.pulp import PulpModule, sync_to_pulp
+from ansible_collections.osbs.flow.plugins.module_utils.pulp import PulpModule
+from ansible_collections.osbs.flow.plugins.module_utils.pulp_sync import sync_to_pulp
 
 
 def main():
