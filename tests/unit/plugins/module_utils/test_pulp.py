@@ -111,7 +111,8 @@ def test_remote_update_holds_only_what_differs():
 
 
 def test_changed_credentials_update_password_and_fingerprint():
-    current = dict(_remote_as_pulp_returns_it("user", "old"), pulp_labels={"team": "x", pulp_sync.CREDENTIALS_LABEL: pulp_sync.credentials_fingerprint("user", "old")})
+    fingerprint = pulp_sync.credentials_fingerprint("user", "old")
+    current = dict(_remote_as_pulp_returns_it("user", "old"), pulp_labels={"team": "x", pulp_sync.CREDENTIALS_LABEL: fingerprint})
     update = pulp_sync.remote_update(current, DESIRED, "user", "new")
     assert update["username"] == "user" and update["password"] == "new"
     assert update["pulp_labels"]["team"] == "x"  # other labels are kept
