@@ -13,81 +13,30 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import AUTOREBUILD_LABEL, recorded_commit
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import (
-    TERMINAL_BUILD_PHASES,
-    ApiError,
-    TransportError,
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
+from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    AUTOREBUILD_LABEL,
+    UNSUCCESSFUL_BUILD_PHASES,
+    base_imagestreamtag,
+    build_base_digest,
+    build_commit,
+    build_phase,
+    build_summary,
     builds_of,
     cancel_build,
     describe_builds,
+    failed_build_log,
+    failure_message,
+    imagestreamtag_image,
     is_active,
-    wait_for_no_active_builds,
+    is_terminal,
+    recorded_commit,
 )
+from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_build, wait_for_no_active_builds
 
 INSTANTIATE_ATTEMPTS = 5
 BASE_IMAGE_WAIT_SECONDS = 60
-LOG_TAIL_LINES = 30
-
-
-def digest_of(pull_spec):
-    """`sha256:...` of a pull spec by digest, or None."""
-    if pull_spec and "@" in pull_spec:
-        return pull_spec.rsplit("@", 1)[1]
-    return None
-
-
-def build_base_digest(build):
-    """The base image digest the build was (or is being) built from."""
-    strategy = (build.get("spec", {}).get("strategy") or {}).get("dockerStrategy") or {}
-    digest = digest_of((strategy.get("from") or {}).get("name"))
-    if digest:
-        return digest
-    for cause in build.get("spec", {}).get("triggeredBy") or []:
-        digest = digest_of((cause.get("imageChangeBuild") or {}).get("imageID"))
-        if digest:
-            return digest
-    return None
-
-
-def build_commit(build):
-    """The commit built: the request's revision, or what the builder recorded once it cloned
-    (OpenShift's builder writes spec.revision through builds/details; osbs-local also keeps status.revision)."""
-    for part in ("spec", "status"):
-        commit = (((build.get(part) or {}).get("revision") or {}).get("git") or {}).get("commit")
-        if commit:
-            return commit
-    return None
-
-
-def build_summary(build):
-    """What the module returns about a build."""
-    status = build.get("status") or {}
-    spec = build.get("spec") or {}
-    digest = (((status.get("output") or {}).get("to")) or {}).get("imageDigest")
-    output_name = ((spec.get("output") or {}).get("to") or {}).get("name") or ""
-    repository = output_name.rsplit("@", 1)[0]
-    if ":" in repository.rsplit("/", 1)[-1]:
-        repository = repository.rsplit(":", 1)[0]
-    duration = status.get("duration")
-    return {
-        "name": build["metadata"]["name"],
-        "namespace": build["metadata"].get("namespace"),
-        "phase": status.get("phase", "New"),
-        "reason": status.get("reason"),
-        "message": status.get("message"),
-        "duration": round(duration / 1e9, 3) if duration else None,
-        "image_digest": digest,
-        "image_reference": "%s@%s" % (repository, digest) if digest and repository else None,
-        "output_image": output_name,
-        "git_commit": build_commit(build),
-        "base_image_digest": build_base_digest(build),
-        "triggered_by": spec.get("triggeredBy") or [],
-        "autorebuild": (build["metadata"].get("labels") or {}).get(AUTOREBUILD_LABEL) == "true",
-    }
-
-
 RECIPE_FIELDS = ("source", "output")
 
 
@@ -109,30 +58,54 @@ def same_recipe(build, buildconfig):
     return build_strategy == bc_strategy
 
 
-def trigger_tag(buildconfig):
-    """The ImageStreamTag the docker strategy builds from, or None."""
-    source = ((buildconfig["spec"].get("strategy") or {}).get("dockerStrategy") or {}).get("from") or {}
-    if source.get("kind") == "ImageStreamTag":
-        return source.get("namespace") or buildconfig["metadata"]["namespace"], source["name"]
+def matching_build(builds, buildconfig, commit, base_digest, autorebuild):
+    """The first of `builds` (newest first) that already does what was asked, or None.
+
+    A user build matches a Complete build of the same commit and base
+    digest made from the BuildConfig as it is now (same source, strategy
+    and output). An autorebuild matches any build (active or Complete)
+    from the same base digest: the cluster's trigger may have started it.
+    """
+    for build in builds:
+        phase = build_phase(build)
+        same_base = build_base_digest(build) == base_digest
+        if autorebuild:
+            if base_digest and same_base and phase not in UNSUCCESSFUL_BUILD_PHASES:
+                return build
+        elif (phase == "Complete" and same_base and same_recipe(build, buildconfig)
+              and (commit is None or build_commit(build) == commit)):
+            return build
     return None
 
 
 class BuildRunner:
-    """One run of osbs_build; `module` is an OsbsOpenShiftModule."""
+    """Starts (or finds) one build of a BuildConfig and follows it: osbs_build's work, and each dependent's in the wave.
 
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.client = module.client
-        self.namespace = self.params["namespace"]
-        self.name = self.params["buildconfig"]
-        self.autorebuild = self.params["mode"] == "autorebuild"
+    `autorebuild` builds from the base image the trigger watches (a new one,
+    `base_image_digest` if given) rather than for a commit; `git_commit` None
+    means the commit the BuildConfig records, or with `from_latest` (autorebuild
+    only) the branch head. `check_mode` writes nothing: start() raises WouldStart.
+    """
+
+    def __init__(self, client, namespace, name, wait_timeout, autorebuild=False, git_commit=None, from_latest=False,
+                 base_image_digest=None, force=False, cancel_on_timeout=False, check_mode=False):
+        self.client = client
+        self.namespace = namespace
+        self.name = name
+        self.autorebuild = autorebuild
+        self.git_commit = git_commit
+        self.from_latest = from_latest
+        self.base_image_digest = base_image_digest
+        self.force = force
+        self.wait_timeout = wait_timeout
+        self.cancel_on_timeout = cancel_on_timeout
+        self.check_mode = check_mode
 
     # -- what exists -----------------------------------------------------------------
 
     def buildconfig(self):
         bc = self.client.get("BuildConfig", self.namespace, self.name)
-        if bc is None and self.module.check_mode:
+        if bc is None and self.check_mode:
             raise WouldStart("once osbs_buildconfig has created the BuildConfig")
         if bc is None:
             raise OsbsFlowError(
@@ -145,38 +118,18 @@ class BuildRunner:
 
         A tag whose import has not finished yet is waited for, briefly.
         """
-        tag = trigger_tag(buildconfig)
+        tag = base_imagestreamtag(buildconfig)
         if tag is None:
             return None, None
         namespace, name = tag
         deadline = time.monotonic() + BASE_IMAGE_WAIT_SECONDS
         while True:
-            istag = self.client.get("ImageStreamTag", namespace, name)
-            if istag and istag.get("image"):
-                image = istag["image"]
+            image = imagestreamtag_image(self.client, namespace, name)
+            if image:
                 return image["metadata"]["name"], image.get("dockerImageReference")
-            if time.monotonic() >= deadline or self.module.check_mode:
+            if time.monotonic() >= deadline or self.check_mode:
                 return None, None
             time.sleep(1)
-
-    def matching_build(self, builds, buildconfig, commit, base_digest):
-        """The newest build that already does what was asked, or None.
-
-        A user build matches a Complete build of the same commit and base
-        digest made from the BuildConfig as it is now (same source, strategy
-        and output). An autorebuild matches any build (active or Complete)
-        from the same base digest: the cluster's trigger may have started it.
-        """
-        for build in builds:
-            phase = build.get("status", {}).get("phase", "New")
-            same_base = build_base_digest(build) == base_digest
-            if self.autorebuild:
-                if base_digest and same_base and phase not in ("Failed", "Error", "Cancelled"):
-                    return build
-            elif (phase == "Complete" and same_base and same_recipe(build, buildconfig)
-                  and (commit is None or build_commit(build) == commit)):
-                return build
-        return None
 
     # -- starting ------------------------------------------------------------------------
 
@@ -190,7 +143,7 @@ class BuildRunner:
         if commit:
             request["revision"] = {"type": "Git", "git": {"commit": commit}}
         if self.autorebuild and base_digest:
-            namespace, tag = trigger_tag(buildconfig)
+            namespace, tag = base_imagestreamtag(buildconfig)
             request["triggeredBy"] = [{
                 "message": "Image change",
                 "imageChangeBuild": {"imageID": base_pull_spec, "fromRef": {"kind": "ImageStreamTag", "name": tag, "namespace": namespace}},
@@ -215,50 +168,43 @@ class BuildRunner:
         return self.client.replace("BuildConfig", self.namespace, changed)
 
     def start(self):
-        """Return (build, how) with how one of started, existing, adopted, would_start."""
-        params = self.params
+        """Return (build, how) with how one of started, existing, adopted.
+
+        Raises WouldStart in check mode, and BuildsRunning when another build
+        of the BuildConfig is active and none matches: the caller waits for it
+        (osbs_build), refuses, or follows it (the wave), then calls start() again.
+        """
         for _attempt in range(INSTANTIATE_ATTEMPTS):
             bc = self.buildconfig()
-            commit = params["git_commit"]
-            if commit is None and not (self.autorebuild and params["from_latest"]):
+            commit = self.git_commit
+            if commit is None and not (self.autorebuild and self.from_latest):
                 commit = recorded_commit(bc)
             base_digest, base_pull_spec = self.base_image(bc)
-            expected = params["base_image_digest"]
+            expected = self.base_image_digest
             if expected and base_digest and expected != base_digest:
                 raise OsbsFlowError(
                     "BuildConfig %s/%s builds from %s, which resolves to %s, not the expected base image digest %s: "
                     "import the new base image first (osbs.flow.reactor_import_image)"
-                    % (self.namespace, self.name, "%s/%s" % trigger_tag(bc), base_digest, expected)
+                    % (self.namespace, self.name, "%s/%s" % base_imagestreamtag(bc), base_digest, expected)
                 )
-            if trigger_tag(bc) and base_digest is None and not self.module.check_mode:
+            if base_imagestreamtag(bc) and base_digest is None and not self.check_mode:
                 raise OsbsFlowError(
                     "BuildConfig %s/%s builds from the ImageStreamTag %s/%s, which has no image yet: import the base image "
-                    "(osbs.flow.reactor_import_image, or oc import-image) and try again" % ((self.namespace, self.name) + trigger_tag(bc))
+                    "(osbs.flow.reactor_import_image, or oc import-image) and try again"
+                    % ((self.namespace, self.name) + base_imagestreamtag(bc))
                 )
 
             builds = builds_of(self.client, self.namespace, self.name)
-            if not params["force"]:
-                match = self.matching_build(builds, bc, commit, base_digest)
+            if not self.force:
+                match = matching_build(builds, bc, commit, base_digest, self.autorebuild)
                 if match is not None:
-                    return match, "existing" if match.get("status", {}).get("phase") == "Complete" else "adopted"
+                    return match, "existing" if build_phase(match) == "Complete" else "adopted"
 
             running = [b for b in builds if is_active(b)]
             if running:
-                if params["when_running"] == "fail":
-                    raise OsbsFlowError(
-                        "BuildConfig %s/%s has the build %s in progress, so no other build is started: wait for it, "
-                        "cancel it, or set when_running=wait" % (self.namespace, self.name, describe_builds(running))
-                    )
-                if self.module.check_mode:
-                    raise WouldStart("after the build %s ends" % describe_builds(running))
-                if params["when_running"] == "return":
-                    raise BuildsRunning(list(reversed(running)))  # builds_of lists newest first
-                still = wait_for_no_active_builds(self.client, self.namespace, self.name, params["wait_timeout"])
-                if still:
-                    raise self.still_running(still)
-                continue  # the finished build may be the one we wanted
+                raise BuildsRunning(list(reversed(running)))  # builds_of lists newest first
 
-            if self.module.check_mode:
+            if self.check_mode:
                 raise WouldStart()
             try:
                 if not self.autorebuild and (bc["metadata"].get("labels") or {}).get(AUTOREBUILD_LABEL) != "false":
@@ -276,7 +222,29 @@ class BuildRunner:
                 # What CheckAndSetRebuildPlugin did: builds the cluster starts from now on are autorebuilds.
                 self.set_autorebuild_label("true")
             return build, "started"
-        raise OsbsFlowError(
+        raise self.kept_changing()
+
+    def start_when_running(self, when_running):
+        """start(), with another active build refused (when_running=fail) or waited for (wait), as osbs_build does."""
+        for _attempt in range(INSTANTIATE_ATTEMPTS):
+            try:
+                return self.start()
+            except BuildsRunning as exc:
+                if when_running == "fail":
+                    raise OsbsFlowError(
+                        "BuildConfig %s/%s has the build %s in progress, so no other build is started: wait for it, "
+                        "cancel it, or set when_running=wait" % (self.namespace, self.name, exc.described_newest_first)
+                    )
+                if self.check_mode:
+                    raise exc.would_start()
+                still = wait_for_no_active_builds(self.client, self.namespace, self.name, self.wait_timeout)
+                if still:
+                    raise self.still_running(still)
+                # the finished build may be the one we wanted: look again
+        raise self.kept_changing()
+
+    def kept_changing(self):
+        return OsbsFlowError(
             "BuildConfig %s/%s kept changing while a build was being started (%d attempts): another client is "
             "starting builds of it; try again" % (self.namespace, self.name, INSTANTIATE_ATTEMPTS)
         )
@@ -284,45 +252,30 @@ class BuildRunner:
     def still_running(self, builds):
         return OsbsFlowError(
             "BuildConfig %s/%s still has the build %s after %d s: raise wait_timeout or cancel it"
-            % (self.namespace, self.name, describe_builds(builds), self.params["wait_timeout"])
+            % (self.namespace, self.name, describe_builds(builds), self.wait_timeout)
         )
 
     # -- following -----------------------------------------------------------------------
 
     def wait(self, build):
         """The build once terminal; an OsbsFlowError naming it and its phase at the timeout."""
-        deadline = time.monotonic() + self.params["wait_timeout"]
-        name = build["metadata"]["name"]
-        while build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return self.timed_out(build)
-            try:
-                for _type, obj in self.client.watch(
-                    "Build", self.namespace, build["metadata"]["resourceVersion"],
-                    field_selector="metadata.name=%s" % name, timeout=max(1, min(remaining, 300)),
-                ):
-                    build = obj
-                    if build.get("status", {}).get("phase") in TERMINAL_BUILD_PHASES:
-                        return build
-            except (ApiError, TransportError, OSError, ValueError):
-                # The watch broke or expired: poll once, then watch again from the fresh object.
-                time.sleep(1)
-            build = self.client.get("Build", self.namespace, name) or build
+        build = wait_for_build(self.client, build, self.wait_timeout)
+        if not is_terminal(build):
+            self.timed_out(build)
         return build
 
     def timed_out(self, build):
         name = build["metadata"]["name"]
-        phase = build.get("status", {}).get("phase", "New")
-        if self.params["cancel_on_timeout"]:
+        phase = build_phase(build)
+        if self.cancel_on_timeout:
             cancel_build(self.client, self.namespace, name)
             raise OsbsFlowError(
                 "Build %s/%s was still %s after %d s and has been cancelled (cancel_on_timeout)"
-                % (self.namespace, name, phase, self.params["wait_timeout"])
+                % (self.namespace, name, phase, self.wait_timeout)
             )
         raise OsbsFlowError(
             "Build %s/%s is still %s after %d s; it goes on running: follow it with `oc logs -f build/%s`, "
-            "or raise wait_timeout" % (self.namespace, name, phase, self.params["wait_timeout"], name)
+            "or raise wait_timeout" % (self.namespace, name, phase, self.wait_timeout, name)
         )
 
 
@@ -331,14 +284,18 @@ class WouldStart(Exception):
 
 
 class BuildsRunning(Exception):
-    """when_running=return: the BuildConfig has these active builds (oldest first), so none was started.
-
-    For a caller that follows builds itself (the wave) rather than blocking a thread until they end.
-    """
+    """The BuildConfig has these active builds (oldest first) and none does what was asked, so none was started."""
 
     def __init__(self, builds):
         super().__init__(describe_builds(builds))
         self.builds = builds
+
+    @property
+    def described_newest_first(self):
+        return describe_builds(reversed(self.builds))
+
+    def would_start(self):
+        return WouldStart("after the build %s ends" % self.described_newest_first)
 
 
 def _lost_race(exc):
@@ -348,9 +305,16 @@ def _lost_race(exc):
 
 
 def run_build(module):
-    runner = BuildRunner(module)
+    """The osbs_build module."""
+    params = module.params
+    runner = BuildRunner(
+        module.client, params["namespace"], params["buildconfig"], params["wait_timeout"],
+        autorebuild=params["mode"] == "autorebuild", git_commit=params["git_commit"], from_latest=params["from_latest"],
+        base_image_digest=params["base_image_digest"], force=params["force"], cancel_on_timeout=params["cancel_on_timeout"],
+        check_mode=module.check_mode,
+    )
     try:
-        build, how = runner.start()
+        build, how = runner.start_when_running(params["when_running"])
     except WouldStart as exc:
         return {
             "changed": True,
@@ -359,28 +323,11 @@ def run_build(module):
             "build": None,
         }
     changed = how == "started"
-    if module.params["wait"] and build.get("status", {}).get("phase", "New") not in TERMINAL_BUILD_PHASES:
+    if params["wait"] and not is_terminal(build):
         build = runner.wait(build)
     summary = build_summary(build)
     result = dict(summary, changed=changed, action=how, build=summary)
-    if summary["phase"] in ("Failed", "Error", "Cancelled"):
+    if summary["phase"] in UNSUCCESSFUL_BUILD_PHASES:
         result["log_tail"] = failed_build_log(module.client, build)
-        module.fail_json(msg=failure_message(build, result["log_tail"]), **result)
+        raise OsbsFlowError(failure_message(build, result["log_tail"]), **result)
     return result
-
-
-def failed_build_log(client, build, lines=LOG_TAIL_LINES):
-    """The end of a failed build's log: its logSnippet, or the log's last lines."""
-    return build.get("status", {}).get("logSnippet") or client.log_tail(build["metadata"]["namespace"], build["metadata"]["name"], lines)
-
-
-def failure_message(build, tail, separator="\nEnd of the build log:\n"):
-    """`Build ns/name Failed: Reason: message` and the end of its log."""
-    summary = build_summary(build)
-    message = "Build %s/%s %s: %s%s" % (
-        summary["namespace"], summary["name"], summary["phase"], summary["reason"] or "no reason given",
-        (": " + summary["message"]) if summary["message"] else "",
-    )
-    if tail:
-        message += separator + tail.rstrip()
-    return message

@@ -5,14 +5,7 @@
 Where the atomic-reactor plugin configurations live: OSBS passed them in the
 build's plugin configuration; a docker-strategy BuildConfig has no such place,
 so osbs.flow keeps them as annotations on the BuildConfig, readable with
-`oc get bc NAME -o yaml`:
-
-- `osbs.flow/bump-release`: JSON `{"git_ref": "<commit>", "git_branch": "<branch>"}`,
-  the commit the user build is from (what bump_release named);
-- `osbs.flow/stop-autorebuild-if-disabled`: JSON `{"config_file": ".osbs-repo-config"}`,
-  the file that enables or disables autorebuilds (what
-  stop_autorebuild_if_disabled named);
-- `osbs.flow/base-image`: the base image as the Dockerfile names it.
+`oc get bc NAME -o yaml` (resources.py lists them and reads them back).
 """
 
 from __future__ import annotations
@@ -35,40 +28,20 @@ from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     git_labels,
     normalize_git_uri,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import (
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import object_diff, retry_on_conflict
+from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
+from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    AUTOREBUILD_LABEL,
+    BASE_IMAGE_ANNOTATION,
+    BUMP_RELEASE_ANNOTATION,
+    OUR_ANNOTATIONS,
+    STOP_AUTOREBUILD_ANNOTATION,
     active_builds,
     describe_builds,
-    object_diff,
-    retry_on_conflict,
-    wait_for_no_active_builds,
+    imagestreamtag_image,
+    recorded_commit,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
-from ansible_collections.osbs.flow.plugins.module_utils.repo_config import DEFAULT_REPO_CONFIG_FILE
-
-AUTOREBUILD_LABEL = "is_autorebuild"
-BUMP_RELEASE_ANNOTATION = "osbs.flow/bump-release"
-STOP_AUTOREBUILD_ANNOTATION = "osbs.flow/stop-autorebuild-if-disabled"
-BASE_IMAGE_ANNOTATION = "osbs.flow/base-image"
-OUR_ANNOTATIONS = (BUMP_RELEASE_ANNOTATION, STOP_AUTOREBUILD_ANNOTATION, BASE_IMAGE_ANNOTATION)
-
-
-def _annotation_json(buildconfig, key):
-    raw = ((buildconfig or {}).get("metadata", {}).get("annotations") or {}).get(key)
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def recorded_commit(buildconfig):
-    """The commit the BuildConfig's bump_release configuration names, or None."""
-    return _annotation_json(buildconfig, BUMP_RELEASE_ANNOTATION).get("git_ref")
-
-
-def recorded_repo_config_file(buildconfig):
-    """The repo config file the stop_autorebuild_if_disabled configuration names."""
-    return _annotation_json(buildconfig, STOP_AUTOREBUILD_ANNOTATION).get("config_file") or DEFAULT_REPO_CONFIG_FILE
+from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_no_active_builds
 
 
 def output_image(registry_uri, image, tag):
@@ -289,8 +262,7 @@ def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure
 
 def current_pull_spec(client, namespace, trigger_tag):
     """The pull spec by digest the ImageStreamTag resolves to now, or None."""
-    istag = client.get("ImageStreamTag", namespace, trigger_tag)
-    return ((istag or {}).get("image") or {}).get("dockerImageReference")
+    return (imagestreamtag_image(client, namespace, trigger_tag) or {}).get("dockerImageReference")
 
 
 def ensure_buildconfig(module):

@@ -1,6 +1,9 @@
 # Copyright (c) osbs.flow contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The base of the osbs.flow OpenShift modules, over kubernetes.core's module_utils.
+"""The OpenShift client and the module base of the osbs.flow OpenShift modules, over kubernetes.core.
+
+What the flow reads from the objects is in resources.py; how it waits for a
+build, in waiter.py.
 
 Connection, authentication and the `K8S_AUTH_*` variables come from
 kubernetes.core (`AnsibleK8SModule`, `get_api_client`), as in community.okd.
@@ -12,7 +15,6 @@ check mode: callers compute the would-be object and skip the request.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import traceback
 
@@ -51,10 +53,7 @@ API_PATHS = {
     "Secret": (CORE_API, "secrets"),
 }
 
-ACTIVE_BUILD_PHASES = ("New", "Pending", "Running")
-TERMINAL_BUILD_PHASES = ("Complete", "Failed", "Error", "Cancelled")
 CONFLICT_RETRIES = 5
-
 
 REQUEST_TIMEOUT = 120  # seconds; a watch gets its own, longer one
 
@@ -64,15 +63,14 @@ except ImportError:
     TransportError = OSError
 
 
-class ApiError(Exception):
-    """An API answer other than success, with the Status body's reason and message."""
+class ApiError(OsbsFlowError):
+    """An API answer other than success, with the Status body's reason and message; the result holds the Status."""
 
     def __init__(self, status, reason, message, body=None):
-        super().__init__(message)
+        super().__init__(message, status=body or {})
         self.status = status
         self.reason = reason
         self.message = message
-        self.body = body or {}
 
     def __str__(self):
         return "%s (HTTP %s %s)" % (self.message, self.status, self.reason)
@@ -84,10 +82,6 @@ class ApiError(Exception):
     @property
     def is_conflict(self):
         return self.status == 409 and self.reason == "Conflict"
-
-    @property
-    def is_already_exists(self):
-        return self.status == 409 and self.reason == "AlreadyExists"
 
 
 def _api_error(exc):
@@ -219,193 +213,6 @@ def retry_on_conflict(operation, attempts=CONFLICT_RETRIES):
     raise AssertionError("unreachable")
 
 
-def builds_of(client, namespace, buildconfig_name):
-    """Every build of the BuildConfig, newest first.
-
-    Found by `openshift.io/build-config.name` and by the older `buildconfig`
-    label that osbs-client's builds carry.
-    """
-    found = {}
-    for label in ("openshift.io/build-config.name", "buildconfig"):
-        for build in client.list("Build", namespace, label_selector="%s=%s" % (label, buildconfig_name))["items"]:
-            found[build["metadata"]["name"]] = build
-    return sorted(found.values(), key=build_number, reverse=True)
-
-
-def is_active(build):
-    return build.get("status", {}).get("phase", "New") in ACTIVE_BUILD_PHASES
-
-
-def active_builds(client, namespace, buildconfig_name):
-    """Builds of the BuildConfig that are New, Pending or Running, oldest first."""
-    return [b for b in reversed(builds_of(client, namespace, buildconfig_name)) if is_active(b)]
-
-
-def cancel_build(client, namespace, name):
-    """Ask for the build to be cancelled (OpenShift's way: status.cancelled, the controller does the rest)."""
-    client.merge_patch("Build", namespace, name, {"status": {"cancelled": True}})
-
-
-def build_number(build):
-    annotations = build.get("metadata", {}).get("annotations") or {}
-    number = annotations.get("openshift.io/build.number") or build["metadata"]["name"].rsplit("-", 1)[-1]
-    return int(number) if str(number).isdigit() else 0
-
-
-def describe_builds(builds):
-    return ", ".join("%s (%s)" % (b["metadata"]["name"], b.get("status", {}).get("phase", "New")) for b in builds)
-
-
-def wait_for_no_active_builds(client, namespace, buildconfig_name, timeout, sleep=1.0):
-    """Wait until no build of the BuildConfig is active; return the ones still active at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        builds = active_builds(client, namespace, buildconfig_name)
-        if not builds or time.monotonic() >= deadline:
-            return builds
-        time.sleep(sleep)
-
-
-class BuildFollower:
-    """Follows many builds with one watch per namespace and calls back once for each when it ends.
-
-    `follow(build, callback)` returns at once; `callback(build)` runs in the
-    follower's thread with the terminal build, or with its last state once
-    `timeout` seconds have passed without it ending. A build that ended before
-    it was followed, or while a watch was being re-established, is caught by a
-    read: once when it is followed, and again after every fresh list, so no
-    ending falls between a read and the watch; a read that fails makes the
-    namespace list afresh. When the API refuses the list itself (401, 403, 404)
-    every build of that namespace ends as Error with the API's message rather
-    than waiting for its timeout.
-    """
-
-    WATCH_SECONDS = 30  # a stream is renewed this often; the deadlines are checked in between
-    REFUSALS = (401, 403, 404)
-
-    def __init__(self, client, timeout):
-        self.client = client
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._waiting = {}  # (namespace, name) -> [deadline, callback, last known build]
-        self._threads = {}
-        self._relist = set()  # namespaces whose watch must start again from a fresh list
-        self._stopping = threading.Event()
-
-    def follow(self, build, callback):
-        key = build["metadata"]["namespace"], build["metadata"]["name"]
-        with self._lock:
-            self._waiting[key] = [time.monotonic() + self.timeout, callback, build]
-            thread = self._threads.get(key[0])
-            if thread is None or not thread.is_alive():
-                thread = threading.Thread(target=self._watch_namespace, args=(key[0],), name="follow-%s" % key[0], daemon=True)
-                self._threads[key[0]] = thread
-                thread.start()
-        self._check(key)
-
-    def stop(self):
-        self._stopping.set()
-
-    def _end(self, key, build):
-        with self._lock:
-            entry = self._waiting.pop(key, None)
-        if entry is not None:
-            entry[1](build)
-
-    def _check(self, key):
-        """Read the build now and end it if it has ended."""
-        try:
-            build = self.client.get("Build", key[0], key[1])
-        except (ApiError, TransportError, OSError, ValueError):
-            # The ending may already have passed the watch: have it list afresh, which reads every build again.
-            with self._lock:
-                self._relist.add(key[0])
-            return
-        if build is None:
-            self._deleted(key)
-        elif build.get("status", {}).get("phase", "New") in TERMINAL_BUILD_PHASES:
-            self._end(key, build)
-        else:
-            self._seen(key, build)
-
-    def _seen(self, key, build):
-        with self._lock:
-            if key in self._waiting:
-                self._waiting[key][2] = build
-
-    def _ended_with(self, key, reason, message):
-        with self._lock:
-            entry = self._waiting.get(key)
-        if entry is not None:
-            ended = dict(entry[2])
-            ended["status"] = dict(ended.get("status") or {}, phase="Error", reason=reason, message=message)
-            self._end(key, ended)
-
-    def _deleted(self, key):
-        self._ended_with(key, "BuildDeleted", "the build was deleted while it was being followed")
-
-    def _keys_in(self, namespace):
-        with self._lock:
-            return [key for key in self._waiting if key[0] == namespace]
-
-    def _expire(self, namespace):
-        now = time.monotonic()
-        with self._lock:
-            expired = [(key, entry[2]) for key, entry in self._waiting.items() if key[0] == namespace and entry[0] <= now]
-        for key, build in expired:
-            self._end(key, build)
-
-    def _seconds_to_next_deadline(self, namespace):
-        with self._lock:
-            deadlines = [entry[0] for key, entry in self._waiting.items() if key[0] == namespace]
-        return min(deadlines) - time.monotonic() if deadlines else self.WATCH_SECONDS
-
-    def _list_afresh(self, namespace):
-        """A new starting point (limit=1: only its resourceVersion is wanted), then a read of every followed build."""
-        with self._lock:
-            self._relist.discard(namespace)
-        try:
-            listed = self.client.request("GET", self.client.path("Build", namespace), query={"limit": 1})
-        except ApiError as exc:
-            if exc.status in self.REFUSALS:
-                for key in self._keys_in(namespace):
-                    self._ended_with(key, "FollowRefused", "following the build failed: %s" % exc)
-            raise
-        for key in self._keys_in(namespace):
-            self._check(key)
-        return listed["metadata"]["resourceVersion"]
-
-    def _watch_namespace(self, namespace):
-        resource_version = None
-        while not self._stopping.is_set():
-            try:
-                with self._lock:
-                    if namespace in self._relist:
-                        resource_version = None
-                if resource_version is None:
-                    resource_version = self._list_afresh(namespace)
-                seconds = max(1, min(self.WATCH_SECONDS, self._seconds_to_next_deadline(namespace) + 1))
-                for event, build in self.client.watch("Build", namespace, resource_version, timeout=seconds):
-                    resource_version = build.get("metadata", {}).get("resourceVersion") or resource_version
-                    key = namespace, build.get("metadata", {}).get("name")
-                    if event == "DELETED":
-                        self._deleted(key)
-                    elif build.get("status", {}).get("phase", "New") in TERMINAL_BUILD_PHASES:
-                        self._end(key, build)
-                    else:
-                        self._seen(key, build)
-                    if self._stopping.is_set():
-                        return
-            except Exception:  # pylint: disable=broad-exception-caught
-                # Expired (410), broken, refused, or something no one foresaw (a token refresh that failed):
-                # this thread is the only one that checks the deadlines, so it must live. Start again from a
-                # fresh list after a pause.
-                resource_version = None
-                self._stopping.wait(1)
-            finally:
-                self._expire(namespace)
-
-
 def object_diff(before, after):
     """Ansible's diff dict for two objects, or {} when they are equal."""
     if KUBERNETES_CORE_IMPORT_ERROR is None:
@@ -419,7 +226,11 @@ def object_diff(before, after):
 
 
 class OsbsOpenShiftModule(AnsibleK8SModule):
-    """AnsibleK8SModule plus the client above; `run(execute)` turns errors into fail_json."""
+    """AnsibleK8SModule plus the client above; `run(execute)` is the only place that calls fail_json.
+
+    `execute(module)` returns the result, or raises OsbsFlowError (with the
+    result the failure carries) or a transport error.
+    """
 
     def __init__(self, argument_spec, **kwargs):
         spec = dict(AUTH_ARG_SPEC)
@@ -435,10 +246,8 @@ class OsbsOpenShiftModule(AnsibleK8SModule):
     def run(self, execute):
         try:
             result = execute(self)
-        except OsbsFlowError as exc:
-            self.fail_json(msg=to_text(exc))
-        except ApiError as exc:
-            self.fail_json(msg=str(exc), status=exc.body)
+        except OsbsFlowError as exc:  # ApiError included: its result is the API's Status
+            self.fail_json(msg=to_text(exc), **exc.result)
         except (TransportError, OSError) as exc:
             host = getattr(self.client, "host", None) or "the API server"
             self.fail_json(

@@ -228,7 +228,7 @@ git_fetches:
 """
 
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import OsbsOpenShiftModule
-from ansible_collections.osbs.flow.plugins.module_utils.wave import run_autorebuild
+from ansible_collections.osbs.flow.plugins.module_utils.autorebuild import run_autorebuild
 
 
 def main():

@@ -165,7 +165,7 @@ dependents:
       type: dict
 """
 
-from ansible_collections.osbs.flow.plugins.module_utils.imports import run_import
+from ansible_collections.osbs.flow.plugins.module_utils.import_image import run_import
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import OsbsOpenShiftModule
 
 

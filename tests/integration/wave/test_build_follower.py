@@ -15,7 +15,9 @@ from types import SimpleNamespace
 import pytest
 from kubernetes import config, dynamic
 
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import TERMINAL_BUILD_PHASES, BuildFollower, OpenShiftClient
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import OpenShiftClient
+from ansible_collections.osbs.flow.plugins.module_utils.resources import TERMINAL_BUILD_PHASES
+from ansible_collections.osbs.flow.plugins.module_utils.waiter import BuildFollower
 from testlib import make_git_repo, run_module, wait_for
 
 PREFIX = "follow-"

@@ -6,7 +6,8 @@ tests/integration/wave/test_build_follower.py follows real builds on osbs-local,
 import threading
 import time
 
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError, BuildFollower
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
+from ansible_collections.osbs.flow.plugins.module_utils.waiter import BuildFollower
 
 
 class ScriptedClient:

@@ -12,27 +12,24 @@ import time
 import pytest
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
-from ansible_collections.osbs.flow.plugins.module_utils.imports import (
-    find_dependents,
-    image_repository,
-    import_outcome,
+from ansible_collections.osbs.flow.plugins.module_utils.images import import_outcome
+from ansible_collections.osbs.flow.plugins.module_utils.import_image import find_dependents, image_repository
+from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     output_imagestreamtag,
     split_imagestreamtag,
     trigger_imagestreamtag,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.wave import (
+from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import ROOT, build_graph
+from ansible_collections.osbs.flow.plugins.module_utils.wave_report import make_rows, report_table
+from ansible_collections.osbs.flow.plugins.module_utils.wave_scheduler import (
     ADOPTED,
     BLOCKED,
     FAILED,
     REBUILT,
-    ROOT,
     SKIPPED,
     UNCHANGED,
     Follow,
     Outcome,
-    build_graph,
-    make_rows,
-    report_table,
     run_wave,
 )
 

@@ -10,7 +10,6 @@ dependents are the BuildConfigs whose ImageChange trigger names that tag.
 
 from __future__ import annotations
 
-from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import recorded_commit, recorded_repo_config_file
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
     imagestreamimport_body,
@@ -18,14 +17,15 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import (
     import_outcome,
     parse_image_reference,
 )
-
-
-def split_imagestreamtag(istag):
-    """`name:tag` -> (name, tag); a name without a tag means `latest`."""
-    name, _sep, tag = istag.partition(":")
-    if not name:
-        raise OsbsFlowError("ImageStreamTag %r has no ImageStream name: give it as name:tag" % (istag,))
-    return name, tag or "latest"
+from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    list_buildconfigs,
+    recorded_commit,
+    recorded_repo_config_file,
+    split_imagestreamtag,
+    tag_digest,
+    tag_reference,
+    trigger_imagestreamtag,
+)
 
 
 def image_repository(image):
@@ -42,59 +42,6 @@ def image_repository(image):
             "registry.example.com/app:latest" % (image,)
         )
     return "%s/%s" % (ref.registry, ref.repository)
-
-
-def tag_digest(stream, tag):
-    """The digest the stream's tag points at (its status items[0]), or None."""
-    for status_tag in ((stream or {}).get("status") or {}).get("tags") or []:
-        if status_tag.get("tag") == tag:
-            items = status_tag.get("items") or []
-            return items[0].get("image") if items else None
-    return None
-
-
-def _tag_reference(stream, tag):
-    """The pull spec by digest of the stream's tag (its status items[0]), or None."""
-    for status_tag in ((stream or {}).get("status") or {}).get("tags") or []:
-        if status_tag.get("tag") == tag and status_tag.get("items"):
-            return status_tag["items"][0].get("dockerImageReference")
-    return None
-
-
-def trigger_imagestreamtag(buildconfig, trigger):
-    """(namespace, name:tag) the ImageChange trigger watches, or None.
-
-    A trigger without `from` watches the docker strategy's `from`, which must
-    then be an ImageStreamTag (otherwise OpenShift drops the trigger).
-    """
-    if trigger.get("type") != "ImageChange":
-        return None
-    source = (trigger.get("imageChange") or {}).get("from")
-    if not source:
-        source = ((buildconfig.get("spec", {}).get("strategy") or {}).get("dockerStrategy") or {}).get("from") or {}
-    if source.get("kind") != "ImageStreamTag" or not source.get("name"):
-        return None
-    name, tag = split_imagestreamtag(source["name"])
-    return source.get("namespace") or buildconfig["metadata"]["namespace"], "%s:%s" % (name, tag)
-
-
-def output_imagestreamtag(buildconfig):
-    """(namespace, name:tag) that tracks the image the BuildConfig builds, or None.
-
-    A DockerImage output is imported (by reactor_import_image) into the
-    BuildConfig's namespace under imagestreamtag_for_image of its pull spec.
-    """
-    to = (buildconfig.get("spec", {}).get("output") or {}).get("to") or {}
-    namespace = buildconfig["metadata"]["namespace"]
-    if to.get("kind") == "DockerImage" and to.get("name"):
-        try:
-            return namespace, imagestreamtag_for_image(to["name"])
-        except OsbsFlowError:
-            return None
-    if to.get("kind") == "ImageStreamTag" and to.get("name"):
-        name, tag = split_imagestreamtag(to["name"])
-        return to.get("namespace") or namespace, "%s:%s" % (name, tag)
-    return None
 
 
 def describe_dependent(buildconfig, trigger):
@@ -132,13 +79,6 @@ def find_dependents(buildconfigs, namespace, istag):
     return sorted(found, key=lambda d: (d["namespace"], d["name"]))
 
 
-def list_buildconfigs(client, namespaces):
-    items = []
-    for namespace in namespaces:
-        items.extend(client.list("BuildConfig", namespace)["items"])
-    return items
-
-
 class ImageImporter:
     """Imports one image into its ImageStreamTag; usable from a module or from the wave's threads."""
 
@@ -161,7 +101,7 @@ class ImageImporter:
         stream = self.client.get("ImageStream", namespace, name)
         before = tag_digest(stream, tag)
         if expected_digest and before == expected_digest:
-            return self._result(False, False, namespace, name, tag, before, before, _tag_reference(stream, tag), image)
+            return self._result(False, False, namespace, name, tag, before, before, tag_reference(stream, tag), image)
 
         source = image
         if expected_digest or self.check_mode:

@@ -1,0 +1,194 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one way osbs.flow waits for builds: a follower that watches, as kubernetes.core's waiter does.
+
+`BuildFollower` follows many builds with one watch per namespace and calls
+back as each ends (the wave); `wait_for_builds`, `wait_for_build` and
+`wait_for_no_active_builds` block on it for a module that has nothing else to
+do meanwhile (osbs_build, osbs_buildconfig with when_running=wait).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError, TransportError
+from ansible_collections.osbs.flow.plugins.module_utils.resources import active_builds, is_terminal
+
+
+class BuildFollower:
+    """Follows many builds with one watch per namespace and calls back once for each when it ends.
+
+    `follow(build, callback)` returns at once; `callback(build)` runs in the
+    follower's thread with the terminal build, or with its last state once
+    `timeout` seconds have passed without it ending. A build that ended before
+    it was followed, or while a watch was being re-established, is caught by a
+    read: once when it is followed, and again after every fresh list, so no
+    ending falls between a read and the watch; a read that fails makes the
+    namespace list afresh. When the API refuses the list itself (401, 403, 404)
+    every build of that namespace ends as Error with the API's message rather
+    than waiting for its timeout.
+    """
+
+    WATCH_SECONDS = 30  # a stream is renewed this often; the deadlines are checked in between
+    REFUSALS = (401, 403, 404)
+
+    def __init__(self, client, timeout):
+        self.client = client
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._waiting = {}  # (namespace, name) -> [deadline, callback, last known build]
+        self._threads = {}
+        self._relist = set()  # namespaces whose watch must start again from a fresh list
+        self._stopping = threading.Event()
+
+    def follow(self, build, callback):
+        key = build["metadata"]["namespace"], build["metadata"]["name"]
+        with self._lock:
+            self._waiting[key] = [time.monotonic() + self.timeout, callback, build]
+            thread = self._threads.get(key[0])
+            if thread is None or not thread.is_alive():
+                thread = threading.Thread(target=self._watch_namespace, args=(key[0],), name="follow-%s" % key[0], daemon=True)
+                self._threads[key[0]] = thread
+                thread.start()
+        self._check(key)
+
+    def stop(self):
+        self._stopping.set()
+
+    def _end(self, key, build):
+        with self._lock:
+            entry = self._waiting.pop(key, None)
+        if entry is not None:
+            entry[1](build)
+
+    def _check(self, key):
+        """Read the build now and end it if it has ended."""
+        try:
+            build = self.client.get("Build", key[0], key[1])
+        except (ApiError, TransportError, OSError, ValueError):
+            # The ending may already have passed the watch: have it list afresh, which reads every build again.
+            with self._lock:
+                self._relist.add(key[0])
+            return
+        if build is None:
+            self._deleted(key)
+        elif is_terminal(build):
+            self._end(key, build)
+        else:
+            self._seen(key, build)
+
+    def _seen(self, key, build):
+        with self._lock:
+            if key in self._waiting:
+                self._waiting[key][2] = build
+
+    def _ended_with(self, key, reason, message):
+        with self._lock:
+            entry = self._waiting.get(key)
+        if entry is not None:
+            ended = dict(entry[2])
+            ended["status"] = dict(ended.get("status") or {}, phase="Error", reason=reason, message=message)
+            self._end(key, ended)
+
+    def _deleted(self, key):
+        self._ended_with(key, "BuildDeleted", "the build was deleted while it was being followed")
+
+    def _keys_in(self, namespace):
+        with self._lock:
+            return [key for key in self._waiting if key[0] == namespace]
+
+    def _expire(self, namespace):
+        now = time.monotonic()
+        with self._lock:
+            expired = [(key, entry[2]) for key, entry in self._waiting.items() if key[0] == namespace and entry[0] <= now]
+        for key, build in expired:
+            self._end(key, build)
+
+    def _seconds_to_next_deadline(self, namespace):
+        with self._lock:
+            deadlines = [entry[0] for key, entry in self._waiting.items() if key[0] == namespace]
+        return min(deadlines) - time.monotonic() if deadlines else self.WATCH_SECONDS
+
+    def _list_afresh(self, namespace):
+        """A new starting point (limit=1: only its resourceVersion is wanted), then a read of every followed build."""
+        with self._lock:
+            self._relist.discard(namespace)
+        try:
+            listed = self.client.request("GET", self.client.path("Build", namespace), query={"limit": 1})
+        except ApiError as exc:
+            if exc.status in self.REFUSALS:
+                for key in self._keys_in(namespace):
+                    self._ended_with(key, "FollowRefused", "following the build failed: %s" % exc)
+            raise
+        for key in self._keys_in(namespace):
+            self._check(key)
+        return listed["metadata"]["resourceVersion"]
+
+    def _watch_namespace(self, namespace):
+        resource_version = None
+        while not self._stopping.is_set():
+            try:
+                with self._lock:
+                    if namespace in self._relist:
+                        resource_version = None
+                if resource_version is None:
+                    resource_version = self._list_afresh(namespace)
+                seconds = max(1, min(self.WATCH_SECONDS, self._seconds_to_next_deadline(namespace) + 1))
+                for event, build in self.client.watch("Build", namespace, resource_version, timeout=seconds):
+                    resource_version = build.get("metadata", {}).get("resourceVersion") or resource_version
+                    key = namespace, build.get("metadata", {}).get("name")
+                    if event == "DELETED":
+                        self._deleted(key)
+                    elif is_terminal(build):
+                        self._end(key, build)
+                    else:
+                        self._seen(key, build)
+                    if self._stopping.is_set():
+                        return
+            except Exception:  # pylint: disable=broad-exception-caught
+                # Expired (410), broken, refused, or something no one foresaw (a token refresh that failed):
+                # this thread is the only one that checks the deadlines, so it must live. Start again from a
+                # fresh list after a pause.
+                resource_version = None
+                self._stopping.wait(1)
+            finally:
+                self._expire(namespace)
+
+
+def _key(build):
+    return build["metadata"]["namespace"], build["metadata"]["name"]
+
+
+def wait_for_builds(client, builds, timeout):
+    """The builds, in the order given, each once it has ended or as last seen after `timeout` seconds."""
+    ended = queue.Queue()
+    follower = BuildFollower(client, timeout)
+    try:
+        for build in builds:
+            follower.follow(build, ended.put)
+        by_key = {}
+        while len(by_key) < len(builds):
+            build = ended.get()
+            by_key[_key(build)] = build
+    finally:
+        follower.stop()
+    return [by_key[_key(build)] for build in builds]
+
+
+def wait_for_build(client, build, timeout):
+    """The build once it has ended, or as last seen after `timeout` seconds."""
+    return wait_for_builds(client, [build], timeout)[0]
+
+
+def wait_for_no_active_builds(client, namespace, buildconfig_name, timeout):
+    """Wait until no build of the BuildConfig is active; return the ones still active at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        builds = active_builds(client, namespace, buildconfig_name)
+        remaining = deadline - time.monotonic()
+        if not builds or remaining <= 0:
+            return builds
+        wait_for_builds(client, builds, remaining)
