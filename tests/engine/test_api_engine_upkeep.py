@@ -7,12 +7,15 @@ import os
 import signal
 import time
 
+import pytest
+
 from osbs_local.executor.base_image import build_busybox_base
 
 
 IMAGE_API = "/apis/image.openshift.io/v1"
 
 
+@pytest.mark.slow
 def test_scheduled_tags_are_reimported_and_a_dead_registry_comes_back(tmp_path, engines):
     state = tmp_path / "state"
     state.mkdir()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 BUILD_API = "/apis/build.openshift.io/v1"
 IMAGE_API = "/apis/image.openshift.io/v1"
 DIGEST_A = "sha256:" + "a" * 64
@@ -50,6 +52,7 @@ def image_change_bc(make_bc, name, tag, **trigger):
                    triggers=[{"type": "ImageChange", "imageChange": trigger}])
 
 
+@pytest.mark.slow
 def test_image_change_fires_once_per_new_image(engine, http, namespace, make_bc):
     bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
     assert http.post(bc_url, json=image_change_bc(make_bc, "ic", "src:latest")).status_code == 201
@@ -69,6 +72,7 @@ def test_image_change_fires_once_per_new_image(engine, http, namespace, make_bc)
     assert len(second) == 2 and second[1]["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"] == pull_b
 
 
+@pytest.mark.slow
 def test_paused_triggers_and_recorded_images_do_not_fire(engine, http, namespace, make_bc):
     bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
     pull_a = set_tag_image(http, engine, namespace, "base", "1", DIGEST_A)
@@ -104,6 +108,7 @@ def test_manual_build_records_the_current_image_so_the_trigger_does_not_repeat_i
     assert again.status_code == 500 and "already instantiated" in again.json()["message"]
 
 
+@pytest.mark.slow
 def test_config_change_builds_once(engine, http, namespace, make_bc):
     bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
     set_tag_image(http, engine, namespace, "cc", "latest", DIGEST_A)

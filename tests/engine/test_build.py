@@ -148,6 +148,7 @@ LABEL app=demo
 
 
 # -- buildah -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_build_pushes_and_reports_the_registry_digest(builds, registry, base_image, repo):
     commit = repo.commit({"Dockerfile": APP_DOCKERFILE.format(base=base_image), "message.txt": "hi there\n"},
                          "Add the app\n\nWith a body.")
@@ -178,6 +179,7 @@ def test_build_pushes_and_reports_the_registry_digest(builds, registry, base_ima
     assert not (builds.tmp_path / "build-1" / "push-auth.json").exists()
 
 
+@pytest.mark.slow
 def test_build_of_a_specific_commit(builds, registry, base_image, repo):
     first = repo.commit({"Dockerfile": f"FROM {base_image}\nCOPY version /version\n", "version": "1\n"}, "v1")
     repo.commit({"version": "2\n"}, "v2")
@@ -189,6 +191,7 @@ def test_build_of_a_specific_commit(builds, registry, base_image, repo):
     assert image_file(registry, "osbs/versioned", head["digest"], "version") == "2\n"
 
 
+@pytest.mark.slow
 def test_commit_not_advertised_falls_back_to_a_full_fetch(builds, registry, base_image, repo, tmp_path, monkeypatch):
     """Git protocol v0 refuses to serve a commit that is no branch tip (as many servers do):
     the shallow fetch fails and the builder fetches the whole repository instead."""
@@ -206,6 +209,7 @@ def test_commit_not_advertised_falls_back_to_a_full_fetch(builds, registry, base
     assert by_ref["revision"]["commit"] == first and "fetching the whole repository" in builds.log
 
 
+@pytest.mark.slow
 def test_submodules_are_checked_out(builds, registry, base_image, repo, tmp_path, monkeypatch):
     # git refuses file:// submodules by default since 2.38.1; these local test repos need it allowed.
     gitconfig = tmp_path / "gitconfig"
@@ -232,6 +236,7 @@ def test_context_dir_and_dockerfile_path(builds, registry, base_image, repo):
     assert image_config(registry, "osbs/api", result["digest"])["Labels"]["io.openshift.build.source-context-dir"] == "services/api"
 
 
+@pytest.mark.slow
 def test_from_override_replaces_the_final_stage_only(builds, registry, base_image, repo):
     base_digest = skopeo_digest(registry, base_image)
     by_digest = f"{registry.host}/base/busybox@{base_digest}"
@@ -246,6 +251,7 @@ def test_from_override_replaces_the_final_stage_only(builds, registry, base_imag
     assert "registry.invalid" not in after_replacement
 
 
+@pytest.mark.slow
 def test_no_cache(builds, registry, base_image, repo):
     repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo cached-step > /step\n"}, "cache me")
     builds.run(builds.spec(repo, output="osbs/cache:latest"))
@@ -327,6 +333,7 @@ def test_push_refused_is_push_image_to_registry_failed(builds, registry, base_im
     assert builds.fail(builds.spec(repo), push_auths=None).reason == "PushImageToRegistryFailed"
 
 
+@pytest.mark.slow
 def test_unreachable_push_registry_is_push_image_to_registry_failed(builds, base_image, repo):
     repo.commit({"Dockerfile": f"FROM {base_image}\nRUN true\n"}, "push nowhere")
     build = builds.spec(repo)
@@ -361,6 +368,7 @@ def layer_count(registry, repository, reference) -> int:
     return len(registry_client.RegistryClient(registry.host, registry.dockercfg(), str(registry.ca_file)).inspect(repository, reference)["layers"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy, new_layers", [(None, 3), ("None", 3), ("SkipLayers", 1), ("SkipLayersAndWarn", 1)])
 def test_image_optimization_policy(builds, registry, base_image, repo, policy, new_layers):
     """dockerStrategy.imageOptimizationPolicy as OpenShift defines it: None (the default) keeps a layer per
@@ -373,6 +381,7 @@ def test_image_optimization_policy(builds, registry, base_image, repo, policy, n
     assert image_file(registry, repository, result["digest"], "three") == "three\n"
 
 
+@pytest.mark.slow
 def test_image_optimization_policy_skip_layers_with_the_docker_builder(builds, registry, base_image, repo, docker_host):
     # The Docker API has no equivalent (Docker's squash needs an experimental daemon; podman's squashes the base
     # image's layers too): the build goes on layered and its log says so.
@@ -412,6 +421,7 @@ def basic_auth_secret(username, password):
             "data": {"username": base64.b64encode(username.encode()).decode(), "password": base64.b64encode(password.encode()).decode()}}
 
 
+@pytest.mark.slow
 def test_a_source_secret_opens_a_private_repository(builds, registry, base_image, private_git, tmp_path):
     work, uri, commit = private_repo(private_git, base_image, tmp_path, "private")
     build = builds.spec(work, output="osbs/private:latest")
@@ -458,6 +468,7 @@ def test_source_secret_credentials_go_to_the_source_server_only(tmp_path):
     assert not (tmp_path / "auth").exists()
 
 
+@pytest.mark.slow
 def test_a_source_secret_ca_crt_trusts_an_https_git_server(builds, registry, base_image, tmp_path_factory, tmp_path):
     from git_http import GitHttpServer
 
@@ -539,6 +550,7 @@ def docker_host(tmp_path_factory, registry):
     log.close()
 
 
+@pytest.mark.slow
 def test_docker_builder_pushes_and_reports_the_registry_digest(builds, registry, base_image, repo, docker_host):
     commit = repo.commit({"Dockerfile": APP_DOCKERFILE.format(base=base_image), "message.txt": "via docker\n"}, "docker build")
     by_digest = f"{registry.host}/base/busybox@{skopeo_digest(registry, base_image)}"
@@ -553,6 +565,7 @@ def test_docker_builder_pushes_and_reports_the_registry_digest(builds, registry,
     assert "STEP 1/" in builds.log or "Step 1/" in builds.log
 
 
+@pytest.mark.slow
 def test_docker_builder_failures(builds, registry, base_image, repo, docker_host):
     repo.commit({"Dockerfile": f"FROM {base_image}\nRUN echo docker-fail && exit 4\n"}, "broken")
     failure = builds.fail(builds.spec(repo), builder="docker", docker_host=docker_host)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from osbs_local import registry_client
@@ -56,6 +57,7 @@ def test_up_is_idempotent_and_status_reports(engine):
     assert second.returncode == 1 and "already serves" in second.stderr
 
 
+@pytest.mark.slow
 def test_kubectl_get_describe_apply_delete_and_watch(engine, namespace, tmp_path):
     manifest = tmp_path / "objects.yaml"
     manifest.write_text(yaml.safe_dump_all([
@@ -119,6 +121,7 @@ def test_logs_command_prints_a_build_log(engine, http, namespace, make_bc):
     assert missing.returncode == 1 and 'builds.build.openshift.io "nope-1" not found' in missing.stderr
 
 
+@pytest.mark.slow
 def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tmp_path, make_bc, engines):
     # Build workers 0: builds stay New, so the restart finds unfinished builds for certain.
     engine = engines.start(tmp_path / "state", "--build-workers", "0")
@@ -154,6 +157,7 @@ def test_restart_keeps_objects_ends_unfinished_builds_and_expires_old_watches(tm
     assert not engine.cli("status", check=False).returncode == 0
 
 
+@pytest.mark.slow
 def test_up_with_new_settings_restarts_on_the_new_port_and_down_is_idempotent(tmp_path, engines):
     from osbs_local.services.registry import free_port
 
@@ -170,6 +174,7 @@ def test_up_with_new_settings_restarts_on_the_new_port_and_down_is_idempotent(tm
     assert "not running" in again.stdout
 
 
+@pytest.mark.slow
 def test_build_pods_for_kubectl_logs_and_k8s_log(engine, http, namespace, make_bc, tmp_path):
     bc_url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
     http.post(bc_url, json=make_bc("podded"))

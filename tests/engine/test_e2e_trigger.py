@@ -16,6 +16,8 @@ import pytest
 
 from osbs_local.executor.base_image import build_busybox_base
 
+pytestmark = pytest.mark.slow
+
 
 BUILD_API = "/apis/build.openshift.io/v1"
 IMAGE_API = "/apis/image.openshift.io/v1"

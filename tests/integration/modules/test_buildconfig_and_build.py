@@ -53,6 +53,7 @@ def list_builds(engine, bc_name):
     return json.loads(kubectl(engine, "get", "builds", "-l", "openshift.io/build-config.name=%s" % bc_name, "-o", "json"))["items"]
 
 
+@pytest.mark.slow
 def test_ensure_is_idempotent_and_check_mode_writes_nothing(osbs_engine, busybox_base, app_repo):
     _, uri, commit = app_repo
     args = bc_args(osbs_engine, busybox_base, uri, commit)
@@ -88,6 +89,7 @@ def test_ensure_is_idempotent_and_check_mode_writes_nothing(osbs_engine, busybox
     assert list_builds(osbs_engine, first["name"]) == []
 
 
+@pytest.mark.slow
 def test_diff_shows_the_changed_git_ref_and_keeps_what_is_not_ours(osbs_engine, busybox_base, app_repo):
     _, uri, commit = app_repo
     args = bc_args(osbs_engine, busybox_base, uri, commit, name="app-diff")
@@ -131,6 +133,7 @@ def test_buildconfig_made_by_osbs_client_is_adopted_not_duplicated(osbs_engine, 
     assert bc["spec"]["output"]["to"]["name"] == "%s/osbs/legacy:latest" % osbs_engine.registry
 
 
+@pytest.mark.slow
 def test_user_build_marks_the_buildconfig_and_is_idempotent(osbs_engine, busybox_base, app_repo):
     _, uri, commit = app_repo
     bc = run_module(osbs_engine, "osbs_buildconfig", bc_args(osbs_engine, busybox_base, uri, commit))
@@ -161,6 +164,7 @@ def test_user_build_marks_the_buildconfig_and_is_idempotent(osbs_engine, busybox
     assert len(list_builds(osbs_engine, name)) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when_running", ["fail", "wait"])
 def test_two_builds_at_the_same_moment_start_one(osbs_engine, busybox_base, tmp_path, when_running):
     uri, commit = make_git_repo(
@@ -196,6 +200,7 @@ def test_two_builds_at_the_same_moment_start_one(osbs_engine, busybox_base, tmp_
         assert actions == ["existing", "started"], results
 
 
+@pytest.mark.slow
 def test_failing_dockerfile_fails_with_the_failing_step(osbs_engine, busybox_base, tmp_path):
     uri, commit = make_git_repo(tmp_path / "broken", {
         "Dockerfile": dockerfile(busybox_base, "osbs/broken", run="echo about to fail && exit 3"),
@@ -208,6 +213,7 @@ def test_failing_dockerfile_fails_with_the_failing_step(osbs_engine, busybox_bas
     assert "exit 3" in result["msg"]
 
 
+@pytest.mark.slow
 def test_build_refuses_while_another_runs_and_buildconfig_refuses_changes(osbs_engine, busybox_base, tmp_path):
     repo = tmp_path / "slow"
     uri, commit = make_git_repo(repo, {"Dockerfile": dockerfile(busybox_base, "osbs/slow", run="sleep 4")})
@@ -235,6 +241,7 @@ def test_ansible_doc_reads_completely(module):
     assert "[ERROR]" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_disabled_autorebuilds_pause_the_trigger_and_enabling_unpauses_it(osbs_engine, busybox_base, tmp_path):
     uri, commit = make_git_repo(tmp_path / "tool", {
         "Dockerfile": dockerfile(busybox_base, "osbs/tool"),
@@ -252,6 +259,7 @@ def test_disabled_autorebuilds_pause_the_trigger_and_enabling_unpauses_it(osbs_e
     assert "paused" not in trigger["imageChange"]
 
 
+@pytest.mark.slow
 def test_a_changed_buildconfig_gets_a_new_build_not_the_old_one(osbs_engine, busybox_base, tmp_path):
     uri, commit = make_git_repo(tmp_path / "recipe", {"Dockerfile": "ARG GREETING=hi\n" + dockerfile(busybox_base, "osbs/recipe", run="echo $GREETING > /g")})
     args = bc_args(osbs_engine, busybox_base, uri, commit, image="osbs/recipe")
@@ -265,6 +273,7 @@ def test_a_changed_buildconfig_gets_a_new_build_not_the_old_one(osbs_engine, bus
     assert second["name"] != first["name"]
 
 
+@pytest.mark.slow
 def test_branches_with_the_same_label_value_do_not_clash(osbs_engine, busybox_base, tmp_path):
     uri, commit = make_git_repo(tmp_path / "branches", {"Dockerfile": dockerfile(busybox_base, "osbs/branches")})
     names = set()
@@ -289,6 +298,7 @@ def test_a_git_uri_with_credentials_is_refused_and_nothing_is_written(osbs_engin
     assert osbs_engine.writes() == writes
 
 
+@pytest.mark.slow
 def test_image_change_triggers_added_by_people_stay(osbs_engine, busybox_base, tmp_path):
     uri, commit = make_git_repo(tmp_path / "extra-trigger", {"Dockerfile": dockerfile(busybox_base, "osbs/extra-trigger")})
     args = bc_args(osbs_engine, busybox_base, uri, commit, name="extra-trigger", image="osbs/extra-trigger")
@@ -310,6 +320,7 @@ def image_layers(engine, reference):
     return json.loads(done.stdout)["Layers"]
 
 
+@pytest.mark.slow
 def test_image_optimization_policy_squashes_what_the_dockerfile_adds(osbs_engine, busybox_base, tmp_path):
     uri, commit = make_git_repo(tmp_path / "squashed", {
         "Dockerfile": dockerfile(busybox_base, "osbs/squashed", run="echo one > /one") + "RUN echo two > /two\n"})

@@ -249,6 +249,7 @@ def test_the_default_cache_is_under_home(host, app):
     assert len(cached_repos(Path(host.env["HOME"]) / ".cache" / "osbs.flow" / "sources")) == 1
 
 
+@pytest.mark.slow
 def test_concurrent_runs_on_two_branches_of_one_repository_each_read_their_own(host, app, tmp_path):
     # They share one bare repository and FETCH_HEAD: without taking turns one could read the other's head.
     path, uri, _, head = app

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import textwrap
 
+import pytest
+
 from testlib import make_git_repo, run_playbook
 
 
@@ -34,6 +36,7 @@ def scratch_image_repo(path, name):
     })
 
 
+@pytest.mark.slow
 def test_second_run_builds_nothing_and_check_mode_writes_nothing(osbs_engine, tmp_path):
     uri, _ = scratch_image_repo(tmp_path / "pb-scratch", "osbs/pb-scratch")
     playbook = "osbs.flow.build"
@@ -96,6 +99,7 @@ def test_role_with_a_wrongly_typed_variable_names_it(osbs_engine, tmp_path):
     assert "int" in result.stdout
 
 
+@pytest.mark.slow
 def test_module_defaults_group_sets_the_connection(osbs_engine, tmp_path):
     play = tmp_path / "defaults.yml"
     play.write_text(textwrap.dedent("""\

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from git_http import GitHttpServer
 from test_build_playbook import flow_vars, recap
 from testlib import make_git_repo, run_playbook
+
+pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "builder", "s3cret-flow-token"
 

@@ -8,6 +8,8 @@ import requests
 
 from osbs_local.services import pulp as pulp_module
 
+pytestmark = pytest.mark.pulp
+
 
 def process_runs(pid):
     """True while pid exists and is not a zombie (this sandbox's pid 1 may never reap orphans)."""

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
 import requests
 
 from osbs_local.services.registry import free_port
+
+pytestmark = pytest.mark.pulp
 
 
 def pulp_get(pulp, path, **params):

@@ -20,6 +20,8 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import TERMINA
 from ansible_collections.osbs.flow.plugins.module_utils.waiter import BuildFollower
 from testlib import make_git_repo, run_module, wait_for
 
+pytestmark = pytest.mark.slow
+
 PREFIX = "follow-"
 
 

@@ -15,6 +15,8 @@ import pytest
 from testlib import commit_files, run_module, wait_for
 from wavelib import WaveGraph
 
+pytestmark = pytest.mark.slow
+
 
 def created_at(build):
     return datetime.strptime(build["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
