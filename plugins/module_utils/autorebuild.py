@@ -165,7 +165,7 @@ class Wave:
 
         if is_terminal(build):
             return then(build)
-        return Follow(build, then)
+        return Follow(build, then, changed=how == "started")
 
     def finish(self, bc, runner, build, how, base_digest, started):
         """Once the build has ended (or timed out): import its image and say what happened."""
@@ -252,6 +252,8 @@ class Wave:
             follower.stop()
         rows = make_rows(graph, outcomes)
         failed = [row for row in rows if row["action"] == FAILED]
+        # Failures while the server was lost are not the dependents' own: the run as a whole could not go on.
+        unreachable = self.client.unreachable if failed else None
         table = report_table(rows)
         counts = defaultdict(int)
         for row in rows:
@@ -268,6 +270,7 @@ class Wave:
             "cancelled_builds": sorted(self.cancelled),
             "elapsed": round(time.monotonic() - started, 3),
             "git_fetches": len(self.repo_source.fetches),
+            "unreachable": str(unreachable) if unreachable else None,
         }
 
 
@@ -286,6 +289,13 @@ def run_autorebuild(module):
         if temporary:
             shutil.rmtree(cache_dir, ignore_errors=True)
     if result["failed_dependents"] and params["fail_on_error"]:
+        if result["unreachable"]:
+            # Not the dependents' own failures: the server went away, and a rerun finishes the wave.
+            raise OsbsFlowError(
+                "%s: the wave of the dependents of %s stopped; run it again once the server answers:\n%s"
+                % (result["unreachable"], result["imagestreamtag"], result["report_table"]),
+                **result
+            )
         raise OsbsFlowError(
             "autorebuild of the dependents of %s failed for %s:\n%s"
             % (result["imagestreamtag"], ", ".join(result["failed_dependents"]), result["report_table"]),

@@ -133,7 +133,15 @@ class BuildRunner:
 
     # -- starting ------------------------------------------------------------------------
 
-    def build_request(self, buildconfig, commit, base_digest, base_pull_spec):
+    def build_request(self, buildconfig, commit, base_digest, base_pull_spec, again=False):
+        """The BuildRequest; an autorebuild names the base image it is triggered by.
+
+        `again`: the BuildConfig's trigger already records this base image (a build for it was made and ended
+        unsuccessfully, or was deleted), so the server refuses a second triggered build for it ("has already
+        instantiated a build for imageid"). The request then asks for a plain build, as `oc start-build` does:
+        no triggeredByImage, the ImageStreamTag resolved by the server (checked to be this base image just
+        before), the commit and the image-change cause kept.
+        """
         request = {
             "kind": "BuildRequest",
             "apiVersion": "build.openshift.io/v1",
@@ -145,11 +153,12 @@ class BuildRunner:
         if self.autorebuild and base_digest:
             namespace, tag = base_imagestreamtag(buildconfig)
             request["triggeredBy"] = [{
-                "message": "Image change",
+                "message": "Image change, started again: the build for this image ended unsuccessfully" if again else "Image change",
                 "imageChangeBuild": {"imageID": base_pull_spec, "fromRef": {"kind": "ImageStreamTag", "name": tag, "namespace": namespace}},
             }]
-            request["triggeredByImage"] = {"kind": "DockerImage", "name": base_pull_spec}
-            request["from"] = {"kind": "ImageStreamTag", "name": tag, "namespace": namespace}
+            if not again:
+                request["triggeredByImage"] = {"kind": "DockerImage", "name": base_pull_spec}
+                request["from"] = {"kind": "ImageStreamTag", "name": tag, "namespace": namespace}
         else:
             request["triggeredBy"] = [{"message": "Started by osbs.flow for commit %s" % (commit or "at the branch head")}]
         return request
@@ -173,7 +182,13 @@ class BuildRunner:
         Raises WouldStart in check mode, and BuildsRunning when another build
         of the BuildConfig is active and none matches: the caller waits for it
         (osbs_build), refuses, or follows it (the wave), then calls start() again.
+
+        An autorebuild the server refuses because the trigger already made a
+        build for this base image looks again: that build is adopted when it
+        runs or completed, and otherwise (it failed, was cancelled, or is gone)
+        a plain build is requested once (build_request's `again`).
         """
+        again = False
         for _attempt in range(INSTANTIATE_ATTEMPTS):
             bc = self.buildconfig()
             commit = self.git_commit
@@ -212,9 +227,12 @@ class BuildRunner:
                     bc = self.mark_user_build(bc)
                 build = self.client.request(
                     "POST", self.client.path("BuildConfig", self.namespace, self.name, "instantiate"),
-                    body=self.build_request(bc, commit, base_digest, base_pull_spec),
+                    body=self.build_request(bc, commit, base_digest, base_pull_spec, again=again),
                 )
             except ApiError as exc:
+                if self.autorebuild and not again and _already_triggered(exc):
+                    again = True
+                    continue
                 if _lost_race(exc):
                     continue
                 raise
@@ -299,9 +317,15 @@ class BuildsRunning(Exception):
 
 
 def _lost_race(exc):
-    """instantiate refused because another request moved lastVersion, or the trigger already fired."""
+    """instantiate refused because another request moved lastVersion first."""
     text = (exc.message or "").lower()
-    return (exc.status == 400 and "lastversion" in text) or exc.is_conflict or "already instantiated" in text
+    return (exc.status == 400 and "lastversion" in text) or exc.is_conflict
+
+
+def _already_triggered(exc):
+    """instantiate refused because the BuildConfig's trigger already records the image (openshift-apiserver's
+    updateImageTriggers: "build config NS/NAME has already instantiated a build for imageid ID", HTTP 500)."""
+    return "already instantiated a build for imageid" in (exc.message or "")
 
 
 def run_build(module):
@@ -323,8 +347,14 @@ def run_build(module):
             "build": None,
         }
     changed = how == "started"
-    if params["wait"] and not is_terminal(build):
-        build = runner.wait(build)
+    if params["wait"] and params["wait_timeout"] > 0 and not is_terminal(build):
+        try:
+            build = runner.wait(build)
+        except OsbsFlowError as exc:
+            # A build this run started is a change even when following it failed (a timeout, a lost server).
+            exc.result.setdefault("changed", changed)
+            exc.result.setdefault("build", build_summary(build))
+            raise
     summary = build_summary(build)
     result = dict(summary, changed=changed, action=how, build=summary)
     if summary["phase"] in UNSUCCESSFUL_BUILD_PHASES:

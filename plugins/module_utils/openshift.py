@@ -15,12 +15,14 @@ check mode: callers compute the would-be object and skip the request.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import traceback
 
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials, mask_credentials_in, uri_secrets
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
@@ -59,8 +61,9 @@ REQUEST_TIMEOUT = 120  # seconds; a watch gets its own, longer one
 
 try:
     from urllib3.exceptions import HTTPError as TransportError
+    from urllib3.exceptions import ReadTimeoutError
 except ImportError:
-    TransportError = OSError
+    TransportError = ReadTimeoutError = OSError
 
 
 class ApiError(OsbsFlowError):
@@ -84,6 +87,55 @@ class ApiError(OsbsFlowError):
         return self.status == 409 and self.reason == "Conflict"
 
 
+class ApiUnreachable(OsbsFlowError):
+    """No answer from the API server: the connection was refused, reset or cut, TLS failed, or the answer took too long.
+
+    `timed_out` tells a slow answer (a watch that outlived its read timeout) from a lost connection: a
+    connection that cannot be made at all (refused, or no answer to the connect) is lost.
+    """
+
+    def __init__(self, host, method, path, cause):
+        self.host = host or "the API server"
+        self.what_failed = what_failed(cause)
+        self.timed_out = _caused_by(cause, ReadTimeoutError)
+        super().__init__(
+            "cannot reach the API server %s (%s %s): %s; check that it is running and answers, and the connection "
+            "options (kubeconfig, host, K8S_AUTH_*)" % (self.host, method, path, self.what_failed)
+        )
+
+
+def _causes(exc):
+    """exc and what it wraps: urllib3's `reason`, then Python's __cause__/__context__."""
+    seen = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else exc.__cause__ or exc.__context__
+    return seen
+
+
+def _caused_by(exc, *types):
+    return any(isinstance(cause, types) for cause in _causes(exc))
+
+
+def what_failed(exc):
+    """What went wrong on the connection, in a few words: `connection refused`, `TLS: EOF occurred ...`."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLError):
+            return "TLS: %s" % (cause.reason or cause.strerror or cause)
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror[:1].lower() + cause.strerror[1:]
+    for cause in _causes(exc):
+        if isinstance(cause, ReadTimeoutError):
+            return "no answer in time (%s)" % (cause,)
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.args:
+            return "%s: %s" % (type(cause).__name__, cause.args[-1])
+    if DynamicApiError is not None and isinstance(exc, DynamicApiError):
+        return " ".join(to_text(exc.reason or exc.summary()).split())
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
 def _api_error(exc):
     body = {}
     try:
@@ -102,6 +154,9 @@ class OpenShiftClient:
         self._dynamic = k8s_client.client
         self.host = getattr(k8s_client.configuration, "host", None)
         self.requests = []  # (method, path) of each request, for results and tests
+        # The ApiUnreachable of the last request if it failed so, None once a request gets an answer: a run that
+        # ends with failures tells "the server went away" from failures of its own.
+        self.unreachable = None
 
     @staticmethod
     def path(kind, namespace=None, name=None, subresource=None):
@@ -124,11 +179,21 @@ class OpenShiftClient:
         try:
             response = self._dynamic.request(method, path, body=body, **params)
         except DynamicApiError as exc:
+            if not exc.status:  # the kubernetes client reports a TLS failure as an ApiException with status 0
+                raise self._unreachable(method, path, exc)
+            self.unreachable = None
             raise _api_error(exc)
+        except (TransportError, OSError) as exc:
+            raise self._unreachable(method, path, exc)
+        self.unreachable = None
         if raw:
             return response
         data = response.data
         return json.loads(data) if data else {}
+
+    def _unreachable(self, method, path, cause):
+        self.unreachable = ApiUnreachable(self.host, method.upper(), path, cause)
+        return self.unreachable
 
     def get(self, kind, namespace, name):
         """The object, or None when it does not exist."""
@@ -172,7 +237,7 @@ class OpenShiftClient:
         """Yield (type, object) watch events until the server closes the stream.
 
         Raises ApiError for an ERROR event (410 Expired included), so the
-        caller can fall back to listing.
+        caller can fall back to listing, and ApiUnreachable when the stream breaks.
         """
         query = {"watch": "true", "resourceVersion": resource_version, "timeoutSeconds": int(timeout)}
         if field_selector:
@@ -193,6 +258,8 @@ class OpenShiftClient:
                         status = event.get("object") or {}
                         raise ApiError(status.get("code"), status.get("reason"), status.get("message"), status)
                     yield event.get("type"), event.get("object") or {}
+        except (TransportError, OSError) as exc:
+            raise self._unreachable("GET", self.path(kind, namespace) + " (watch)", exc)
         finally:
             response.release_conn()
 
@@ -229,7 +296,10 @@ class OsbsOpenShiftModule(AnsibleK8SModule):
     """AnsibleK8SModule plus the client above; `run(execute)` is the only place that calls fail_json.
 
     `execute(module)` returns the result, or raises OsbsFlowError (with the
-    result the failure carries) or a transport error.
+    result the failure carries) or a transport error. No credential leaves the
+    module: the user info of every URI in its result, message and warnings is
+    masked, and a secret given in an option's URI is hidden wherever Ansible
+    would echo it (the invocation's arguments included).
     """
 
     def __init__(self, argument_spec, **kwargs):
@@ -238,10 +308,27 @@ class OsbsOpenShiftModule(AnsibleK8SModule):
         super().__init__(argument_spec=spec, **kwargs)
         if KUBERNETES_CORE_IMPORT_ERROR:
             self.fail_json(msg="osbs.flow needs the kubernetes.core collection (>=6.0.0)", exception=KUBERNETES_CORE_IMPORT_ERROR)
+        for value in self.params.values():
+            self._module.no_log_values.update(uri_secrets(value))
         try:
             self.client = OpenShiftClient(get_api_client(module=self))
         except CoreException as exc:
             self.fail_json(msg=to_text(exc))
+
+    def require_seconds(self, option, minimum=0, why=""):
+        """Fail unless the option is a number of seconds of at least `minimum`; `why` says what 0 means or why it is refused."""
+        value = self.params.get(option)
+        if value is not None and value < minimum:
+            self.fail_json(msg="%s is %d: give a number of seconds of %d or more%s" % (option, value, minimum, why))
+
+    def warn(self, warning):
+        return super().warn(mask_credentials(warning))
+
+    def exit_json(self, **result):
+        return super().exit_json(**mask_credentials_in(result))
+
+    def fail_json(self, **result):
+        return super().fail_json(**mask_credentials_in(result))
 
     def run(self, execute):
         try:

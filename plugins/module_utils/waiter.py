@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError, TransportError
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError, ApiUnreachable, TransportError
 from ansible_collections.osbs.flow.plugins.module_utils.resources import active_builds, is_terminal
 
 
@@ -30,24 +30,32 @@ class BuildFollower:
     namespace list afresh. When the API refuses the list itself (401, 403, 404)
     every build of that namespace ends as Error with the API's message rather
     than waiting for its timeout.
+
+    An expired (410) or timed-out watch is recovered from by listing afresh. A
+    lost server is not waited for: when the connection keeps failing (refused,
+    reset, cut, a TLS failure) for UNREACHABLE_SECONDS, each build of the
+    namespace is given up with `on_lost(ApiUnreachable)`, or without an
+    `on_lost` with `callback(last known build)`, and its watch stops.
     """
 
     WATCH_SECONDS = 30  # a stream is renewed this often; the deadlines are checked in between
     REFUSALS = (401, 403, 404)
+    UNREACHABLE_SECONDS = 5  # how long a connection may keep failing before the server counts as lost
+    RETRY_PAUSE = 0.5  # between attempts to reconnect; a watch that broke otherwise waits a second
 
     def __init__(self, client, timeout):
         self.client = client
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._waiting = {}  # (namespace, name) -> [deadline, callback, last known build]
+        self._waiting = {}  # (namespace, name) -> [deadline, callback, last known build, on_lost]
         self._threads = {}
         self._relist = set()  # namespaces whose watch must start again from a fresh list
         self._stopping = threading.Event()
 
-    def follow(self, build, callback):
+    def follow(self, build, callback, on_lost=None):
         key = build["metadata"]["namespace"], build["metadata"]["name"]
         with self._lock:
-            self._waiting[key] = [time.monotonic() + self.timeout, callback, build]
+            self._waiting[key] = [time.monotonic() + self.timeout, callback, build, on_lost]
             thread = self._threads.get(key[0])
             if thread is None or not thread.is_alive():
                 thread = threading.Thread(target=self._watch_namespace, args=(key[0],), name="follow-%s" % key[0], daemon=True)
@@ -93,6 +101,15 @@ class BuildFollower:
             ended["status"] = dict(ended.get("status") or {}, phase="Error", reason=reason, message=message)
             self._end(key, ended)
 
+    def _lost(self, namespace, error):
+        with self._lock:
+            lost = [(key, self._waiting.pop(key)) for key in list(self._waiting) if key[0] == namespace]
+        for _key, (_deadline, callback, build, on_lost) in lost:
+            if on_lost is not None:
+                on_lost(error)
+            else:
+                callback(build)
+
     def _deleted(self, key):
         self._ended_with(key, "BuildDeleted", "the build was deleted while it was being followed")
 
@@ -129,6 +146,7 @@ class BuildFollower:
 
     def _watch_namespace(self, namespace):
         resource_version = None
+        failing_since = None  # when the connection began to fail, while it keeps failing
         while not self._stopping.is_set():
             try:
                 with self._lock:
@@ -136,6 +154,7 @@ class BuildFollower:
                         resource_version = None
                 if resource_version is None:
                     resource_version = self._list_afresh(namespace)
+                    failing_since = None
                 seconds = max(1, min(self.WATCH_SECONDS, self._seconds_to_next_deadline(namespace) + 1))
                 for event, build in self.client.watch("Build", namespace, resource_version, timeout=seconds):
                     resource_version = build.get("metadata", {}).get("resourceVersion") or resource_version
@@ -148,9 +167,19 @@ class BuildFollower:
                         self._seen(key, build)
                     if self._stopping.is_set():
                         return
+            except ApiUnreachable as exc:
+                resource_version = None
+                if exc.timed_out:  # a slow answer, not a lost server: list afresh
+                    continue
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since >= self.UNREACHABLE_SECONDS:
+                    self._lost(namespace, exc)
+                    return
+                self._stopping.wait(self.RETRY_PAUSE)
             except Exception:  # pylint: disable=broad-exception-caught
-                # Expired (410), broken, refused, or something no one foresaw (a token refresh that failed):
-                # this thread is the only one that checks the deadlines, so it must live. Start again from a
+                # Expired (410), refused, or something no one foresaw (a token refresh that failed): this
+                # thread is the only one that checks the deadlines, so it must live. Start again from a
                 # fresh list after a pause.
                 resource_version = None
                 self._stopping.wait(1)
@@ -163,15 +192,20 @@ def _key(build):
 
 
 def wait_for_builds(client, builds, timeout):
-    """The builds, in the order given, each once it has ended or as last seen after `timeout` seconds."""
+    """The builds, in the order given, each once it has ended or as last seen after `timeout` seconds.
+
+    Raises ApiUnreachable when the API server is lost meanwhile.
+    """
     ended = queue.Queue()
     follower = BuildFollower(client, timeout)
     try:
         for build in builds:
-            follower.follow(build, ended.put)
+            follower.follow(build, ended.put, on_lost=ended.put)
         by_key = {}
         while len(by_key) < len(builds):
             build = ended.get()
+            if isinstance(build, ApiUnreachable):
+                raise build
             by_key[_key(build)] = build
     finally:
         follower.stop()

@@ -46,11 +46,21 @@ class Outcome:
 
 
 class Follow:
-    """`work`'s answer when a build has to end first: `then(build)` finishes the dependent once it has."""
+    """`work`'s answer when a build has to end first: `then(build)` finishes the dependent once it has.
 
-    def __init__(self, build, then):
+    `changed`: the build is one this run started, which stays a change if the API server is lost meanwhile.
+    """
+
+    def __init__(self, build, then, changed=False):
         self.build = build
         self.then = then
+        self.changed = changed
+
+    def lost(self, error):
+        """The Outcome when the API server was lost while the build was followed."""
+        return Outcome(FAILED, "%s; build %s may still be running: run the wave again once the API server answers"
+                               % (error, self.build["metadata"]["name"]),
+                       build=self.build["metadata"]["name"], changed=self.changed)
 
 
 def run_wave(graph, root_outcome, work, parallel, follower=None):
@@ -63,6 +73,7 @@ def run_wave(graph, root_outcome, work, parallel, follower=None):
     then calls back when the build ends, and `then(build)` runs in up to
     `parallel` threads of its own for the Outcome, so an ended build's import
     never queues behind other dependents' starts. No thread waits for a build.
+    When the follower loses the API server, the dependent fails at once (Follow.lost).
     `work` and `then` may raise, which fails that dependent alone.
     """
     outcomes = {}
@@ -125,7 +136,8 @@ def run_wave(graph, root_outcome, work, parallel, follower=None):
                 if follower is None:
                     result = Outcome(FAILED, "the wave was given no follower for build %s" % result.build["metadata"]["name"])
                 else:
-                    follower.follow(result.build, lambda build, key=key, then=result.then: submit(finish_pool, key, then, build))
+                    follower.follow(result.build, lambda build, key=key, then=result.then: submit(finish_pool, key, then, build),
+                                    on_lost=lambda error, key=key, follow=result: results.put((key, follow.lost(error))))
                     continue
             in_flight.discard(key)
             settle(key, result)

@@ -300,10 +300,12 @@ class ScriptedFollower:
     def __init__(self):
         self.lock = threading.Condition()
         self.followed = {}  # build name -> callback
+        self.on_lost = {}  # build name -> what the follower calls when the API server is lost
 
-    def follow(self, build, callback):
+    def follow(self, build, callback, on_lost=None):
         with self.lock:
             self.followed[build["metadata"]["name"]] = callback
+            self.on_lost[build["metadata"]["name"]] = on_lost
             self.lock.notify_all()
 
     def wait_for(self, count, timeout=10):
