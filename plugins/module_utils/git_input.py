@@ -57,6 +57,15 @@ def mask_credentials(text):
     return re.sub(r"^[^@/:\s]+:[^@/\s]*@(?=[^/:\s]+:)", "***@", text)
 
 
+def mask_credentials_in(value):
+    """`value` (a module result: dicts, lists, text) with mask_credentials applied to every text in it."""
+    if isinstance(value, dict):
+        return {key: mask_credentials_in(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_credentials_in(item) for item in value]
+    return mask_credentials(value)
+
+
 def uri_secrets(uri):
     """The parts of `uri` that mask_credentials hides, for a module's no_log_values (its echoed arguments too)."""
     if not isinstance(uri, str):

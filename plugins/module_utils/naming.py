@@ -8,6 +8,7 @@ import hashlib
 import re
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials
 
 MAX_NAME_LENGTH = 63
 HASH_LENGTH = 8
@@ -108,8 +109,7 @@ def check_git_uri(git_uri):
     Every step that takes a git URI checks it here, before anything is fetched or written.
     """
     if re.match(r"^https?://", git_uri, re.IGNORECASE) and _URI_WITH_USERINFO.match(git_uri):
-        shown = re.sub(r"://[^/@]*@", "://***@", git_uri, count=1)
         raise OsbsFlowError(
             "git_uri %s carries credentials, which would be stored on the BuildConfig and shown in logs: give the "
-            "URI without them and put them in a source secret (git_source_secret)" % shown
+            "URI without them and put them in a source secret (git_source_secret)" % mask_credentials(git_uri)
         )

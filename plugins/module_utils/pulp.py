@@ -17,6 +17,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials, mask_credentials_in, uri_secrets
 
 try:
     import requests
@@ -101,6 +102,11 @@ class PulpModule(AnsibleModule):
         super(PulpModule, self).__init__(argument_spec=spec, **kwargs)
         if PULP_GLUE_IMPORT_ERROR is not None:
             self.fail_json(msg=missing_required_lib("pulp-glue"), exception=PULP_GLUE_IMPORT_ERROR)
+        for value in self.params.values():
+            self.no_log_values.update(uri_secrets(value))
+        if self.params["timeout"] < 1:
+            self.fail_json(msg="timeout is %d: give a number of seconds of 1 or more (how long each Pulp task may take)"
+                           % self.params["timeout"])
         self.pulp_url = self.params["pulp_url"].rstrip("/")
         verify = self.params["validate_certs"]
         if verify and self.params["ca_cert"]:
@@ -120,6 +126,15 @@ class PulpModule(AnsibleModule):
             background_tasks=False,
             timeout=self.params["timeout"],
         )
+
+    def warn(self, warning):
+        return super(PulpModule, self).warn(mask_credentials(warning))
+
+    def exit_json(self, **result):
+        return super(PulpModule, self).exit_json(**mask_credentials_in(result))
+
+    def fail_json(self, msg, **result):
+        return super(PulpModule, self).fail_json(msg=mask_credentials(msg), **mask_credentials_in(result))
 
     def __enter__(self):
         return self
