@@ -16,6 +16,8 @@ import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
+    check_repository,
+    check_tag,
     imagestreamimport_body,
     imagestreamtag_for_image,
     import_outcome,
@@ -45,11 +47,15 @@ from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_n
 
 
 def output_image(registry_uri, image, tag):
-    """`host[:port]/name:tag`, the pull spec the build pushes to."""
+    """`host[:port]/name:tag`, the pull spec the build pushes to; a name or tag the registry would refuse is
+    refused here, before any object is written."""
     registry = parse_registry_uri(registry_uri)
     name = image.strip()
     if ":" in name.rsplit("/", 1)[-1] or "@" in name:
         raise OsbsFlowError("image %r must not carry a tag or digest: give the tag in image_tag" % image)
+    check_repository(name, "image", registry.host,
+                     fix="give the repository path the build pushes to (the Dockerfile's `name` label, in the flow)")
+    check_tag(tag, "image_tag")
     return "%s/%s:%s" % (registry.host, name, tag)
 
 

@@ -13,6 +13,7 @@ import io
 import traceback
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.images import check_repository
 
 try:
     from dockerfile_parse import DockerfileParser
@@ -64,6 +65,10 @@ def read_dockerfile(content, build_args=None, filename="Dockerfile"):
             "%s has no %r label in its final stage: add LABEL name=\"<namespace>/<image>\" naming the image to build"
             % (filename, NAME_LABEL)
         )
+    # Found now, before any object is written, rather than when the push fails.
+    check_repository(image_name, "%s: the %r label" % (filename, NAME_LABEL),
+                     fix="change the Dockerfile's LABEL %s to the image's repository path, for example "
+                         "LABEL name=\"containers/app\"" % NAME_LABEL)
     return {
         "base_image": base_image,
         "image_name": image_name,

@@ -15,6 +15,50 @@ ImageReference = namedtuple("ImageReference", "registry repository tag digest")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 _PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+NAME_TOTAL_LENGTH_MAX = 255  # distribution/reference's NameTotalLengthMax: registry and repository together
+NAME_RULES = ("lower-case letters and digits, one '.', '_', '__' or dashes between them, components separated by '/', "
+              "at most %d characters with the registry" % NAME_TOTAL_LENGTH_MAX)
+TAG_RULES = "up to 128 of [A-Za-z0-9_.-], beginning with a letter, a digit or '_'"
+
+
+def repository_problem(name, registry=None):
+    """Why `name` cannot be the repository path of an image pushed to `registry` (host[:port]), or None.
+
+    The rules are distribution/reference's (the registry's and OpenShift's): the path components of its
+    grammar, and the registry and the path together at most 255 characters. A tag or digest is no part of it.
+    """
+    if not isinstance(name, str) or not name:
+        return "it is empty"
+    full = "%s/%s" % (registry, name) if registry else name
+    if len(full) > NAME_TOTAL_LENGTH_MAX:
+        return "it is %d characters long%s, more than %d" % (
+            len(full), " with the registry %s" % registry if registry else "", NAME_TOTAL_LENGTH_MAX)
+    if "@" in name or ":" in name:
+        return "it carries a tag or digest, which is given apart from the name"
+    if name != name.lower():
+        return "it has upper-case letters"
+    for component in name.split("/"):
+        if not component:
+            return "it has an empty path component (a '/' at the start or end, or '//')"
+        if not _PATH_COMPONENT.match(component):
+            return "its path component %r is not lower-case letters and digits with single separators" % component
+    return None
+
+
+def check_repository(name, what, registry=None, fix=None):
+    """`name` if it can be a repository (repository_problem), else an OsbsFlowError naming `what` and how to fix it."""
+    problem = repository_problem(name, registry)
+    if problem:
+        raise OsbsFlowError("%s %r cannot be the name of an image repository: %s; %s (%s)"
+                            % (what, name, problem, fix or "give a valid name", NAME_RULES))
+    return name
+
+
+def check_tag(tag, what):
+    """`tag` if it is a valid image tag, else an OsbsFlowError."""
+    if not isinstance(tag, str) or not _TAG.match(tag):
+        raise OsbsFlowError("%s %r is not a valid image tag: a tag is %s" % (what, tag, TAG_RULES))
+    return tag
 
 
 def parse_image_reference(image):
@@ -43,6 +87,10 @@ def parse_image_reference(image):
         text, tag = text[:colon], text[colon + 1:]
         if not _TAG.match(tag):
             raise OsbsFlowError("image reference %r has an invalid tag %r: tags are up to 128 of [A-Za-z0-9_.-]" % (image, tag))
+    full_name = "%s/%s" % (registry, text) if registry else text
+    if len(full_name) > NAME_TOTAL_LENGTH_MAX:
+        raise OsbsFlowError("image reference %r has a name of %d characters: at most %d are allowed"
+                            % (image, len(full_name), NAME_TOTAL_LENGTH_MAX))
     components = text.split("/")
     for component in components:
         if not _PATH_COMPONENT.match(component):

@@ -74,7 +74,10 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: How long to wait for the build (and, with O(when_running=wait), for a running one), in seconds.
+    description:
+      - How long to wait for the build (and, with O(when_running=wait), for a running one), in seconds.
+      - V(0) does not wait, as O(wait=false) does; with O(when_running=wait) a running build then fails the task
+        as with O(when_running=fail). A negative value is refused.
     type: int
     default: 3600
   cancel_on_timeout:
@@ -210,6 +213,7 @@ def main():
         cancel_on_timeout=dict(type="bool", default=False),
     )
     module = OsbsOpenShiftModule(argument_spec=argument_spec, supports_check_mode=True)
+    module.require_seconds("wait_timeout", why=" (0 does not wait for the build)")
     module.run(run_build)
 
 

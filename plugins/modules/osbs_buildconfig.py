@@ -154,7 +154,9 @@ options:
     choices: [fail, wait]
     default: fail
   wait_timeout:
-    description: How long O(when_running=wait) waits, in seconds.
+    description:
+      - How long O(when_running=wait) waits, in seconds. V(0) does not wait: a running build fails the task as with
+        O(when_running=fail). A negative value is refused.
     type: int
     default: 1800
 attributes:
@@ -276,6 +278,7 @@ def main():
         required_if=[("state", "present", ("image", "registry_uri"))],
         supports_check_mode=True,
     )
+    module.require_seconds("wait_timeout", why=" (0 does not wait for a running build)")
     module.run(ensure_buildconfig)
 
 

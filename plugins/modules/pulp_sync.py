@@ -56,7 +56,7 @@ options:
     aliases: [ca_path]
   timeout:
     description:
-      - Seconds to wait for each Pulp task (the sync, distribution changes).
+      - Seconds to wait for each Pulp task (the sync, distribution changes); at least V(1).
     type: int
     default: 300
   registry_uri:
