@@ -1,5 +1,12 @@
 """The private PostgreSQL cluster of one state directory's Pulp: where it lives, initdb, start, stop, psql,
-and the pg_dump/pg_restore of a migrated database.  As root, every tool runs as the postgres user."""
+and the pg_dump/pg_restore of a migrated database.  As root, the server's tools run as the postgres user.
+
+Only the engine gets in: the cluster listens on 127.0.0.1 with no Unix socket, and its pg_hba.conf (written by
+this module at every start) asks for the superuser's password, scram-sha-256, from every connection. The
+password is generated once and kept in STATE_DIR/pulp/db-password (0600, the engine's user's); it is set in
+the cluster in single-user mode, with the server stopped, whenever the cluster does not have it yet (a new
+cluster, or one made by an osbs-local that trusted every local connection). Clients get it as PGPASSWORD in an
+environment built for them, never on a command line."""
 
 from __future__ import annotations
 
@@ -7,14 +14,23 @@ import glob
 import hashlib
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
 
+from .environment import child_environment
 from .pulp_install import PulpStartError, run_tool
 from .registry import pid_alive
 
 DATABASE_USER = "postgres"
+HBA_CONF = """\
+# Written by osbs-local at every start. Only the engine, with the password in STATE_DIR/pulp/db-password.
+# TYPE  DATABASE  USER      ADDRESS       METHOD
+host    all       postgres  127.0.0.1/32  scram-sha-256
+"""
+# In the data directory: a digest of the password the cluster has, so it is set again only when it changed.
+PASSWORD_MARK = "osbs-local-password.sha256"
 # Where clusters go whose state dir the postgres user cannot reach (see PostgresCluster.choose_dir).
 PG_FALLBACK_ROOT = Path("/var/tmp/osbs-local-pg")
 
@@ -29,6 +45,13 @@ def postgres_bin_dir() -> Path:
     if initdb:
         return Path(initdb).resolve().parent
     raise PulpStartError("PostgreSQL is not installed (no initdb found): install the postgresql package")
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
 
 
 def _remove_orphan_fallback_clusters() -> None:
@@ -49,6 +72,19 @@ class PostgresCluster:
     def __init__(self, state_dir: Path, pulp_dir: Path):
         self.state_dir = state_dir
         self.pulp_dir = pulp_dir
+
+    @property
+    def password(self) -> str:
+        """The superuser's password, generated at the first call and kept 0600 in pulp_dir."""
+        path = self.pulp_dir / "db-password"
+        if not path.exists():
+            self.pulp_dir.mkdir(parents=True, exist_ok=True)
+            _write_private(path, secrets.token_urlsafe(24) + "\n")
+        return path.read_text().strip()
+
+    def client_env(self) -> dict:
+        """The environment of a client of this cluster (psql, pg_dump, Pulp): the password, and no PG* of the caller."""
+        return child_environment(PGPASSWORD=self.password)
 
     # ---- where it lives --------------------------------------------------------
     @property
@@ -74,7 +110,7 @@ class PostgresCluster:
         DIR/pulp/pg-location says where. Fallback clusters whose state dir is gone are removed here."""
         if self._location_file.exists() or os.geteuid() != 0:
             return
-        if subprocess.run(self.as_postgres(["test", "-x", str(self.pulp_dir)]), cwd="/").returncode == 0:
+        if subprocess.run(self.as_postgres(["test", "-x", str(self.pulp_dir)]), cwd="/", env=child_environment()).returncode == 0:
             return
         _remove_orphan_fallback_clusters()
         key = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:16]
@@ -96,14 +132,15 @@ class PostgresCluster:
             return ["runuser", "-u", DATABASE_USER, "--", *cmd]
         return cmd
 
-    def _run_as_postgres(self, cmd: list, what: str) -> str:
-        return run_tool(self.as_postgres(cmd), what=what, cwd="/")
+    def _run_as_postgres(self, cmd: list, what: str, **kwargs) -> str:
+        return run_tool(self.as_postgres(cmd), what=what, cwd="/", env=child_environment(), **kwargs)
 
     def running(self) -> bool:
         done = subprocess.run(
             self.as_postgres([str(postgres_bin_dir() / "pg_ctl"), "-D", str(self.data), "status"]),
             capture_output=True,
             cwd="/",
+            env=child_environment(),
         )
         return done.returncode == 0
 
@@ -123,7 +160,7 @@ class PostgresCluster:
         if os.geteuid() == 0:
             user = pwd.getpwnam(DATABASE_USER)
             os.chown(self.dir, user.pw_uid, user.pw_gid)
-            probe = subprocess.run(self.as_postgres(["test", "-w", str(self.dir)]), cwd="/")
+            probe = subprocess.run(self.as_postgres(["test", "-w", str(self.dir)]), cwd="/", env=child_environment())
             if probe.returncode != 0:
                 raise PulpStartError(
                     f"PostgreSQL runs as the user {DATABASE_USER!r}, who cannot reach {self.dir}: "
@@ -132,12 +169,17 @@ class PostgresCluster:
         if not (self.data / "PG_VERSION").exists():
             if self.data.exists():
                 shutil.rmtree(self.data)  # an initdb that did not finish
+            # reject: nothing gets in until the pg_hba.conf written below, which asks for the password that
+            # _ensure_password sets before the server first starts.
             self._run_as_postgres(
-                [bin_dir / "initdb", "-D", self.data, "--auth=trust", "-U", DATABASE_USER, "--no-sync",
+                [bin_dir / "initdb", "-D", self.data, "--auth=reject", "-U", DATABASE_USER, "--no-sync",
                  "-E", "UTF8", "--locale=C"],
                 what="initdb",
             )
+        self._ensure_password(bin_dir)
+        self._write_hba()
         if self.running():
+            self._run_as_postgres([bin_dir / "pg_ctl", "-D", self.data, "reload"], what="reloading PostgreSQL's pg_hba.conf")
             return
         options = (
             f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
@@ -149,6 +191,33 @@ class PostgresCluster:
             what="starting PostgreSQL",
         )
 
+    def _write_hba(self) -> None:
+        path = self.data / "pg_hba.conf"
+        if path.exists() and path.read_text() == HBA_CONF:
+            return
+        _write_private(path, HBA_CONF)
+        self._give_to_postgres(path)
+
+    def _give_to_postgres(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(DATABASE_USER)
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+    def _ensure_password(self, bin_dir: Path) -> None:
+        """Set the superuser's password in single-user mode (the server stopped) unless the cluster has it."""
+        mark = self.data / PASSWORD_MARK
+        digest = hashlib.sha256(self.password.encode()).hexdigest()
+        if mark.exists() and mark.read_text().strip() == digest:
+            return
+        self.stop()
+        # The password (token_urlsafe: letters, digits, '-' and '_') goes in on stdin, not on a command line.
+        self._run_as_postgres(
+            [bin_dir / "postgres", "--single", "-D", self.data, "-c", "password_encryption=scram-sha-256", "postgres"],
+            what="setting the PostgreSQL password", input=f"ALTER ROLE {DATABASE_USER} PASSWORD '{self.password}'\n",
+        )
+        _write_private(mark, digest + "\n")
+        self._give_to_postgres(mark)
+
     def stop(self) -> None:
         if (self.data / "PG_VERSION").exists() and self.running():
             self._run_as_postgres(
@@ -159,27 +228,27 @@ class PostgresCluster:
     # ---- talking to it -------------------------------------------------------------
     def psql(self, port: int, sql: str, database: str = "postgres") -> str:
         return run_tool(
-            [postgres_bin_dir() / "psql", "-h", "127.0.0.1", "-p", port, "-U", DATABASE_USER,
-             "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
-            what="psql",
+            [postgres_bin_dir() / "psql", "-w", *self._client_args(port), f"--dbname={database}", "--set=ON_ERROR_STOP=1",
+             "-qAt", f"--command={sql}"],
+            what="psql", env=self.client_env(),
         )
 
     @staticmethod
     def _client_args(port: int) -> list:
-        return ["-h", "127.0.0.1", "-p", str(port), "-U", DATABASE_USER]
+        return ["--host=127.0.0.1", f"--port={port}", f"--username={DATABASE_USER}"]
 
     def restore(self, port: int, database: str, dump: Path) -> None:
         run_tool(
-            [postgres_bin_dir() / "pg_restore", *self._client_args(port), "-d", database, "--no-owner",
+            [postgres_bin_dir() / "pg_restore", "-w", *self._client_args(port), f"--dbname={database}", "--no-owner",
              "--exit-on-error", dump],
-            what="restoring the migrated Pulp database",
+            what="restoring the migrated Pulp database", env=self.client_env(),
         )
 
     def dump(self, port: int, database: str, dump: Path) -> None:
         """pg_dump of database to dump, written whole or not at all."""
         partial = dump.with_suffix(".partial")
         run_tool(
-            [postgres_bin_dir() / "pg_dump", *self._client_args(port), "-Fc", "-f", partial, database],
-            what="pg_dump of the migrated Pulp database",
+            [postgres_bin_dir() / "pg_dump", "-w", *self._client_args(port), "-Fc", f"--file={partial}", database],
+            what="pg_dump of the migrated Pulp database", env=self.client_env(),
         )
         partial.rename(dump)

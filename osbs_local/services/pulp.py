@@ -37,6 +37,7 @@ import requests
 from .postgres import DATABASE_USER, PG_FALLBACK_ROOT, PostgresCluster
 from .pulp_install import (PULP_CONTAINER_VERSION, PULPCORE_VERSION, PulpStartError, cache_root, ensure_venv, file_lock,
                            run_tool, version_key)
+from .environment import child_environment
 from .registry import pid_alive
 
 __all__ = ["PG_FALLBACK_ROOT", "PULP_CONTAINER_VERSION", "PULPCORE_VERSION", "PulpService", "PulpStartError"]
@@ -230,6 +231,7 @@ class PulpService:
                     "ENGINE": "django.db.backends.postgresql",
                     "NAME": DATABASE_NAME,
                     "USER": DATABASE_USER,
+                    "PASSWORD": self.postgres.password,
                     "HOST": "127.0.0.1",
                     "PORT": ports["postgres"],
                 }
@@ -250,12 +252,10 @@ class PulpService:
         return "".join(f"{key} = {value!r}\n" for key, value in settings.items())
 
     def _process_env(self, venv: Path) -> dict:
-        env = dict(os.environ)
-        env["PULP_SETTINGS"] = str(self.dir / "settings.py")
-        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        env["VIRTUAL_ENV"] = str(venv)
-        env.pop("PYTHONPATH", None)
-        env.pop("DJANGO_SETTINGS_MODULE", None)
+        """Built, not inherited: Pulp reads every PULP_* variable as a setting (the env file osbs-local writes
+        exports PULP_URL and PULP_PASSWORD), Django DJANGO_SETTINGS_MODULE, Python PYTHONPATH."""
+        env = child_environment(PULP_SETTINGS=str(self.dir / "settings.py"), VIRTUAL_ENV=str(venv))
+        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
         return env
 
     # ---- PostgreSQL ----------------------------------------------------------

@@ -12,9 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .environment import PROXY_VARIABLES, child_environment
+
 PULPCORE_VERSION = "3.123.1"
 PULP_CONTAINER_VERSION = "2.30.0"
 REQUIREMENTS = (f"pulpcore=={PULPCORE_VERSION}", f"pulp-container=={PULP_CONTAINER_VERSION}")
+# What the installers take from the machine: how to reach the package index, and which one.
+_INSTALLER_VARIABLES = PROXY_VARIABLES + ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
+                                          "UV_EXTRA_INDEX_URL", "UV_CACHE_DIR", "SSL_CERT_FILE")
 
 
 class PulpStartError(RuntimeError):
@@ -44,9 +49,11 @@ def file_lock(path: Path):
 
 
 def run_tool(cmd: list, *, env: dict | None = None, what: str, timeout: float = 600, **kwargs) -> str:
+    """Run a tool with `env`, by default child_environment() (never the engine's caller's); its stdout."""
     try:
         done = subprocess.run(
-            [str(part) for part in cmd], env=env, capture_output=True, text=True, timeout=timeout, **kwargs
+            [str(part) for part in cmd], env=child_environment() if env is None else env, capture_output=True, text=True,
+            timeout=timeout, **kwargs
         )
     except FileNotFoundError as exc:
         raise PulpStartError(f"{what}: {exc.filename} is not installed") from exc
@@ -75,17 +82,18 @@ def ensure_venv() -> Path:
         if venv.exists():
             shutil.rmtree(venv)  # a half-finished install from an interrupted run
         uv = _find_uv()
+        installer_env = child_environment(*_INSTALLER_VARIABLES)
         if uv:
-            run_tool([uv, "venv", "--quiet", "--python", sys.executable, venv], what="creating the Pulp venv")
+            run_tool([uv, "venv", "--quiet", "--python", sys.executable, venv], what="creating the Pulp venv", env=installer_env)
             run_tool(
                 [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", venv / "bin" / "python", *REQUIREMENTS],
-                what="installing pulpcore and pulp-container (uv)",
+                what="installing pulpcore and pulp-container (uv)", env=installer_env,
             )
         else:
-            run_tool([sys.executable, "-m", "venv", venv], what="creating the Pulp venv")
+            run_tool([sys.executable, "-m", "venv", venv], what="creating the Pulp venv", env=installer_env)
             run_tool(
                 [venv / "bin" / "python", "-m", "pip", "install", "--quiet", *REQUIREMENTS],
-                what="installing pulpcore and pulp-container (pip)",
+                what="installing pulpcore and pulp-container (pip)", env=installer_env,
             )
         complete_marker.write_text("\n".join(REQUIREMENTS) + "\n")
     return venv

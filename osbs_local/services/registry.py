@@ -22,6 +22,8 @@ from pathlib import Path
 import requests
 import yaml
 
+from .environment import child_environment
+
 REGISTRY_BINARY = "docker-registry"
 USERNAME = "osbs"
 START_TIMEOUT = 30.0
@@ -50,7 +52,7 @@ def _bcrypt_htpasswd_line(username: str, password: str) -> str:
     # -i reads the password from stdin so it never shows up in a process listing.
     result = subprocess.run(
         ["htpasswd", "-n", "-B", "-i", username],
-        input=password, capture_output=True, text=True, check=True,
+        input=password, capture_output=True, text=True, check=True, env=child_environment(),
     )
     return result.stdout.strip() + "\n"
 
@@ -183,7 +185,7 @@ class Registry:
         # `htpasswd -v` checks a password against the file (again read from stdin).
         result = subprocess.run(
             ["htpasswd", "-v", "-i", str(self.htpasswd_file), creds["username"]],
-            input=creds["password"], capture_output=True, text=True,
+            input=creds["password"], capture_output=True, text=True, env=child_environment(),
         )
         return result.returncode == 0
 
@@ -215,11 +217,12 @@ class Registry:
             return
         log = open(self.log_file, "ab")
         try:
-            # A session of its own: the registry outlives a short `up` and gets no terminal signals.
+            # A session of its own: the registry outlives a short `up` and gets no terminal signals. Its environment
+            # is built: docker-registry reads every REGISTRY_* variable as a setting over config.yml's.
             self.process = subprocess.Popen(
                 [REGISTRY_BINARY, "serve", str(self.config_file)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=str(self.dir),
+                start_new_session=True, cwd=str(self.dir), env=child_environment(),
             )
         finally:
             log.close()
