@@ -20,11 +20,13 @@ import certifi
 from .apiserver.api import Api
 from .apiserver.http import make_ssl_context, start_http_server
 from .apiserver.storage import Store
-from .controllers.build_status import recover_after_restart
+from .controllers.build_status import build_process_groups_dir, recover_after_restart
 from .controllers.builds import BuildController, BuildSettings
 from .controllers.imports import ImageStreamController
 from .controllers.triggers import TriggerController
 from .kinds.core import NAMESPACES, SECRETS  # importing osbs_local.kinds registers every kind the API serves
+from .executor import git_source
+from .executor.process import record_process_groups_in
 from .services import pki as pki_module
 from .services.registry import Registry
 from .state import NAMESPACE, REGISTRY_SECRET, ensure_config, serve_pid
@@ -99,9 +101,11 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
     api = Api(store, state_dir, registry.host, str(_ca_bundle(state_dir, Path(pki["ca_cert"]))))
     api.registry_auths = registry.dockercfg()
     recovered = recover_after_restart(api)
+    record_process_groups_in(build_process_groups_dir(api))
     _bootstrap(api)
     settings = BuildSettings(builder=config.get("builder", "buildah"), docker_host=config.get("docker_host"),
-                             workers=workers, storage_dir=state_dir / "storage", ca_dir=registry.cert_dir)
+                             workers=workers, storage_dir=state_dir / "storage", ca_dir=registry.cert_dir,
+                             git_timeout=float(config.get("git_timeout_seconds", git_source.DEFAULT_GIT_TIMEOUT)))
     controllers = [BuildController(api, settings), TriggerController(api),
                    ImageStreamController(api, float(config.get("scheduled_import_seconds", 900)))]
     for controller in controllers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import time
 import uuid
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from ..apiserver import registration
 from ..apiserver.api import Api
 from ..apiserver.errors import ApiError
 from ..apiserver.meta import now
+from ..executor.process import end_recorded_process_groups
 from ..kinds.build.spec import ACTIVE_PHASES, BUILD_CONFIG_LABEL, BUILD_NUMBER_ANNOTATION, TERMINAL_PHASES
 
 log = logging.getLogger("osbs_local.controllers")
@@ -120,8 +122,22 @@ def finish_build(api: Api, namespace: str, name: str, phase: str, reason: str = 
     return build
 
 
+def build_process_groups_dir(api: Api):
+    """Where the running builds' tools are recorded (executor.process.record_process_groups_in)."""
+    return api.state_dir / "run" / "build-groups"
+
+
 def recover_after_restart(api: Api) -> int:
-    """Builds the previous engine left New, Pending or Running end as Error: nothing runs them any more."""
+    """Builds the previous engine left New, Pending or Running end as Error: nothing runs them any more.
+
+    Their tools that outlived the previous engine are ended first, and every build's workspace (its checkout and
+    its pull and push credential files) goes: a build that finished removed its own, so any left is an interrupted one's.
+    """
+    ended = end_recorded_process_groups(build_process_groups_dir(api))
+    if ended:
+        log.info("ended %d processes of builds the previous engine left running", ended)
+    for workspace in (api.state_dir / "builds").glob("*/*/work"):
+        shutil.rmtree(workspace, ignore_errors=True)
     count = 0
     for build, _ in list(api.store.scan("builds")):
         phase = build.get("status", {}).get("phase", "New")

@@ -22,6 +22,7 @@ from ..apiserver.api import Api
 from ..apiserver.errors import ApiError
 from ..apiserver.meta import now
 from ..apiserver.watch import Event
+from ..executor import git_source
 from ..executor.process import BuildCancelled, BuildFailure
 from ..executor.runner import run_build
 from ..kinds.build.spec import ACTIVE_PHASES, POD_NAME_ANNOTATION, START_POLICY_LABEL
@@ -39,7 +40,7 @@ class BuildSettings:
     workers: int = 2
     storage_dir: Optional[Path] = None
     ca_dir: Optional[Path] = None  # certs.d tree for buildah/skopeo
-
+    git_timeout: float = git_source.DEFAULT_GIT_TIMEOUT  # seconds a git server may take to answer
 
 
 class _Worker:
@@ -265,7 +266,7 @@ class BuildController:
                 build, workdir=build_dir / "work", storage_dir=self.settings.storage_dir or api.state_dir / "storage",
                 log=build_log, push_auths=push_auths, pull_auths=pull_auths, ca_dir=self.settings.ca_dir,
                 builder=self.settings.builder, docker_host=self.settings.docker_host, cancel=worker.cancel,
-                source_secret=source_secret,
+                source_secret=source_secret, git_timeout=self.settings.git_timeout,
             )
         except BuildCancelled:
             if self.stopping.is_set():

@@ -12,14 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .process import buildah_command
+from .process import buildah_command, builder_environment
 
 BUSYBOX = "/bin/busybox"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _busybox_applets(busybox: str) -> list[str]:
-    out = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True, env=builder_environment()).stdout
     return sorted(name for name in out.split() if name and name != "busybox")
 
 
@@ -55,37 +55,37 @@ def build_busybox_base(
     log = log or (lambda line: None)
 
     def run(*args: str) -> str:
-        result = subprocess.run([*buildah, *args], capture_output=True, text=True)
+        result = subprocess.run([*buildah, *args], capture_output=True, text=True, env=builder_environment())
         if result.returncode != 0:
             raise RuntimeError(f"buildah {args[0]} failed for {image_reference}: {result.stderr.strip()}")
         return result.stdout.strip()
 
     container = run("from", "--quiet", "scratch")
     try:
-        mount_point = Path(run("mount", container))
+        mount_point = Path(run("mount", "--", container))
         try:
             _populate_rootfs(mount_point, busybox)
         finally:
-            run("umount", container)
-        run("config", "--arch", "amd64", "--os", "linux", "--env", PATH_ENV, "--cmd", "/bin/sh",
-            "--label", "io.osbs-local.base=busybox", "--created-by", "osbs-local baseimage (busybox-static)",
-            container)
-        run("commit", "--quiet", "--format", "docker", "--rm", container, image_reference)
+            run("umount", "--", container)
+        run("config", "--arch=amd64", "--os=linux", f"--env={PATH_ENV}", "--cmd=/bin/sh",
+            "--label=io.osbs-local.base=busybox", "--created-by=osbs-local baseimage (busybox-static)",
+            "--", container)
+        run("commit", "--quiet", "--format=docker", "--rm", "--", container, image_reference)
         container = None
     finally:
         if container is not None:
-            subprocess.run([*buildah, "rm", container], capture_output=True)
+            subprocess.run([*buildah, "rm", "--", container], capture_output=True, env=builder_environment())
     log(f"Built {image_reference} from scratch with {busybox}")
     with tempfile.TemporaryDirectory() as tmp:
         digest_file = Path(tmp) / "digest"
-        push = ["push", "--quiet", "--digestfile", str(digest_file)]
+        push = ["push", "--quiet", f"--digestfile={digest_file}"]
         if auth_file:
-            push += ["--authfile", str(auth_file)]
+            push.append(f"--authfile={auth_file}")
         if cert_dir:
-            push += ["--cert-dir", str(cert_dir)]
+            push.append(f"--cert-dir={cert_dir}")
         if not tls_verify:
-            push += ["--tls-verify=false"]
-        run(*push, image_reference, f"docker://{image_reference}")
+            push.append("--tls-verify=false")
+        run(*push, "--", image_reference, f"docker://{image_reference}")
         digest = digest_file.read_text().strip()
     log(f"Pushed {image_reference} digest {digest}")
     return digest

@@ -1,4 +1,8 @@
-"""Building and pushing with buildah (vfs storage, chroot isolation), one tool run per step."""
+"""Building and pushing with buildah (vfs storage, chroot isolation), one tool run per step.
+
+Values from the Build (image names, build args, the Dockerfile's and context's paths) reach buildah as `--opt=value`
+or after `--`, so that none is read as an option.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ class BuildahRun:
 
     def _cert_args(self, host: str) -> list[str]:
         if self.ca_dir and (self.ca_dir / host).is_dir():
-            return ["--cert-dir", str(self.ca_dir / host)]
+            return [f"--cert-dir={self.ca_dir / host}"]
         return []
 
     def _run(self, *args: str) -> tuple[int, list[str]]:
@@ -33,24 +37,23 @@ class BuildahRun:
         for image in self.base_images:
             host = registry_client.split_image_reference(image)[0]
             self.log(f"Pulling image {image} ...")
-            status, lines = self._run("pull", "--quiet", "--policy", "always",
-                                      "--retry-delay", REGISTRY_RETRY_DELAY, "--authfile", str(self.pull_auth_file),
-                                      *self._cert_args(host), image)
+            status, lines = self._run("pull", "--quiet", "--policy=always", f"--retry-delay={REGISTRY_RETRY_DELAY}",
+                                      f"--authfile={self.pull_auth_file}", *self._cert_args(host), "--", image)
             if status != 0:
                 text = "\n".join(lines)
                 raise BuildFailure("PullBuilderImageFailed",
                                    f"cannot pull base image {image}: {registry_problem(text, host)} ({last_error_line(lines)})")
         first_host = registry_client.split_image_reference(self.base_images[0])[0] if self.base_images else ""
-        bud = ["bud", "--isolation", "chroot", "--format", "docker", "--pull=false",
-               "--authfile", str(self.pull_auth_file), *self._cert_args(first_host),
-               "-f", str(self.dockerfile), "-t", self.target]
+        bud = ["bud", "--isolation=chroot", "--format=docker", "--pull=false",
+               f"--authfile={self.pull_auth_file}", *self._cert_args(first_host),
+               f"--file={self.dockerfile}", f"--tag={self.target}"]
         if not self.skip_layers:
             # A layer per step, kept as a cache for later builds unless noCache; without --layers buildah
             # commits everything the Dockerfile adds as one layer, which is what SkipLayers asks for.
             bud += ["--no-cache"] if self.no_cache else ["--layers"]
         for name, value in self.build_args:
-            bud += ["--build-arg", f"{name}={value}"]
-        status, lines = self._run(*bud, str(self.context))
+            bud.append(f"--build-arg={name}={value}")
+        status, lines = self._run(*bud, "--", str(self.context))
         if status != 0:
             raise build_failure(lines)
         if not self.push_wanted:
@@ -59,9 +62,9 @@ class BuildahRun:
         digest_file = self.workdir / "digest"
         digest_file.unlink(missing_ok=True)
         self.log(f"Pushing image {self.target} ...")
-        status, lines = self._run("push", "--retry-delay", REGISTRY_RETRY_DELAY,
-                                  "--authfile", str(self.push_auth_file), *self._cert_args(host),
-                                  "--digestfile", str(digest_file), self.target, f"docker://{self.target}")
+        status, lines = self._run("push", f"--retry-delay={REGISTRY_RETRY_DELAY}",
+                                  f"--authfile={self.push_auth_file}", *self._cert_args(host),
+                                  f"--digestfile={digest_file}", "--", self.target, f"docker://{self.target}")
         if status != 0:
             raise BuildFailure("PushImageToRegistryFailed",
                                f"cannot push {self.target}: {registry_problem(chr(10).join(lines), host)} "

@@ -34,15 +34,18 @@ SKIP_LAYERS_POLICIES = ("SkipLayers", "SkipLayersAndWarn")
 def run_build(build: dict, *, workdir: Path, storage_dir: Path, log: Callable[[str], None],
               push_auths: dict | None = None, pull_auths: dict | None = None, ca_dir: Path | None = None,
               builder: str = "buildah", docker_host: str | None = None,
-              cancel: threading.Event | None = None, source_secret: dict | None = None) -> dict:
+              cancel: threading.Event | None = None, source_secret: dict | None = None,
+              git_timeout: float = git_source.DEFAULT_GIT_TIMEOUT) -> dict:
     cancel = cancel or threading.Event()
     tail = LogTail(log)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    # The pull and push credential files and the source secret's files are written here: the engine's user's alone.
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    workdir.chmod(0o700)
     try:
         return _run(build, workdir=workdir, storage_dir=Path(storage_dir), log=tail, push_auths=push_auths,
                     pull_auths=pull_auths, ca_dir=Path(ca_dir) if ca_dir else None, builder=builder,
-                    docker_host=docker_host, cancel=cancel, source_secret=source_secret)
+                    docker_host=docker_host, cancel=cancel, source_secret=source_secret, git_timeout=git_timeout)
     except BuildFailure as failure:
         if not failure.log_snippet:
             failure.log_snippet = tail.snippet()
@@ -60,7 +63,8 @@ def run_build(build: dict, *, workdir: Path, storage_dir: Path, log: Callable[[s
             (workdir / name).unlink(missing_ok=True)
 
 
-def _run(build, *, workdir, storage_dir, log, push_auths, pull_auths, ca_dir, builder, docker_host, cancel, source_secret):
+def _run(build, *, workdir, storage_dir, log, push_auths, pull_auths, ca_dir, builder, docker_host, cancel, source_secret,
+         git_timeout):
     spec = build.get("spec") or {}
     metadata = build.get("metadata") or {}
     source = spec.get("source") or {}
@@ -82,7 +86,7 @@ def _run(build, *, workdir, storage_dir, log, push_auths, pull_auths, ca_dir, bu
     if git:
         commit = ((spec.get("revision") or {}).get("git") or {}).get("commit")
         revision = git_source.fetch_source(git.get("uri"), git.get("ref"), commit, checkout, log=log, cancel=cancel,
-                                       source_secret=source_secret)
+                                           source_secret=source_secret, timeout=git_timeout)
     elif source.get("dockerfile") is not None:
         checkout.mkdir(parents=True)
     else:
