@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -25,10 +27,27 @@ STOP_TIMEOUT = 20.0
 PHASES = ("New", "Pending", "Running", "Complete", "Failed", "Error", "Cancelled")
 
 
+@contextlib.contextmanager
+def _state_dir_lock(state_dir: Path):
+    """One `up` or `down` at a time per state directory: three racing `up` on a fresh directory would each choose
+    ports, write config.json and start a serve, two of which lose the serve lock and exit."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / ".up.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_up(args) -> int:
     state_dir = Path(args.state_dir).resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    with _state_dir_lock(state_dir):
+        return _up(args, state_dir)
+
+
+def _up(args, state_dir: Path) -> int:
     previous = load_config(state_dir)
     config = ensure_config(state_dir, args.port, args.builder, args.docker_host, args.build_workers)
 
@@ -111,6 +130,11 @@ def _pki_paths(state_dir: Path) -> dict:
 
 def cmd_down(args) -> int:
     state_dir = Path(args.state_dir).resolve()
+    with _state_dir_lock(state_dir):
+        return _down(state_dir)
+
+
+def _down(state_dir: Path) -> int:
     config = load_config(state_dir)
     pid = serve_pid(state_dir)
     if pid is not None:
