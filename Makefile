@@ -67,7 +67,9 @@ test: setup
 	exit $$status
 
 # One pytest run for the Python suites, so they share one osbs-local (a session fixture); it ends with
-# the slowest tests and their times.
+# the slowest tests and their times. Not spread over pytest-xdist workers: on the 2-core machine the
+# tests are CPU-bound (buildah, ansible processes), each worker starts its own osbs-local, base image
+# and Pulp, and a timing test (test_run_policies) failed under `-n 2`; unit 6.0 s serial, 8.0 s with -n 2.
 python-tests: setup
 	$(PYTEST) tests -q -ra --durations=25
 
