@@ -75,7 +75,7 @@ options:
       - How long to wait for each build (and for a running build of the same BuildConfig), in seconds, counted from
         when the wave starts or adopts it. Every ready dependent starts at once, so time a build spends queued
         behind the others counts; raise it for a large wave on a cluster that runs few builds at once.
-      - At least V(1): the wave waits for each build, to import its image before the dependents built on it start.
+      - At least V(1), since the wave waits for each build to import its image before the dependents built on it start.
     type: int
     default: 3600
   from_latest:
@@ -229,7 +229,7 @@ git_fetches:
 unreachable:
   description:
     - When dependents failed because the API server stopped answering (its URL and what failed), else null.
-      The builds it was running may have ended C(Error) meanwhile; run the wave again once the server answers:
+      The builds it was running may have ended C(Error) meanwhile. Run the wave again once the server answers;
       a build that ended unsuccessfully for this base image is started again, one that runs or completed is adopted.
   returned: always
   type: str
@@ -262,8 +262,8 @@ def main():
     )
     if module.params["parallel"] < 1:
         module.fail_json(msg="parallel is %d: give at least 1" % module.params["parallel"])
-    module.require_seconds("wait_timeout", minimum=1, why=": the wave waits for each build, to import its image before "
-                                                         "the dependents built on it start")
+    module.require_seconds("wait_timeout", minimum=1,
+                           why=": the wave waits for each build, to import its image before the dependents built on it start")
     module.run(run_autorebuild)
 
 

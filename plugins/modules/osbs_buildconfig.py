@@ -155,8 +155,8 @@ options:
     default: fail
   wait_timeout:
     description:
-      - How long O(when_running=wait) waits, in seconds. V(0) does not wait: a running build fails the task as with
-        O(when_running=fail). A negative value is refused.
+      - How long O(when_running=wait) waits, in seconds. V(0) does not wait, so a running build fails the task as
+        with O(when_running=fail). A negative value is refused.
     type: int
     default: 1800
 attributes:

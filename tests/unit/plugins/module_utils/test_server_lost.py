@@ -7,7 +7,6 @@ does that). The "already instantiated" answer is openshift-apiserver's updateIma
 """
 
 import socket
-import ssl
 import threading
 import time
 
@@ -45,7 +44,7 @@ def hangs_up_tls():
         server.settimeout(0.2)
         while not stop.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _address = server.accept()
             except OSError:
                 continue
             conn.close()
