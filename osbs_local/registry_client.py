@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import warnings
 from pathlib import Path
 
 import requests
 import urllib3
+
+from .private_file import write_private
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -116,11 +117,7 @@ def write_auth_file(auths: dict | None, path: Path) -> Path:
             entries[_normalise_registry_key(key)] = {
                 "auth": base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
             }
-    path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"auths": entries}, handle)
-    return path
+    return write_private(path, json.dumps({"auths": entries}))
 
 
 def split_image_reference(reference: str) -> tuple[str, str, str]:

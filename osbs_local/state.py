@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import shlex
 import ssl
@@ -16,20 +15,12 @@ from typing import Optional
 
 import yaml
 
+from .private_file import write_private
 from .services.registry import free_port, pid_alive
 
 DEFAULT_STATE_DIR = ".osbs-local"
 NAMESPACE = "osbs"
 REGISTRY_SECRET = "registry-dockercfg"
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def load_config(state_dir: Path) -> dict:
@@ -38,7 +29,7 @@ def load_config(state_dir: Path) -> dict:
 
 
 def save_config(state_dir: Path, config: dict) -> None:
-    _write_private(state_dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_private(state_dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def ensure_config(state_dir: Path, port: Optional[int] = None, builder: Optional[str] = None,
@@ -125,7 +116,7 @@ def write_kubeconfig(state_dir: Path, config: dict) -> Path:
         "preferences": {},
     }
     path = state_dir / "kubeconfig"
-    _write_private(path, yaml.safe_dump(kubeconfig, sort_keys=False))
+    write_private(path, yaml.safe_dump(kubeconfig, sort_keys=False))
     return path
 
 
@@ -143,7 +134,7 @@ def write_env(state_dir: Path, config: dict, extra: Optional[dict] = None) -> Pa
     values.update(extra or {})
     text = "".join(f"export {key}={shlex.quote(str(value))}\n" for key, value in values.items())
     path = state_dir / "env"
-    _write_private(path, text)
+    write_private(path, text)
     return path
 
 

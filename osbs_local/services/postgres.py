@@ -22,6 +22,7 @@ from pathlib import Path
 from .environment import child_environment
 from .pulp_install import PulpStartError, run_tool
 from .registry import pid_alive
+from ..private_file import write_private
 
 DATABASE_USER = "postgres"
 HBA_CONF = """\
@@ -45,13 +46,6 @@ def postgres_bin_dir() -> Path:
     if initdb:
         return Path(initdb).resolve().parent
     raise PulpStartError("PostgreSQL is not installed (no initdb found): install the postgresql package")
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def _remove_orphan_fallback_clusters() -> None:
@@ -79,7 +73,7 @@ class PostgresCluster:
         path = self.pulp_dir / "db-password"
         if not path.exists():
             self.pulp_dir.mkdir(parents=True, exist_ok=True)
-            _write_private(path, secrets.token_urlsafe(24) + "\n")
+            write_private(path, secrets.token_urlsafe(24) + "\n")
         return path.read_text().strip()
 
     def client_env(self) -> dict:
@@ -195,7 +189,7 @@ class PostgresCluster:
         path = self.data / "pg_hba.conf"
         if path.exists() and path.read_text() == HBA_CONF:
             return
-        _write_private(path, HBA_CONF)
+        write_private(path, HBA_CONF)
         self._give_to_postgres(path)
 
     def _give_to_postgres(self, path: Path) -> None:
@@ -215,7 +209,7 @@ class PostgresCluster:
             [bin_dir / "postgres", "--single", "-D", self.data, "-c", "password_encryption=scram-sha-256", "postgres"],
             what="setting the PostgreSQL password", input=f"ALTER ROLE {DATABASE_USER} PASSWORD '{self.password}'\n",
         )
-        _write_private(mark, digest + "\n")
+        write_private(mark, digest + "\n")
         self._give_to_postgres(mark)
 
     def stop(self) -> None:

@@ -39,6 +39,7 @@ from .pulp_install import (PULP_CONTAINER_VERSION, PULPCORE_VERSION, PulpStartEr
                            run_tool, version_key)
 from .environment import child_environment
 from .registry import pid_alive
+from ..private_file import write_private
 
 __all__ = ["PG_FALLBACK_ROOT", "PULP_CONTAINER_VERSION", "PULPCORE_VERSION", "PulpService", "PulpStartError"]
 
@@ -73,13 +74,6 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def _md5_password_hash(password: str) -> str:
@@ -215,12 +209,12 @@ class PulpService:
                 ports[name] = _free_port()
         self._ports_file.write_text(json.dumps(ports, indent=2) + "\n")
         if not (self.dir / "admin-password").exists():
-            _write_private(self.dir / "admin-password", secrets.token_urlsafe(18) + "\n")
+            write_private(self.dir / "admin-password", secrets.token_urlsafe(18) + "\n")
         if not (self.dir / "db-encryption.key").exists():
-            _write_private(self.dir / "db-encryption.key", base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
+            write_private(self.dir / "db-encryption.key", base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
         if not (self.dir / "secret-key").exists():
-            _write_private(self.dir / "secret-key", secrets.token_urlsafe(48) + "\n")
-        _write_private(self.dir / "settings.py", self._settings_text(ports))
+            write_private(self.dir / "secret-key", secrets.token_urlsafe(48) + "\n")
+        write_private(self.dir / "settings.py", self._settings_text(ports))
 
     def _settings_text(self, ports: dict) -> str:
         settings = {

@@ -23,6 +23,7 @@ import requests
 import yaml
 
 from .environment import child_environment
+from ..private_file import write_private
 
 REGISTRY_BINARY = "docker-registry"
 USERNAME = "osbs"
@@ -39,13 +40,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def _bcrypt_htpasswd_line(username: str, password: str) -> str:
@@ -117,7 +111,7 @@ class Registry:
             else:
                 self.dir.mkdir(parents=True, exist_ok=True)
                 self._credentials = {"username": USERNAME, "password": secrets.token_urlsafe(24)}
-                _write_private(self.credentials_file, json.dumps(self._credentials))
+                write_private(self.credentials_file, json.dumps(self._credentials))
         return self._credentials
 
     @property
@@ -147,7 +141,7 @@ class Registry:
         """Write DIR/auth.json and DIR/certs.d/HOST/ca.crt (kept in step with port and CA) and return the auth file."""
         path = self.state_dir / "auth.json"
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, json.dumps({"auths": {self.host: {"auth": self.basic_auth}}}, indent=2) + "\n")
+        write_private(path, json.dumps({"auths": {self.host: {"auth": self.basic_auth}}}, indent=2) + "\n")
         host_certs = self.cert_dir / self.host
         host_certs.mkdir(parents=True, exist_ok=True)
         (host_certs / "ca.crt").write_bytes(self.ca_file.read_bytes())
@@ -159,7 +153,7 @@ class Registry:
         self.data_dir.mkdir(exist_ok=True)
         creds = self._load_credentials()
         if not self._htpasswd_matches(creds):
-            _write_private(self.htpasswd_file, _bcrypt_htpasswd_line(creds["username"], creds["password"]))
+            write_private(self.htpasswd_file, _bcrypt_htpasswd_line(creds["username"], creds["password"]))
         config = {
             "version": 0.1,
             "log": {"level": "info", "formatter": "text", "fields": {"service": "osbs-local-registry"}},
