@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -49,15 +50,19 @@ GIT_TIMEOUT = 300  # seconds one git command may take; a server that never answe
 # What git takes from the caller's environment: what it needs to reach a server as the user does.
 # HOME and XDG_CONFIG_HOME find ~/.gitconfig (credential helpers, proxies, CAs, url.insteadOf) and ~/.ssh;
 # the ssh variables reach the user's agent and key; the proxy variables are curl's (it ignores HTTP_PROXY);
-# KRB5CCNAME serves Kerberos (GSSAPI) servers. Everything else stays out: GIT_DIR, GIT_CONFIG_PARAMETERS,
-# GIT_CONFIG_COUNT, GIT_EXEC_PATH, GIT_TRACE*, LD_PRELOAD and the like would change what git reads or runs.
+# KRB5CCNAME serves Kerberos (GSSAPI) servers. The GIT_CONFIG_* variables git documents are the user's git
+# configuration, as trusted as ~/.gitconfig (CI systems hand credential helpers over that way). Everything else
+# stays out: GIT_DIR, GIT_EXEC_PATH, GIT_TRACE* (which would print credentials into the module's output),
+# git's internal GIT_CONFIG_PARAMETERS, LD_PRELOAD and the like change what git reads, writes or runs.
 PASSED_ENVIRONMENT = (
     "HOME", "PATH", "USER", "LOGNAME", "TMPDIR", "XDG_CONFIG_HOME",
+    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT",
     "SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT",
     "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY",
     "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
     "KRB5CCNAME", "KRB5_CONFIG",
 )
+_CONFIG_ENTRY = re.compile(r"GIT_CONFIG_(KEY|VALUE)_[0-9]+$")  # the entries GIT_CONFIG_COUNT counts
 _GIT_SETTINGS = {
     "GIT_TERMINAL_PROMPT": "0",  # never wait for a password nobody will type
     "GIT_ASKPASS": "true",
@@ -72,6 +77,7 @@ def git_environment(environ=None):
     """The environment git runs with: PASSED_ENVIRONMENT from `environ` (os.environ), and _GIT_SETTINGS."""
     environ = os.environ if environ is None else environ
     env = {name: environ[name] for name in PASSED_ENVIRONMENT if name in environ}
+    env.update((name, value) for name, value in environ.items() if _CONFIG_ENTRY.match(name))
     env.setdefault("PATH", os.defpath)
     env.update(_GIT_SETTINGS)
     return env

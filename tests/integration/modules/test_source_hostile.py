@@ -322,20 +322,29 @@ def test_a_cache_owned_by_another_user_is_refused(host, app, tmp_path):
 # -- the environment git runs with ----------------------------------------------------------------------
 
 
-def test_git_gets_the_user_s_git_config_but_not_the_caller_s_git_variables(host, app, marker, tmp_path):
-    # ~/.gitconfig is what a real user relies on (credential helpers, insteadOf, proxies): it is read.
-    # GIT_* variables of whoever runs the play (GIT_TRACE, GIT_CONFIG_*) are not: they change what git writes and runs.
+def test_git_gets_the_user_s_git_configuration_but_no_other_git_variable(host, app, marker, tmp_path):
+    # ~/.gitconfig and the GIT_CONFIG_* variables git documents are the user's configuration (credential helpers,
+    # insteadOf, proxies): they are read. Other GIT_* variables of whoever runs the play are not: GIT_TRACE would
+    # print what git sends (credentials too) into the module's output, GIT_CONFIG_PARAMETERS is git's internal `-c`.
     uri, head = app
     Path(host.env["HOME"], ".gitconfig").write_text('[url "%s"]\n\tinsteadOf = https://git.example.com/app.git\n' % uri)
     trace = tmp_path / "trace"
-    caller = dict(host.env, GIT_TRACE=str(trace), GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="core.sshCommand",
-                  GIT_CONFIG_VALUE_0="touch %s" % marker, GIT_CONFIG_PARAMETERS="'uploadpack.packobjectshook'='touch %s'" % marker)
+    caller = dict(host.env, GIT_TRACE=str(trace), GIT_TRACE_CURL=str(trace),
+                  GIT_CONFIG_PARAMETERS="'uploadpack.packobjectshook'='touch %s'" % marker)
     result = source_info(Engine(host.state_dir, caller), git_uri="https://git.example.com/app.git", git_branch="main",
                          cache_dir=str(tmp_path / "cache"))
     assert not result.get("failed"), result
     assert result["commit"] == head and result["git_uri"] == "https://git.example.com/app.git"
     assert not trace.exists(), "GIT_TRACE reached git"
     assert not marker.exists()
+    # The same mapping given as GIT_CONFIG_COUNT/KEY/VALUE, as CI systems hand git its configuration, works too.
+    Path(host.env["HOME"], ".gitconfig").write_text("")
+    configured = dict(host.env, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="url.%s.insteadOf" % uri,
+                      GIT_CONFIG_VALUE_0="https://git.example.com/other.git")
+    result = source_info(Engine(host.state_dir, configured), git_uri="https://git.example.com/other.git",
+                         git_branch="main", cache_dir=str(tmp_path / "cache-env"))
+    assert not result.get("failed"), result
+    assert result["commit"] == head
     # insteadOf cannot lead git to a remote helper either: only git's own transports are allowed.
     Path(host.env["HOME"], ".gitconfig").write_text('[url "evil::%s"]\n\tinsteadOf = https://git.example.com/app.git\n' % tmp_path)
     result = source_info(host, git_uri="https://git.example.com/app.git", git_branch="main", cache_dir=str(tmp_path / "cache2"))
