@@ -81,6 +81,31 @@ class DockerApiRun:
         if self.cancel.is_set():
             raise BuildCancelled()
 
+    def _registry_transfer(self, start, host: str, reason: str, what: str) -> list:
+        """Run a pull or a push (start() opens its stream), logging its progress; the items it streamed.
+
+        The daemon reports a failure either as an API error or as an item with an `error`; the last one names it.
+        """
+        import docker
+
+        items: list[dict] = []
+        errors: list[str] = []
+
+        def on_item(item):
+            items.append(item)
+            if item.get("error"):
+                errors.append(item["error"].strip())
+            elif item.get("status") and not item.get("progressDetail"):
+                self.log(f"{item.get('id', '')} {item['status']}".strip())
+
+        try:
+            self._stream(start(), on_item)
+        except docker.errors.APIError as exc:
+            errors.append(exc.explanation or str(exc))
+        if errors:
+            raise BuildFailure(reason, f"{what}: {registry_problem(errors[-1], host)} ({errors[-1]})")
+        return items
+
     @staticmethod
     def _auth_config(auths: dict | None, host: str) -> dict | None:
         creds = registry_client.credentials_for(auths, host)
@@ -92,23 +117,10 @@ class DockerApiRun:
         for image in self.base_images:
             host = registry_client.split_image_reference(image)[0]
             self.log(f"Pulling image {image} ...")
-            errors: list[str] = []
-
-            def on_pull(item):
-                if item.get("error"):
-                    errors.append(item["error"])
-                elif item.get("status") and not item.get("progressDetail"):
-                    self.log(f"{item.get('id', '')} {item['status']}".strip())
-
-            try:  # the SDK splits "name:tag" and "name@digest" itself
-                self._stream(self.api.pull(image,
-                                           auth_config=self._auth_config(self.pull_auths, host),
-                                           stream=True, decode=True), on_pull)
-            except docker.errors.APIError as exc:
-                errors.append(exc.explanation or str(exc))
-            if errors:
-                raise BuildFailure("PullBuilderImageFailed",
-                                   f"cannot pull base image {image}: {registry_problem(errors[-1], host)} ({errors[-1]})")
+            # The SDK splits "name:tag" and "name@digest" itself.
+            self._registry_transfer(
+                lambda: self.api.pull(image, auth_config=self._auth_config(self.pull_auths, host), stream=True, decode=True),
+                host, "PullBuilderImageFailed", f"cannot pull base image {image}")
 
         lines: list[str] = []
         errors: list[str] = []
@@ -145,26 +157,10 @@ class DockerApiRun:
         host, repository, tag = registry_client.split_image_reference(self.target)
         name = self.target.rsplit(":", 1)[0]
         self.log(f"Pushing image {self.target} ...")
-        push_errors: list[str] = []
-        digests: list[str] = []
-
-        def on_push(item):
-            if item.get("error"):
-                push_errors.append(item["error"].strip())
-            aux = item.get("aux") or {}
-            if aux.get("Digest"):
-                digests.append(aux["Digest"])
-            if item.get("status") and not item.get("progressDetail"):
-                self.log(f"{item.get('id', '')} {item['status']}".strip())
-
-        try:
-            self._stream(self.api.push(name, tag=tag, auth_config=self._auth_config(self.push_auths, host),
-                                       stream=True, decode=True), on_push)
-        except docker.errors.APIError as exc:
-            push_errors.append(exc.explanation or str(exc))
-        if push_errors:
-            raise BuildFailure("PushImageToRegistryFailed",
-                               f"cannot push {self.target}: {registry_problem(push_errors[-1], host)} ({push_errors[-1]})")
+        digests = [(item.get("aux") or {}).get("Digest") for item in self._registry_transfer(
+            lambda: self.api.push(name, tag=tag, auth_config=self._auth_config(self.push_auths, host), stream=True, decode=True),
+            host, "PushImageToRegistryFailed", f"cannot push {self.target}")]
+        digests = [digest for digest in digests if digest]
         digest = digests[-1] if digests else self._digest_from_registry(host, repository, tag)
         self.log(f"Pushed image {self.target} with digest {digest}")
         return digest
