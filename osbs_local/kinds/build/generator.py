@@ -29,16 +29,12 @@ def _merge_by_name(base: list, overrides: list) -> list:
 
 def instantiate(api: Api, namespace: str, name: str, request: dict, dry_run=None) -> dict:
     """POST buildconfigs/NAME/instantiate: the Build, created New (OPENSHIFT_API.md section 4)."""
-    dry = api.check_dry_run(dry_run)
-    if not isinstance(request, dict):
-        raise bad_request("the request body must be a BuildRequest object")
-    bc_resource, build_resource = registration.resource("buildconfigs"), registration.resource("builds")
+    dry = _check_build_request(api, request, dry_run)
     with api.store.lock:
         bc = api.store.get("buildconfigs", namespace, name)
         if bc is None:
-            raise not_found(bc_resource, name)
-        if (bc["metadata"].get("annotations") or {}).get(PAUSED_ANNOTATION) == "true":
-            raise bad_request(f"can't instantiate from BuildConfig {namespace}/{name}: BuildConfig is paused")
+            raise not_found(registration.resource("buildconfigs"), name)
+        _refuse_paused(bc, "instantiate")
         status = bc.setdefault("status", {})
         last_version = status.get("lastVersion", 0)
         requested_last = request.get("lastVersion")
@@ -56,31 +52,21 @@ def instantiate(api: Api, namespace: str, name: str, request: dict, dry_run=None
             _apply_request_options(spec, strategy, request)
         number = last_version + 1
         bc["status"]["lastVersion"] = number
-        build = _new_build(api, bc, spec, request, number)
-        if dry:
-            build["metadata"]["namespace"] = namespace
-            return api.create_prepared(build_resource, build, dry=True)
-        api.update_prepared(bc_resource, api.store.get("buildconfigs", namespace, name), bc, "", False)
-        created = api.create_prepared(build_resource, build, dry=False)
-    return created
+        return _create_numbered(api, bc, _new_build(api, bc, spec, request, number), dry)
 
 
 def clone(api: Api, namespace: str, name: str, request: dict, dry_run=None) -> dict:
     """POST builds/NAME/clone: a new Build of the same BuildConfig with the old build's spec (201)."""
-    dry = api.check_dry_run(dry_run)
-    if not isinstance(request, dict):
-        raise bad_request("the request body must be a BuildRequest object")
-    bc_resource, build_resource = registration.resource("buildconfigs"), registration.resource("builds")
+    dry = _check_build_request(api, request, dry_run)
     with api.store.lock:
         old_build = api.store.get("builds", namespace, name)
         if old_build is None:
-            raise not_found(build_resource, name)
+            raise not_found(registration.resource("builds"), name)
         bc_name = ((old_build.get("status") or {}).get("config") or {}).get("name")
         bc = api.store.get("buildconfigs", namespace, bc_name) if bc_name else None
         if bc is None:
             raise bad_request(f"build {namespace}/{name} has no BuildConfig to number a clone with")
-        if (bc["metadata"].get("annotations") or {}).get(PAUSED_ANNOTATION) == "true":
-            raise bad_request(f"can't clone from BuildConfig {namespace}/{bc_name}: BuildConfig is paused")
+        _refuse_paused(bc, "clone")
         number = bc.get("status", {}).get("lastVersion", 0) + 1
         bc["status"]["lastVersion"] = number
         spec = copy.deepcopy(old_build["spec"])
@@ -89,10 +75,32 @@ def clone(api: Api, namespace: str, name: str, request: dict, dry_run=None) -> d
         if strategy is not None:
             _apply_request_options(spec, strategy, request)
         build = _new_build(api, bc, spec, {**request, "revision": request.get("revision") or spec.get("revision")}, number)
-        if dry:
-            return api.create_prepared(build_resource, build, dry=True)
-        api.update_prepared(bc_resource, api.store.get("buildconfigs", namespace, bc_name), bc, "", False)
-        return api.create_prepared(build_resource, build, dry=False)
+        return _create_numbered(api, bc, build, dry)
+
+
+def _check_build_request(api: Api, request, dry_run) -> bool:
+    """Whether the request is a dry run; a 400 for a body that is not a BuildRequest."""
+    dry = api.check_dry_run(dry_run)
+    if not isinstance(request, dict):
+        raise bad_request("the request body must be a BuildRequest object")
+    return dry
+
+
+def _refuse_paused(bc: dict, verb: str) -> None:
+    if (bc["metadata"].get("annotations") or {}).get(PAUSED_ANNOTATION) == "true":
+        meta = bc["metadata"]
+        raise bad_request(f"can't {verb} from BuildConfig {meta['namespace']}/{meta['name']}: BuildConfig is paused")
+
+
+def _create_numbered(api: Api, bc: dict, build: dict, dry: bool) -> dict:
+    """Create `build`, and store `bc` with the lastVersion that numbered it (under the store lock, as one change)."""
+    build["metadata"]["namespace"] = bc["metadata"]["namespace"]
+    if dry:
+        return api.create_prepared(registration.resource("builds"), build, dry=True)
+    meta = bc["metadata"]
+    api.update_prepared(registration.resource("buildconfigs"), api.store.get("buildconfigs", meta["namespace"], meta["name"]),
+                        bc, "", False)
+    return api.create_prepared(registration.resource("builds"), build, dry=False)
 
 
 def _record_image_change_triggers(api: Api, bc: dict, request: dict, triggered_by_image: Optional[dict]) -> None:
