@@ -14,7 +14,7 @@ Engine proposals are applied to a copy of the committed osbs_local package, put 
 of a second engine; the same trivial build is instantiated on each engine in turn and the Build
 durations they report are compared.
 
-It also times the engine's source fetch (osbs_local.gitsrc.fetch_source, what every build does
+It also times the engine's source fetch (osbs_local.executor.git_source.fetch_source, what every build does
 first) against a single `git clone --depth 1 --branch`, for the engine proposal.
 """
 
@@ -51,7 +51,7 @@ PROPOSALS = {
 # it stays as the example of an engine proposal and is reported stale.
 ENGINE_PROPOSALS = {
     "run_streaming_no_join_wait": {
-        "file": "osbs_local/buildproc.py",
+        "file": "osbs_local/executor/process.py",
         "what": "run_streaming(): the cancel watcher waits on `finished` (woken when the tool exits) and checks "
                 "`cancel` every 0.2 s, instead of waiting on `cancel` for 0.2 s at a time, which made the "
                 "watcher.join() after every tool (5 git commands, buildah pull, bud, push per build) wait for the "
@@ -157,25 +157,25 @@ def apply(collections: Path, names: list[str]) -> list[str]:
 
 
 def engine_clone(workdir: Path, uri: str) -> dict:
-    from osbs_local.executor import git_source as gitsrc
+    from osbs_local.executor import git_source
 
     fetches, fetches_cancellable, clones = [], [], []
     for index in range(5):
         dest = workdir / ("fetch-%d" % index)
         started = time.perf_counter()
-        gitsrc.fetch_source(uri, "main", None, dest, log=lambda line: None)
+        git_source.fetch_source(uri, "main", None, dest, log=lambda line: None)
         fetches.append(time.perf_counter() - started)
         dest = workdir / ("fetch-cancellable-%d" % index)
         started = time.perf_counter()  # as the engine calls it: with a cancel event
-        gitsrc.fetch_source(uri, "main", None, dest, log=lambda line: None, cancel=threading.Event())
+        git_source.fetch_source(uri, "main", None, dest, log=lambda line: None, cancel=threading.Event())
         fetches_cancellable.append(time.perf_counter() - started)
         dest = workdir / ("clone-%d" % index)
         started = time.perf_counter()
         subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "main", "--no-tags", uri, str(dest)],
                        check=True, capture_output=True)
         clones.append(time.perf_counter() - started)
-    return {"osbs_local.gitsrc.fetch_source_s": round(median(fetches), 3),
-            "osbs_local.gitsrc.fetch_source_with_cancel_event_s (as builds call it)": round(median(fetches_cancellable), 3),
+    return {"osbs_local.executor.git_source.fetch_source_s": round(median(fetches), 3),
+            "osbs_local.executor.git_source.fetch_source_with_cancel_event_s (as builds call it)": round(median(fetches_cancellable), 3),
             "git_clone_depth_1_s": round(median(clones), 3)}
 
 
