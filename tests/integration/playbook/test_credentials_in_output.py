@@ -1,10 +1,14 @@
 """No credential in what the build playbook prints (issue 13 item 2): a git_uri or pulp_url carrying
 user:password@ is refused, and neither the play's name, the tasks' names, the messages nor any report
-the run writes shows the user or the password, at default verbosity and at -v."""
+the run writes shows the user or the password, at default verbosity and at -v. The autorebuild role's
+printed and written report is checked with a dependent whose BuildConfig (written with `oc`, which
+the cluster allows) carries them."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import textwrap
 
 import pytest
 
@@ -65,3 +69,64 @@ def test_a_pulp_url_with_credentials_is_not_printed(osbs_engine, private_reposit
     assert recap(result.stdout)["failed"] == 1, result.stdout[-3000:]
     assert "pulp_url is set (https://***@pulp.example.com)" in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert_no_credential(result)
+
+
+STREAM = "pb-cred-base"
+
+
+@pytest.fixture(scope="module")
+def dependent_with_credentials(osbs_engine, busybox_base):
+    """An ImageStreamTag and a BuildConfig that depends on it with USER:PASSWORD@ in its git URI."""
+    engine, namespace = osbs_engine, osbs_engine.namespace
+    imported = engine.session().post(
+        "%s/apis/image.openshift.io/v1/namespaces/%s/imagestreamimports" % (engine.base, namespace),
+        json={"kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1", "metadata": {"name": STREAM},
+              "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": busybox_base}, "to": {"name": "latest"}}]}},
+        timeout=60,
+    )
+    assert imported.status_code in (200, 201), imported.text
+    # Port 9 (discard) refuses the connection: the dependent's row fails at once, naming the masked URI.
+    uri = "https://%s:%s@127.0.0.1:9/containers/pb-cred-app.git" % (USER, PASSWORD)
+    buildconfig = {
+        "kind": "BuildConfig", "apiVersion": "build.openshift.io/v1",
+        "metadata": {"name": "pb-cred-app", "namespace": namespace,
+                     "annotations": {"osbs.flow/bump-release": json.dumps({"git_ref": "c" * 40, "git_branch": "main"})}},
+        "spec": {
+            "source": {"type": "Git", "git": {"uri": uri, "ref": "main"}},
+            "strategy": {"type": "Docker", "dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": STREAM + ":latest"}}},
+            "output": {"to": {"kind": "DockerImage", "name": "%s/osbs/pb-cred-app:latest" % engine.registry}},
+            "triggers": [{"type": "ImageChange", "imageChange": {"paused": True}}],
+        },
+    }
+    created = engine.session().post("%s/apis/build.openshift.io/v1/namespaces/%s/buildconfigs" % (engine.base, namespace),
+                                    json=buildconfig, timeout=60)
+    assert created.status_code == 201, created.text
+    return STREAM + ":latest"
+
+
+@pytest.mark.parametrize("verbosity", ["0", "1"], ids=["default", "-v"])
+def test_the_autorebuild_report_of_a_dependent_with_credentials_shows_none(osbs_engine, dependent_with_credentials, tmp_path,
+                                                                          verbosity):
+    play = tmp_path / "autorebuild.yml"
+    play.write_text(textwrap.dedent("""\
+        - name: Rebuild the dependents of {{ osbs_import.imagestreamtag }}
+          hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: Run the autorebuild role
+              ansible.builtin.include_role:
+                name: osbs.flow.autorebuild
+        """))
+    report = tmp_path / "report.json"
+    result = run_playbook(osbs_engine, play, {
+        "osbs_namespace": osbs_engine.namespace,
+        "osbs_import": {"imagestreamtag": dependent_with_credentials, "digest": ""},
+        "osbs_autorebuild_report_path": str(report),
+        "osbs_wait_timeout": 60,
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+    }, env={"ANSIBLE_VERBOSITY": verbosity})
+    assert recap(result.stdout)["failed"] == 1, result.stdout[-3000:]
+    assert "Autorebuild failed for pb-cred-app" in result.stdout, result.stdout[-3000:]
+    rows = {row["buildconfig"]: row for row in json.loads(report.read_text())}
+    assert "***@127.0.0.1:9" in rows["pb-cred-app"]["reason"], rows["pb-cred-app"]
+    assert_no_credential(result, report)
