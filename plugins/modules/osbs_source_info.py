@@ -113,7 +113,8 @@ notes:
     variables C(http_proxy), C(https_proxy), C(HTTPS_PROXY), C(all_proxy), C(ALL_PROXY), C(no_proxy), C(NO_PROXY),
     the CA variables C(GIT_SSL_CAINFO), C(GIT_SSL_CAPATH), C(SSL_CERT_FILE), C(SSL_CERT_DIR), and C(KRB5CCNAME),
     C(KRB5_CONFIG) for Kerberos, and the git configuration variables C(GIT_CONFIG_GLOBAL), C(GIT_CONFIG_SYSTEM),
-    C(GIT_CONFIG_NOSYSTEM), C(GIT_CONFIG_COUNT) with its C(GIT_CONFIG_KEY_<n>) and C(GIT_CONFIG_VALUE_<n>). Other variables (C(GIT_DIR), C(GIT_CONFIG_PARAMETERS), C(GIT_SSL_NO_VERIFY), C(GIT_TRACE),
+    C(GIT_CONFIG_NOSYSTEM), C(GIT_CONFIG_COUNT) with its C(GIT_CONFIG_KEY_<n>) and C(GIT_CONFIG_VALUE_<n>).
+    Other variables (C(GIT_DIR), C(GIT_CONFIG_PARAMETERS), C(GIT_SSL_NO_VERIFY), C(GIT_TRACE),
     C(LD_PRELOAD) and the like) do not reach git. The system's C(/etc/gitconfig) is read as usual."
   - git never prompts (C(GIT_TERMINAL_PROMPT=0), no terminal) and uses only its own transports
     (C(GIT_ALLOW_PROTOCOL=https:http:ssh:git:file)), whatever a URI, a redirect or C(url.insteadOf) says.

@@ -44,3 +44,16 @@ def test_parse_registry_uri_errors(uri, message):
     with pytest.raises(OsbsFlowError) as exc:
         parse_registry_uri(uri)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["flowuser:s3cret@registry.example.com", "flowuser:s3cret@registry.example.com:5000/v2",
+     "https://flowuser:s3cret@registry.example.com/v1", "http://flowuser:s3cret@r.io/ns/repo", "s3cret@r.io"],
+)
+def test_credentials_in_a_registry_uri_are_refused_without_showing_them(uri):
+    with pytest.raises(OsbsFlowError) as exc:
+        parse_registry_uri(uri)
+    message = str(exc.value)
+    assert "s3cret" not in message and "flowuser" not in message, message
+    assert "***@" in message, message
