@@ -17,6 +17,7 @@ _EQ_RE = re.compile(rf"^(?P<key>{_KEY})\s*(?P<op>==|=|!=)\s*(?P<value>{_VALUE})$
 _CMP_RE = re.compile(rf"^(?P<key>{_KEY})\s*(?P<op>[<>])\s*(?P<value>-?[0-9]+)$")
 _EXISTS_RE = re.compile(rf"^(?P<neg>!)?\s*(?P<key>{_KEY})$")
 _VALUE_RE = re.compile(rf"^{_VALUE}$")
+LABEL_VALUE_MAX_LENGTH = 63
 
 
 class SelectorError(ValueError):
@@ -43,6 +44,14 @@ def _split_top_level(text: str) -> list[str]:
 Requirement = Callable[[Mapping[str, str]], bool]
 
 
+def _check_value_length(key: str, values) -> None:
+    """apimachinery labels.NewRequirement refuses a value a label could not hold (IsValidLabelValue)."""
+    for index, value in enumerate(values):
+        if len(value) > LABEL_VALUE_MAX_LENGTH:
+            raise SelectorError(f'unable to parse requirement: values[{index}][{key}]: Invalid value: "{value}": '
+                                f"must be no more than {LABEL_VALUE_MAX_LENGTH} characters")
+
+
 def _equality(text: str):
     """(key, value) when the requirement is `k=v`, `k==v` or `k in (v)`; None otherwise."""
     match = _EQ_RE.match(text)
@@ -60,16 +69,19 @@ def _requirement(text: str) -> Requirement:
     match = _SET_RE.match(text)
     if match:
         key = match["key"]
-        values = {v.strip() for v in match["values"].split(",")}
-        for value in values:
+        listed = [v.strip() for v in match["values"].split(",")]
+        for value in listed:
             if not _VALUE_RE.match(value):
                 raise SelectorError(f"unable to parse requirement: invalid label value: {value!r}")
+        _check_value_length(key, listed)
+        values = set(listed)
         if match["op"] == "in":
             return lambda labels: labels.get(key) in values
         return lambda labels: labels.get(key) not in values
     match = _EQ_RE.match(text)
     if match:
         key, value = match["key"], match["value"]
+        _check_value_length(key, [value])
         if match["op"] == "!=":
             return lambda labels: labels.get(key) != value
         return lambda labels: key in labels and labels[key] == value

@@ -15,8 +15,8 @@ from ...apiserver.resource import Resource, Subresource
 from ...apiserver.rest import Request, Response
 from ...apiserver.strategy import Strategy
 from . import generator
-from .spec import (RUN_POLICIES, TRIGGER_TYPES, WEBHOOK_FIELDS, common_spec_defaults, image_change_from, source_label,
-                   strategy_type, validate_common_spec)
+from .spec import (DEPRECATED_TRIGGER_TYPES, RUN_POLICIES, TRIGGER_TYPES, WEBHOOK_FIELDS, common_spec_defaults, source_label,
+                   strategy_from, strategy_type, validate_common_spec)
 
 if TYPE_CHECKING:
     from ...apiserver.api import Api
@@ -29,19 +29,15 @@ class BuildConfigStrategy(Strategy):
     def _defaults(self, obj: dict) -> None:
         spec = obj.setdefault("spec", {})
         spec.setdefault("runPolicy", "Serial")
-        spec.setdefault("successfulBuildsHistoryLimit", 5)
-        spec.setdefault("failedBuildsHistoryLimit", 5)
-        if spec.get("triggers") is None:
-            spec["triggers"] = []
         common_spec_defaults(spec)
-        # An ImageChange trigger without a usable ImageStreamTag is dropped (BVAL; v1 conversion).
-        spec["triggers"] = [
-            t for t in spec["triggers"]
-            if not (isinstance(t, dict) and t.get("type") == "ImageChange" and image_change_from(obj, t, "") is None)
-        ]
+        spec["triggers"] = _known_triggers(spec)
 
     def prepare_create(self, api, obj):
         self._defaults(obj)
+        # Defaulted on create only, so an update that removes a limit turns its pruning off
+        # (OAS registry/buildconfig/strategy.go groupStrategy.PrepareForCreate).
+        obj["spec"].setdefault("successfulBuildsHistoryLimit", 5)
+        obj["spec"].setdefault("failedBuildsHistoryLimit", 5)
         obj["status"] = {"lastVersion": 0}
 
     def prepare_update(self, api, old, new, subresource):
@@ -60,19 +56,74 @@ class BuildConfigStrategy(Strategy):
         causes = validate_common_spec(spec)
         if spec.get("runPolicy") not in RUN_POLICIES:
             causes.append(Cause("spec.runPolicy", "FieldValueNotSupported", f"{spec.get('runPolicy')!r}: supported values: {', '.join(RUN_POLICIES)}"))
-        for index, trigger in enumerate(spec.get("triggers") or []):
-            kind = trigger.get("type") if isinstance(trigger, dict) else None
-            if kind not in TRIGGER_TYPES:
-                causes.append(Cause(f"spec.triggers[{index}].type", "FieldValueNotSupported", f"{kind!r}: supported values: {', '.join(TRIGGER_TYPES)}"))
-            elif kind in WEBHOOK_FIELDS:
-                hook = trigger.get(WEBHOOK_FIELDS[kind]) or {}
-                if not hook.get("secret") and not (hook.get("secretReference") or {}).get("name"):
-                    causes.append(Cause(f"spec.triggers[{index}].{WEBHOOK_FIELDS[kind]}.secretReference", "FieldValueRequired", "must provide a secret or secretReference"))
+        causes.extend(_trigger_causes(obj, obj["metadata"].get("namespace") or ""))
         for field in ("successfulBuildsHistoryLimit", "failedBuildsHistoryLimit"):
             value = spec.get(field)
             if value is not None and (not isinstance(value, int) or value < 0):
                 causes.append(Cause(f"spec.{field}", "FieldValueInvalid", "must be a non-negative integer"))
         return causes
+
+
+def _known_triggers(spec: dict) -> list:
+    """The triggers as OpenShift stores them.
+
+    In OpenShift's order: an ImageChange trigger gets `imageChange: {}` (v1 defaults.go
+    SetDefaults_BuildTriggerPolicy); deprecated type names are renamed and a from-less ImageChange
+    trigger goes when the strategy's `from` is not an ImageStreamTag (v1 conversion.go); unknown
+    types are dropped, not refused (registry/buildconfig/strategy.go dropUnknownTriggers).
+    """
+    strategy_tag = (strategy_from(spec) or {}).get("kind") == "ImageStreamTag"
+    kept = []
+    for trigger in spec.get("triggers") or []:
+        if not isinstance(trigger, dict):
+            continue
+        if trigger.get("type") == "ImageChange" and trigger.get("imageChange") is None:
+            trigger["imageChange"] = {}
+        trigger["type"] = DEPRECATED_TRIGGER_TYPES.get(trigger.get("type"), trigger.get("type"))
+        if trigger["type"] not in TRIGGER_TYPES:
+            continue
+        image_change = trigger.get("imageChange")
+        if trigger["type"] == "ImageChange" and not (isinstance(image_change, dict) and image_change.get("from")) and not strategy_tag:
+            continue
+        kept.append(trigger)
+    return kept
+
+
+def _trigger_causes(bc: dict, namespace: str) -> list[Cause]:
+    """OAS validation.go validateTrigger for each trigger, and ValidateBuildConfig's refusal of two
+    ImageChange triggers on one ImageStreamTag (a from-less trigger watches the strategy's `from`)."""
+    causes, watched = [], set()
+    spec = bc.get("spec") or {}
+    for index, trigger in enumerate(spec.get("triggers") or []):
+        kind = trigger["type"]
+        if kind in WEBHOOK_FIELDS:
+            hook = trigger.get(WEBHOOK_FIELDS[kind])
+            if not isinstance(hook, dict):
+                causes.append(Cause(f"spec.triggers[{index}].{WEBHOOK_FIELDS[kind]}", "FieldValueRequired", "Required value"))
+            elif not hook.get("secret") and not (hook.get("secretReference") or {}).get("name"):
+                causes.append(Cause(f"spec.triggers[{index}].{WEBHOOK_FIELDS[kind]}.secretReference", "FieldValueRequired", "must provide a secret or secretReference"))
+        if kind != "ImageChange":
+            continue
+        image_change = trigger.get("imageChange")
+        if not isinstance(image_change, dict):
+            causes.append(Cause(f"spec.triggers[{index}].imageChange", "FieldValueRequired", "Required value"))
+            continue
+        source = image_change.get("from") or strategy_from(spec)
+        if image_change.get("from"):
+            trigger_kind = image_change["from"].get("kind")
+            if trigger_kind != "ImageStreamTag":
+                causes.append(Cause(f"spec.triggers[{index}].imageChange.from.kind", "FieldValueInvalid",
+                                    f"{trigger_kind!r}: only an ImageStreamTag type of reference is allowed in an ImageChange trigger."))
+            elif ":" not in (image_change["from"].get("name") or ""):
+                causes.append(Cause(f"spec.triggers[{index}].from.name", "FieldValueInvalid",
+                                    f"{image_change['from'].get('name')!r}: ImageStreamTag object references must be in the form <name>:<tag>"))
+        key = "nil"
+        if isinstance(source, dict) and source.get("kind") == "ImageStreamTag":
+            key = f"{source.get('namespace') or namespace}/{source.get('name')}"
+        if key in watched:
+            causes.append(Cause("spec.triggers", "FieldValueInvalid", "multiple ImageChange triggers refer to the same image stream tag"))
+        watched.add(key)
+    return causes
 
 
 # -- webhooks ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from ...apiserver.errors import ApiError, Cause, bad_request, invalid, not_found
 from ...apiserver.meta import now
 from ..image.imagestream import resolve_tag_pull_spec
 from .spec import (BUILD_CONFIG_LABEL, BUILD_NUMBER_ANNOTATION, DEPRECATED_BUILD_CONFIG_LABEL, PAUSED_ANNOTATION,
-                   START_POLICY_LABEL, build_name, image_change_from, strategy_body)
+                   START_POLICY_LABEL, build_name, image_change_from, label_value, strategy_body)
 
 if TYPE_CHECKING:
     from ...apiserver.api import Api
@@ -186,8 +186,8 @@ def _new_build(api: Api, bc: dict, spec: dict, request: dict, number: int) -> di
     bc_name = bc_meta["name"]
     labels = dict((request.get("metadata") or {}).get("labels") or {})
     labels.update(bc_meta.get("labels") or {})
-    labels[DEPRECATED_BUILD_CONFIG_LABEL] = bc_name
-    labels[BUILD_CONFIG_LABEL] = bc_name
+    labels[DEPRECATED_BUILD_CONFIG_LABEL] = label_value(bc_name)
+    labels[BUILD_CONFIG_LABEL] = label_value(bc_name)
     labels[START_POLICY_LABEL] = spec.get("runPolicy", "Serial")
     annotations = dict((request.get("metadata") or {}).get("annotations") or {})
     annotations[BUILD_NUMBER_ANNOTATION] = str(number)

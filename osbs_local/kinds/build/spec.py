@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
+import re
 from typing import Optional
 
 from ...apiserver.errors import Cause
@@ -18,6 +20,11 @@ DEPRECATED_BUILD_CONFIG_LABEL = "buildconfig"
 START_POLICY_LABEL = "openshift.io/build.start-policy"
 POD_NAME_ANNOTATION = "openshift.io/build.pod-name"
 TRIGGER_TYPES = ("GitHub", "Generic", "GitLab", "Bitbucket", "ImageChange", "ConfigChange")
+# v1 type names older clients still send; conversion renames them (OAS v1/conversion.go
+# Convert_v1_BuildTriggerPolicy_To_build_BuildTriggerPolicy).
+DEPRECATED_TRIGGER_TYPES = {"imageChange": "ImageChange", "generic": "Generic", "github": "GitHub"}
+LABEL_VALUE_MAX_LENGTH = 63
+_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 WEBHOOK_FIELDS = {"GitHub": "github", "Generic": "generic", "GitLab": "gitlab", "Bitbucket": "bitbucket"}
 STRATEGY_FIELDS = {
     "dockerStrategy": "Docker",
@@ -51,6 +58,57 @@ def image_change_from(bc: dict, trigger: dict, namespace: str) -> Optional[dict]
     if not source or source.get("kind") != "ImageStreamTag" or not source.get("name"):
         return None
     return {"kind": "ImageStreamTag", "name": source["name"], "namespace": source.get("namespace") or namespace}
+
+
+def is_valid_label_value(value: str) -> bool:
+    """apimachinery validation.IsValidLabelValue: at most 63 characters, alphanumeric at both ends."""
+    return len(value) <= LABEL_VALUE_MAX_LENGTH and bool(_LABEL_VALUE_RE.match(value))
+
+
+def label_value(name: str) -> str:
+    """The BuildConfig name as a Build's label value: shortened from the end until it is valid (OAS generator.go labelValue)."""
+    for end in range(len(name), 0, -1):
+        if is_valid_label_value(name[:end]):
+            return name[:end]
+    return name
+
+
+def clean_path(path: str) -> str:
+    """Go's path.Clean, which OpenShift's validation applies (posixpath.normpath keeps a leading `//`)."""
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def _clean_relative_paths(spec: dict, path: str) -> list[Cause]:
+    """Store dockerfilePath and contextDir cleaned, `.` as unset; refuse those leaving the repository.
+
+    OpenShift does this in validation, on every create and update of a BuildConfig or a Build
+    (OAS validation.go validateDockerStrategy/validateRelativePath and validateSource).
+    """
+    causes = []
+    docker = (spec.get("strategy") or {}).get("dockerStrategy")
+    dockerfile_path = docker.get("dockerfilePath") if isinstance(docker, dict) else None
+    if isinstance(dockerfile_path, str) and dockerfile_path:
+        cleaned = clean_path(dockerfile_path)
+        if cleaned.startswith("/") or cleaned == ".." or cleaned.startswith("../"):
+            causes.append(Cause(f"{path}.strategy.dockerStrategy.dockerfilePath", "FieldValueInvalid",
+                                f"{dockerfile_path!r}: dockerfilePath must be a relative path within your source location"))
+        elif cleaned == ".":
+            del docker["dockerfilePath"]
+        else:
+            docker["dockerfilePath"] = cleaned
+    source = spec.get("source")
+    context_dir = source.get("contextDir") if isinstance(source, dict) else None
+    if isinstance(context_dir, str) and context_dir:
+        cleaned = clean_path(context_dir)
+        if cleaned.startswith(".."):  # OpenShift's own test: `..name` is refused too
+            causes.append(Cause(f"{path}.source.contextDir", "FieldValueInvalid",
+                                f"{context_dir!r}: context dir must not be a relative path"))
+        elif cleaned == ".":
+            del source["contextDir"]
+        else:
+            source["contextDir"] = cleaned
+    return causes
 
 
 def common_spec_defaults(spec: dict) -> None:
@@ -112,6 +170,7 @@ def validate_common_spec(spec: dict, path: str = "spec") -> list[Cause]:
     git = source.get("git")
     if git is not None and (not isinstance(git, dict) or not git.get("uri")):
         causes.append(Cause(f"{path}.source.git.uri", "FieldValueRequired", "must provide a uri"))
+    causes.extend(_clean_relative_paths(spec, path))
     to = (spec.get("output") or {}).get("to")
     if isinstance(to, dict):
         if to.get("kind") not in ("ImageStreamTag", "DockerImage"):
