@@ -1,8 +1,9 @@
 """A small Docker Registry HTTP API v2 client: what ImageStreamImport and the builders need.
 
-`RegistryClient.inspect(repository, reference)` returns the manifest digest the registry reports
-(for a manifest list or OCI index: the digest of the list itself, as OpenShift records it) plus
-the image config of the linux/amd64 entry (or the first entry). Credentials come in the dockercfg
+`RegistryClient.inspect(repository, reference)` returns what an ImageStreamImport records: for a
+manifest list (or OCI index), the entry of this machine's platform (else linux/amd64, else the first),
+named by its own digest, as OpenShift's Legacy import mode does; with keep_list, the list itself
+(PreserveOriginal). Credentials come in the dockercfg
 shape ({"host": {"auth": base64("user:pass")}} or {"host": {"username", "password"}}), the way
 kubernetes.io/dockercfg and kubernetes.io/dockerconfigjson secrets carry them.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import platform
 import re
 import warnings
 from pathlib import Path
@@ -30,7 +32,10 @@ LIST_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 # Every type in one header: with only one, a registry answers 404 for OCI images or
 # down-converts to schema 1 (with a different digest).
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST_V2))
-PREFERRED_PLATFORM = ("linux", "amd64")
+# Go's names for the machine's architecture: OpenShift's importer prefers the apiserver's own GOOS/GOARCH.
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+OWN_PLATFORM = ("linux", _GO_ARCH.get(platform.machine(), platform.machine()))
+FALLBACK_PLATFORM = ("linux", "amd64")
 TIMEOUT = 30
 
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 500: "InternalError"}
@@ -288,20 +293,30 @@ class RegistryClient:
         if response.status_code >= 400:
             raise RegistryError(500, f"registry {self.host} answered {response.status_code} on /v2/")
 
-    def inspect(self, repository: str, reference: str) -> dict:
+    def inspect(self, repository: str, reference: str, keep_list: bool = False) -> dict:
+        """What an import records of repository:reference, in OpenShift's import modes.
+
+        A manifest list (or OCI index) is replaced by the manifest of one platform (this machine's, else
+        linux/amd64, else the first entry) and `digest` is that child's: OpenShift's Legacy mode. With keep_list (PreserveOriginal)
+        the list itself is returned, `digest` is the list's and `manifests` describes its children; a list
+        carries no config or layers. `list_digest` is the list's digest whenever there was one.
+        """
         manifest, media_type, digest, body = self.get_manifest(repository, reference)
-        image_manifest, image_media_type, image_digest = manifest, media_type, digest
+        list_digest = None
         if media_type in LIST_TYPES:
+            list_digest = digest
+            if keep_list:
+                return self._list_info(manifest, media_type, digest, body)
             entry = _pick_platform(manifest.get("manifests") or [])
             if entry is None:
                 raise RegistryError(500, f"manifest list {self.host}/{repository}{_sep(reference)}{reference} has no entries")
-            image_manifest, image_media_type, image_digest, _ = self.get_manifest(repository, entry["digest"])
-        if image_media_type in (DOCKER_MANIFEST_V1_SIGNED, DOCKER_MANIFEST_V1) or image_manifest.get("schemaVersion") == 1:
-            config = json.loads((image_manifest.get("history") or [{}])[0].get("v1Compatibility") or "{}")
+            manifest, media_type, digest, body = self.get_manifest(repository, entry["digest"])
+        if media_type in (DOCKER_MANIFEST_V1_SIGNED, DOCKER_MANIFEST_V1) or manifest.get("schemaVersion") == 1:
+            config = json.loads((manifest.get("history") or [{}])[0].get("v1Compatibility") or "{}")
             layers = [{"digest": layer.get("blobSum"), "size": 0, "mediaType": ""}
-                      for layer in reversed(image_manifest.get("fsLayers") or [])]
+                      for layer in reversed(manifest.get("fsLayers") or [])]
         else:
-            config_descriptor = image_manifest.get("config") or {}
+            config_descriptor = manifest.get("config") or {}
             if not config_descriptor.get("digest"):
                 raise RegistryError(500, f"manifest of {self.host}/{repository}{_sep(reference)}{reference} has no config")
             try:
@@ -309,11 +324,11 @@ class RegistryClient:
             except ValueError as exc:
                 raise RegistryError(500, f"config blob of {self.host}/{repository} is not JSON") from exc
             layers = [{"digest": layer.get("digest"), "size": int(layer.get("size") or 0),
-                       "mediaType": layer.get("mediaType", "")} for layer in image_manifest.get("layers") or []]
+                       "mediaType": layer.get("mediaType", "")} for layer in manifest.get("layers") or []]
         return dict(
             digest=digest,
+            list_digest=list_digest,
             media_type=media_type,
-            manifest_digest=image_digest,
             config=config,
             layers=layers,
             size=sum(layer["size"] for layer in layers),
@@ -321,15 +336,32 @@ class RegistryClient:
             architecture=config.get("architecture"),
             os=config.get("os"),
             manifest=manifest,
+            manifests=[],
             raw_manifest=body.decode(errors="replace"),
         )
 
+    @staticmethod
+    def _list_info(manifest: dict, media_type: str, digest: str, body: bytes) -> dict:
+        children = [{
+            "digest": entry.get("digest"),
+            "mediaType": entry.get("mediaType", ""),
+            "manifestSize": int(entry.get("size") or 0),
+            "architecture": (entry.get("platform") or {}).get("architecture", ""),
+            "os": (entry.get("platform") or {}).get("os", ""),
+            "variant": (entry.get("platform") or {}).get("variant", ""),
+        } for entry in manifest.get("manifests") or []]
+        return dict(digest=digest, list_digest=digest, media_type=media_type, config={}, layers=[], size=0,
+                    created=None, architecture=None, os=None, manifest=manifest, manifests=children,
+                    raw_manifest=body.decode(errors="replace"))
+
 
 def _pick_platform(entries: list) -> dict | None:
-    for entry in entries:
-        platform = entry.get("platform") or {}
-        if (platform.get("os"), platform.get("architecture")) == PREFERRED_PLATFORM:
-            return entry
+    """The entry OpenShift's manifestFromManifestList picks: its own platform, else linux/amd64, else the first."""
+    for wanted in (OWN_PLATFORM, FALLBACK_PLATFORM):
+        for entry in entries:
+            entry_platform = entry.get("platform") or {}
+            if (entry_platform.get("os"), entry_platform.get("architecture")) == wanted:
+                return entry
     return entries[0] if entries else None
 
 

@@ -129,8 +129,10 @@ def test_inspect_after_push_gives_the_digest_skopeo_reports(registry, pushed_ima
     assert by_digest["digest"] == pushed_image
 
 
-def test_inspect_of_a_manifest_list_reports_the_list_digest_and_the_amd64_config(registry, pushed_image, tmp_path):
-    # Build an OCI index whose entries are an arm64-labelled copy of the config and the real amd64 image.
+def test_inspect_of_a_manifest_list_reports_the_amd64_child_or_with_keep_list_the_list(registry, pushed_image, tmp_path):
+    # OpenShift's Legacy import (importer.go importManifest/manifestFromManifestList) names the image by the
+    # digest of the platform's child; PreserveOriginal (keep_list) by the list's digest (manifestListToImage).
+    # Build an OCI index whose entries are the real amd64 image, once labelled s390x and once amd64.
     ca, creds = str(registry.ca_file), (registry.username, registry.password)
     base = f"{registry.url}/v2/base/busybox"
     image = requests.get(f"{base}/manifests/{pushed_image}", auth=creds, verify=ca,
@@ -149,10 +151,18 @@ def test_inspect_of_a_manifest_list_reports_the_list_digest_and_the_amd64_config
     put = requests.put(f"{base}/manifests/multi", data=body, auth=creds, verify=ca,
                        headers={"Content-Type": registry_client.OCI_INDEX}, timeout=5)
     assert put.status_code == 201, put.text
-    info = registry_client.RegistryClient(registry.host, registry.dockercfg(), ca).inspect("base/busybox", "multi")
-    assert info["media_type"] == registry_client.OCI_INDEX
-    assert info["digest"] == put.headers["Docker-Content-Digest"] == skopeo_digest(registry, "base/busybox:multi")
-    assert info["manifest_digest"] == pushed_image and info["architecture"] == "amd64"
+    list_digest = put.headers["Docker-Content-Digest"]
+    assert list_digest == skopeo_digest(registry, "base/busybox:multi")
+    client = registry_client.RegistryClient(registry.host, registry.dockercfg(), ca)
+    info = client.inspect("base/busybox", "multi")
+    assert info["digest"] == pushed_image and info["list_digest"] == list_digest
+    assert info["media_type"] == manifest["mediaType"] and info["architecture"] == "amd64"
+    assert info["config"]["config"]["Cmd"] == ["/bin/sh"] and info["layers"]
+    kept = client.inspect("base/busybox", "multi", keep_list=True)
+    assert kept["digest"] == kept["list_digest"] == list_digest and kept["media_type"] == registry_client.OCI_INDEX
+    assert [(m["digest"], m["architecture"], m["os"]) for m in kept["manifests"]] == [
+        (pushed_image, "s390x", "linux"), (pushed_image, "amd64", "linux")]
+    assert kept["layers"] == [] and kept["config"] == {}
 
 
 @pytest.mark.parametrize("auths, words", [

@@ -6,6 +6,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from ...apiserver import registration
+from ...apiserver.meta import now
 from ...apiserver.registration import Kind
 from ...apiserver.resource import Resource
 from ...apiserver.strategy import Strategy
@@ -14,6 +15,22 @@ IMAGE_GROUP_VERSION = "image.openshift.io/v1"
 
 if TYPE_CHECKING:
     from ...apiserver.api import Api
+
+
+IMPORT_MODES = ("Legacy", "PreserveOriginal")
+
+
+def import_mode_problem(import_policy) -> str | None:
+    """OpenShift's ValidateImportPolicy: the message for an importMode other than '', Legacy, PreserveOriginal."""
+    mode = (import_policy or {}).get("importMode") if isinstance(import_policy, dict) else None
+    if mode and mode not in IMPORT_MODES:
+        return "invalid import mode, valid modes are '', 'Legacy', 'PreserveOriginal'"
+    return None
+
+
+def keeps_list(import_policy) -> bool:
+    """PreserveOriginal imports a manifest list as the list; Legacy (the default) as one platform's image."""
+    return ((import_policy or {}).get("importMode") or "Legacy") == "PreserveOriginal"
 
 
 def image_object(repository: str, info: dict, include_manifest: bool = False) -> dict:
@@ -43,6 +60,11 @@ def image_object(repository: str, info: dict, include_manifest: bool = False) ->
             for layer in info.get("layers") or []
         ],
     }
+    if info.get("manifests"):
+        # A kept manifest list (PreserveOriginal): OpenShift's manifestListToImage records its children, no config.
+        image["dockerImageMetadata"] = {"kind": "DockerImage", "apiVersion": "image.openshift.io/1.0", "Id": digest,
+                                        "Created": now(), "Size": 0}
+        image["dockerImageManifests"] = copy.deepcopy(info["manifests"])
     if include_manifest:
         image["dockerImageManifest"] = info.get("raw_manifest")
     return image

@@ -13,7 +13,7 @@ from ...apiserver.registration import Kind
 from ...apiserver.resource import Resource, Subresource, field_path
 from ...apiserver.rest import Request, Response
 from ...apiserver.strategy import Strategy
-from .image import IMAGE_GROUP_VERSION, store_image
+from .image import IMAGE_GROUP_VERSION, import_mode_problem, store_image
 
 if TYPE_CHECKING:
     from ...apiserver.api import Api
@@ -113,6 +113,10 @@ class ImageStreamStrategy(Strategy):
                     causes.append(Cause(f"{path}.from.kind", "FieldValueInvalid", f"{source.get('kind')!r}: valid values are {', '.join(FROM_KINDS)}"))
                 elif not source.get("name"):
                     causes.append(Cause(f"{path}.from.name", "FieldValueRequired", "name is required"))
+            mode_problem = import_mode_problem(tag.get("importPolicy"))
+            if mode_problem:
+                # OpenShift's path names the tag by key (spec.tags[NAME]), its tags being a map internally.
+                causes.append(Cause(f"spec.tags[{tag['name']}].importPolicy.importMode", "FieldValueInvalid", mode_problem))
             policy = (tag.get("referencePolicy") or {}).get("type")
             if policy not in REFERENCE_POLICIES:
                 causes.append(Cause(f"{path}.referencePolicy.type", "FieldValueNotSupported", f"{policy!r}: supported values: Source, Local"))

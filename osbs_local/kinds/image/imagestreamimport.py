@@ -14,7 +14,7 @@ from ...apiserver.meta import now
 from ...apiserver.registration import Kind
 from ...apiserver.resource import Resource
 from ...apiserver.rest import Request, Response
-from .image import IMAGE_GROUP_VERSION, image_object, store_image
+from .image import IMAGE_GROUP_VERSION, image_object, keeps_list, import_mode_problem, store_image
 from .imagestream import find_tag, record_tag_image, stream_or_new
 
 log = logging.getLogger("osbs_local.images")
@@ -49,13 +49,14 @@ def namespace_auths(api: Api, namespace: str) -> dict:
     return auths
 
 
-def inspect(api: Api, namespace: str, reference: str, insecure: bool, auths: Optional[dict] = None) -> tuple[str, dict]:
+def inspect(api: Api, namespace: str, reference: str, insecure: bool, auths: Optional[dict] = None,
+            keep_list: bool = False) -> tuple[str, dict]:
     """(repository, inspect info) of a DockerImage reference; raises registry_client.RegistryError."""
     host, repository, ref = registry_client.split_image_reference(reference)
     client = registry_client.RegistryClient(
         host, auths if auths is not None else namespace_auths(api, namespace), api.registry_ca, insecure=insecure
     )
-    return f"{host}/{repository}", client.inspect(repository, ref)
+    return f"{host}/{repository}", client.inspect(repository, ref, keep_list=keep_list)
 
 
 def import_images(api: Api, namespace: str, body: dict, dry_run=None) -> dict:
@@ -76,6 +77,9 @@ def import_images(api: Api, namespace: str, body: dict, dry_run=None) -> dict:
             causes.append(Cause(f"spec.images[{index}].from.kind", "FieldValueInvalid", "only DockerImage is supported"))
         elif not source.get("name"):
             causes.append(Cause(f"spec.images[{index}].from.name", "FieldValueRequired", "name is required"))
+        problem = import_mode_problem((image or {}).get("importPolicy"))
+        if problem:
+            causes.append(Cause(f"spec.images[{index}].importPolicy.importMode", "FieldValueInvalid", problem))
     if not images and not spec.get("repository"):
         causes.append(Cause("spec", "FieldValueRequired", "you must specify at least one image or a repository import"))
     if causes:
@@ -90,14 +94,17 @@ def import_images(api: Api, namespace: str, body: dict, dry_run=None) -> dict:
     results, changes = [], []
     for image_spec in images:
         from_name = image_spec["from"]["name"]
-        insecure = bool((image_spec.get("importPolicy") or {}).get("insecure"))
-        result, image = _import_one(api, namespace, from_name, insecure, auths, bool(image_spec.get("includeManifest")),
-                                         store=importing and not dry)
+        policy = image_spec.get("importPolicy") or {}
+        result, image, children = _import_one(api, namespace, from_name, bool(policy.get("insecure")), auths,
+                                              bool(image_spec.get("includeManifest")), store=importing and not dry,
+                                              keep_list=keeps_list(policy))
         _, _, reference = registry_client.split_image_reference(from_name)
         to = (image_spec.get("to") or {}).get("name") or ("" if reference.startswith("sha256:") else reference)
         entry = {"status": result}
         if image is not None:
             entry["image"] = image
+        if children:
+            entry["manifests"] = children
         if to:
             entry["tag"] = to
             changes.append((to, from_name, image_spec, result, image))
@@ -121,19 +128,28 @@ def import_images(api: Api, namespace: str, body: dict, dry_run=None) -> dict:
 
 
 def _import_one(api: Api, namespace: str, reference: str, insecure: bool, auths: dict, include_manifest: bool,
-                store: bool = True):
-    """(status, Image or None) for one reference; store=False for a preview (import: false) that keeps nothing."""
+                store: bool = True, keep_list: bool = False):
+    """(status, Image or None, child Images) for one reference; store=False for a preview (import: false).
+
+    keep_list (PreserveOriginal): a manifest list becomes an Image of its own digest, and its children are
+    imported as Images too (OpenShift's importSubManifests); otherwise a list gives one platform's Image.
+    """
     try:
-        repository, info = inspect(api, namespace, reference, insecure, auths)
+        repository, info = inspect(api, namespace, reference, insecure, auths, keep_list=keep_list)
+        children = [inspect(api, namespace, f"{repository}@{child['digest']}", insecure, auths)
+                    for child in info["manifests"]]
     except registry_client.RegistryError as error:
         log.info("import of %s failed: %s %s", reference, error.code, error.reason)
-        return _image_status(error.code, error.reason, str(error), reference), None
+        return _image_status(error.code, error.reason, str(error), reference), None, []
     except ValueError as error:
-        return _image_status(400, "BadRequest", str(error), reference), None
+        return _image_status(400, "BadRequest", str(error), reference), None, []
     image = image_object(repository, info, include_manifest)
+    child_images = [image_object(child_repository, child_info) for child_repository, child_info in children]
     if store:
+        for child in child_images:
+            store_image(api, child)
         store_image(api, image_object(repository, info))
-    return {"metadata": {}, "status": "Success"}, image
+    return {"metadata": {}, "status": "Success"}, image, child_images
 
 
 def _write_import(api: Api, namespace: str, name: str, changes: list, set_spec: bool, dry: bool = False) -> dict:
@@ -213,8 +229,9 @@ def import_spec_tags(api: Api, namespace: str, name: str, tag_names: list[str]) 
         spec_tag = find_tag(stream["spec"].get("tags"), "name", tag_name)
         if not spec_tag or (spec_tag.get("from") or {}).get("kind") != "DockerImage":
             continue
-        insecure = bool((spec_tag.get("importPolicy") or {}).get("insecure"))
-        result, image = _import_one(api, namespace, spec_tag["from"]["name"], insecure, auths, False)
+        policy = spec_tag.get("importPolicy") or {}
+        result, image, _ = _import_one(api, namespace, spec_tag["from"]["name"], bool(policy.get("insecure")), auths,
+                                       False, keep_list=keeps_list(policy))
         changes.append((tag_name, spec_tag["from"]["name"], spec_tag, result, image))
     if changes:
         _write_import(api, namespace, name, changes, set_spec=False)
