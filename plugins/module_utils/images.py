@@ -125,7 +125,26 @@ def is_trackable(image):
     return parse_image_reference(image).digest is None
 
 
-def imagestreamimport_body(namespace, name, tag, image, insecure, store):
+# OpenShift's import modes (TagImportPolicy.importMode): Legacy, the default, imports one platform's image of a
+# manifest list and names it by that child's digest; PreserveOriginal keeps the list, named by the list's digest.
+LEGACY = "Legacy"
+PRESERVE_ORIGINAL = "PreserveOriginal"
+
+
+def tag_import_mode(stream, tag):
+    """The importMode of the stream's spec tag, or None when it has none (the server's default, Legacy, applies)."""
+    for spec_tag in ((stream or {}).get("spec") or {}).get("tags") or []:
+        if spec_tag.get("name") == tag:
+            return (spec_tag.get("importPolicy") or {}).get("importMode") or None
+    return None
+
+
+def imagestreamimport_body(namespace, name, tag, image, insecure, store, import_mode=None):
+    """An ImageStreamImport of one image. import_mode is sent when given: an import with `import: true` writes
+    its importPolicy to the spec tag, so the tag's own mode must be sent back or it would become Legacy."""
+    import_policy = {"insecure": bool(insecure)}
+    if import_mode:
+        import_policy["importMode"] = import_mode
     return {
         "apiVersion": "image.openshift.io/v1",
         "kind": "ImageStreamImport",
@@ -135,7 +154,7 @@ def imagestreamimport_body(namespace, name, tag, image, insecure, store):
             "images": [{
                 "from": {"kind": "DockerImage", "name": image},
                 "to": {"name": tag},
-                "importPolicy": {"insecure": bool(insecure)},
+                "importPolicy": import_policy,
                 "referencePolicy": {"type": "Source"},
             }],
         },
@@ -159,3 +178,10 @@ def import_outcome(response, image):
         )
     found = entry.get("image") or {}
     return found.get("metadata", {}).get("name"), found.get("dockerImageReference")
+
+
+def list_children(response):
+    """The child digests of a manifest list an ImageStreamImport kept (PreserveOriginal); () for a single image."""
+    images = (response.get("status") or {}).get("images") or [{}]
+    found = images[0].get("image") or {}
+    return tuple(child.get("digest") for child in found.get("dockerImageManifests") or [] if child.get("digest"))

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
+    PRESERVE_ORIGINAL,
     imagestreamimport_body,
     imagestreamtag_for_image,
     import_outcome,
+    list_children,
     parse_image_reference,
+    tag_import_mode,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     list_buildconfigs,
@@ -95,25 +98,40 @@ class ImageImporter:
         first (a preview stores nothing): a digest other than the expected one
         is an OsbsFlowError and nothing moves; then exactly the expected digest
         is imported (by digest, so a push in between cannot slip in).
+
+        The tag's importMode is kept. With an expected digest the preview keeps
+        a manifest list (PreserveOriginal), since a push reports the list's
+        digest; in Legacy mode the tag then names the child of the list that
+        the server picks, and that child is what `digest` returns.
         """
         istag = istag or imagestreamtag_for_image(image)
         name, tag = split_imagestreamtag(istag)
         stream = self.client.get("ImageStream", namespace, name)
         before = tag_digest(stream, tag)
+        mode = tag_import_mode(stream, tag)
+        children = ()
         if expected_digest and before == expected_digest:
             return self._result(False, False, namespace, name, tag, before, before, tag_reference(stream, tag), image)
 
         source = image
         if expected_digest or self.check_mode:
-            preview = self._import(namespace, name, tag, image, insecure, store=False)
+            preview = self._import(namespace, name, tag, image, insecure, store=False,
+                                   mode=PRESERVE_ORIGINAL if expected_digest else mode)
             digest, pull_spec = import_outcome(preview, image)
-            self._check_expected(namespace, istag, image, digest, expected_digest)
+            children = list_children(preview) if expected_digest else ()
+            self._check_expected(namespace, istag, image, digest, expected_digest, children)
+            if expected_digest in children:
+                digest = expected_digest  # one platform of the list, asked for by its own digest
             source = "%s@%s" % (image_repository(image), digest)
+            if self.check_mode and children and mode != PRESERVE_ORIGINAL:
+                # What a Legacy import of the list would name: the child the server picks.
+                digest, pull_spec = import_outcome(
+                    self._import(namespace, name, tag, source, insecure, store=False, mode=mode), source)
         if not self.check_mode:
             # import: true creates the stream when it is missing (OpenShift and osbs-local alike).
-            response = self._import(namespace, name, tag, source, insecure, store=True)
+            response = self._import(namespace, name, tag, source, insecure, store=True, mode=mode)
             digest, pull_spec = import_outcome(response, source)
-            self._check_expected(namespace, istag, image, digest, expected_digest)
+            self._check_expected(namespace, istag, image, digest, expected_digest, children)
         created = stream is None
         return self._result(created or digest != before, created, namespace, name, tag, digest, before, pull_spec, image)
 
@@ -132,15 +150,17 @@ class ImageImporter:
             "image": image,
         }
 
-    def _import(self, namespace, name, tag, image, insecure, store):
+    def _import(self, namespace, name, tag, image, insecure, store, mode=None):
         return self.client.request(
             "POST", self.client.path("ImageStreamImport", namespace),
-            body=imagestreamimport_body(namespace, name, tag, image, insecure, store),
+            body=imagestreamimport_body(namespace, name, tag, image, insecure, store, mode),
         )
 
     @staticmethod
-    def _check_expected(namespace, istag, image, digest, expected):
-        if expected and digest != expected:
+    def _check_expected(namespace, istag, image, digest, expected, children=()):
+        """digest is the expected image, or the expected digest and digest are a manifest list and one of its
+        children (`children`, the list's child digests): the same image in another import mode."""
+        if expected and digest != expected and expected not in children and digest not in children:
             raise OsbsFlowError(
                 "the registry has %s at %s, not the expected digest %s: another push replaced the image "
                 "the build made; ImageStreamTag %s/%s was not moved. Rebuild, or pass the digest now in the registry"
