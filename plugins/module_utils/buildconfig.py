@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
@@ -59,6 +60,23 @@ def output_image(registry_uri, image, tag):
     return "%s/%s:%s" % (registry.host, name, tag)
 
 
+def _clean_path(value):
+    """Go's path.Clean, as OpenShift's validation applies it (posixpath.normpath keeps a leading `//`)."""
+    cleaned = posixpath.normpath(value)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def _stored_path(value, option, refused):
+    """The path as OpenShift stores it: cleaned, `.` unset (None); one leaving the repository is refused here,
+    where the server would answer 422 (OAS validation.go validateRelativePath and validateSource)."""
+    if not value:
+        return None
+    cleaned = _clean_path(value)
+    if refused(cleaned):
+        raise OsbsFlowError("%s %r leaves the repository: give a path inside the git repository (relative, without ..)" % (option, value))
+    return None if cleaned == "." else cleaned
+
+
 def desired_spec(params, recorded_git_ref=None):
     """The parts of the BuildConfig that are ours, from the module's parameters.
 
@@ -68,7 +86,11 @@ def desired_spec(params, recorded_git_ref=None):
     check_git_uri(git_uri)
     branch = git_branch_name(params["git_branch"])
     base_image = params["base_image"]
-    strategy = {"dockerfilePath": params["dockerfile_path"]}
+    strategy = {}
+    dockerfile_path = _stored_path(params["dockerfile_path"], "dockerfile_path",
+                                   lambda cleaned: cleaned.startswith("/") or cleaned == ".." or cleaned.startswith("../"))
+    if dockerfile_path:
+        strategy["dockerfilePath"] = dockerfile_path
     trigger_tag = None
     if base_image and is_trackable(base_image):
         trigger_tag = imagestreamtag_for_image(base_image)
@@ -83,8 +105,9 @@ def desired_spec(params, recorded_git_ref=None):
         strategy["imageOptimizationPolicy"] = params["image_optimization_policy"]
 
     source = {"type": "Git", "git": {"uri": git_uri, "ref": branch}}
-    if params["context_dir"]:
-        source["contextDir"] = params["context_dir"]
+    context_dir = _stored_path(params["context_dir"], "context_dir", lambda cleaned: cleaned.startswith(".."))
+    if context_dir:
+        source["contextDir"] = context_dir
     if params["git_source_secret"]:
         source["sourceSecret"] = {"name": params["git_source_secret"]}
     output = {"to": {"kind": "DockerImage", "name": output_image(params["registry_uri"], params["image"], params["image_tag"])}}
@@ -172,11 +195,20 @@ def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
 
     wanted = {"kind": "ImageStreamTag", "name": desired["trigger_tag"]} if desired["trigger_tag"] else None
     ours = _our_trigger_tags(existing, desired)
+    watched_base = _strategy_from(existing)
     triggers, placed = [], False
     for trigger in spec.get("triggers") or []:
-        if not (_is_our_trigger(trigger) and _trigger_from(trigger).get("name") in ours):
+        if not _is_our_trigger(trigger):
             triggers.append(trigger)
-        elif wanted and not placed and _trigger_from(trigger) == wanted:
+        elif _trigger_from(trigger):
+            if _trigger_from(trigger).get("name") not in ours:
+                triggers.append(trigger)
+            elif wanted and not placed and _trigger_from(trigger) == wanted:
+                triggers.append(_with_pause(copy.deepcopy(trigger), desired["trigger_paused"]))
+                placed = True
+        # A trigger without `from` (`oc new-build` makes one) watches the strategy's base image, so it is ours too:
+        # kept when it watched the wanted tag already, else it would watch the new base twice (a 422 on a cluster).
+        elif wanted and not placed and watched_base == wanted:
             triggers.append(_with_pause(copy.deepcopy(trigger), desired["trigger_paused"]))
             placed = True
         # any other trigger of ours watched the previous base image: it goes
@@ -197,6 +229,13 @@ def _with_pause(trigger, paused):
     else:
         trigger["imageChange"].pop("paused", None)
     return trigger
+
+
+def _strategy_from(buildconfig):
+    """The ImageStreamTag the BuildConfig's strategy builds from (namespace left out), or None."""
+    source = dict((((buildconfig or {}).get("spec") or {}).get("strategy") or {}).get("dockerStrategy", {}).get("from") or {})
+    source.pop("namespace", None)
+    return source if source.get("kind") == "ImageStreamTag" else None
 
 
 def _trigger_from(trigger):

@@ -147,6 +147,36 @@ def _api_error(exc):
     return ApiError(exc.status, reason, message, body)
 
 
+BUILD_STRATEGY_ROLE = "system:build-strategy-docker"
+
+
+def _with_permission_hint(error, path, body):
+    """A 403 of OpenShift's build strategy admission names the permission it wants and the role that grants it.
+
+    The server says only `build strategy Docker is not allowed`; what it checked is `create` on the
+    pseudo-resource builds/docker, or builds/optimizeddocker for an imageOptimizationPolicy other than
+    None (OAS pkg/build/apiserver/admission/strategyrestrictions/admission.go resourceForStrategyType).
+    """
+    if error.status != 403 or not path.startswith(BUILD_API) or "build strategy Docker is not allowed" not in (error.message or ""):
+        return error
+    namespace = path.split("/namespaces/", 1)[-1].split("/", 1)[0] if "/namespaces/" in path else "the namespace"
+    policy = None
+    if isinstance(body, dict) and body.get("kind") in ("BuildConfig", "Build"):
+        docker = ((body.get("spec") or {}).get("strategy") or {}).get("dockerStrategy") or {}
+        policy = docker.get("imageOptimizationPolicy") or "None"
+    if policy == "None":
+        needed = "builds/docker"
+    elif policy:
+        needed = "builds/optimizeddocker (imageOptimizationPolicy %s)" % policy
+    else:
+        needed = "builds/docker, or builds/optimizeddocker when the BuildConfig's imageOptimizationPolicy is not None"
+    error.message = (
+        "%s: this needs permission to create %s in group build.openshift.io in namespace %s. The cluster role %s "
+        "grants it: ask a cluster administrator to bind it to you (oc adm policy add-role-to-user %s USER -n %s)"
+        % (error.message, needed, namespace, BUILD_STRATEGY_ROLE, BUILD_STRATEGY_ROLE, namespace))
+    return error
+
+
 class OpenShiftClient:
     """Dicts in, dicts out, over the kubernetes client of kubernetes.core."""
 
@@ -182,7 +212,7 @@ class OpenShiftClient:
             if not exc.status:  # the kubernetes client reports a TLS failure as an ApiException with status 0
                 raise self._unreachable(method, path, exc)
             self.unreachable = None
-            raise _api_error(exc)
+            raise _with_permission_hint(_api_error(exc), path, body)
         except (TransportError, OSError) as exc:
             raise self._unreachable(method, path, exc)
         self.unreachable = None
@@ -233,13 +263,17 @@ class OpenShiftClient:
             return ""
         return to_text(response.data)
 
-    def watch(self, kind, namespace, resource_version, field_selector=None, label_selector=None, timeout=60):
+    def watch(self, kind, namespace, resource_version, field_selector=None, label_selector=None, timeout=60, bookmarks=False):
         """Yield (type, object) watch events until the server closes the stream.
 
         Raises ApiError for an ERROR event (410 Expired included), so the
         caller can fall back to listing, and ApiUnreachable when the stream breaks.
+        With `bookmarks`, the server may send BOOKMARK events: an object with
+        only a newer resourceVersion to resume from.
         """
         query = {"watch": "true", "resourceVersion": resource_version, "timeoutSeconds": int(timeout)}
+        if bookmarks:
+            query["allowWatchBookmarks"] = "true"
         if field_selector:
             query["fieldSelector"] = field_selector
         if label_selector:

@@ -17,6 +17,7 @@ so steps 3, 4 and 6 read what step 2 (buildconfig.py) wrote without importing it
 from __future__ import annotations
 
 import json
+import re
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image
@@ -27,6 +28,10 @@ BUMP_RELEASE_ANNOTATION = "osbs.flow/bump-release"
 STOP_AUTOREBUILD_ANNOTATION = "osbs.flow/stop-autorebuild-if-disabled"
 BASE_IMAGE_ANNOTATION = "osbs.flow/base-image"
 OUR_ANNOTATIONS = (BUMP_RELEASE_ANNOTATION, STOP_AUTOREBUILD_ANNOTATION, BASE_IMAGE_ANNOTATION)
+BUILD_CONFIG_LABEL = "openshift.io/build-config.name"
+DEPRECATED_BUILD_CONFIG_LABEL = "buildconfig"
+LABEL_VALUE_MAX_LENGTH = 63
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 ACTIVE_BUILD_PHASES = ("New", "Pending", "Running")
 TERMINAL_BUILD_PHASES = ("Complete", "Failed", "Error", "Cancelled")
@@ -238,16 +243,36 @@ def tag_reference(stream, tag):
 
 # -- reads (and the cancel) through the client -----------------------------------------------------
 
+def build_config_label_value(buildconfig_name):
+    """The value OpenShift gives a Build's `openshift.io/build-config.name` label: the name shortened from the end
+    until it is a valid label value, at most 63 characters (OAS buildgenerator/generator.go labelValue)."""
+    for end in range(len(buildconfig_name), 0, -1):
+        value = buildconfig_name[:end]
+        if len(value) <= LABEL_VALUE_MAX_LENGTH and _LABEL_VALUE.match(value):
+            return value
+    return buildconfig_name
+
+
+def build_config_of(build):
+    """The full name of the build's BuildConfig: status.config, else the annotation (labels may be shortened)."""
+    return ((build.get("status") or {}).get("config") or {}).get("name") or \
+        (build["metadata"].get("annotations") or {}).get(BUILD_CONFIG_LABEL)
+
+
 def builds_of(client, namespace, buildconfig_name):
     """Every build of the BuildConfig, newest first.
 
-    Found by `openshift.io/build-config.name` and by the older `buildconfig`
-    label that osbs-client's builds carry.
+    Found as OpenShift's own clients find them: by `openshift.io/build-config.name` (and by the older
+    `buildconfig` label that osbs-client's builds carry). A name longer than a label value is listed by
+    its shortened value, which other BuildConfigs may share, so those builds are kept by their full
+    BuildConfig name; a selector with the full name would be refused (400).
     """
+    value = build_config_label_value(buildconfig_name)
     found = {}
-    for label in ("openshift.io/build-config.name", "buildconfig"):
-        for build in client.list("Build", namespace, label_selector="%s=%s" % (label, buildconfig_name))["items"]:
-            found[build["metadata"]["name"]] = build
+    for label in (BUILD_CONFIG_LABEL, DEPRECATED_BUILD_CONFIG_LABEL):
+        for build in client.list("Build", namespace, label_selector="%s=%s" % (label, value))["items"]:
+            if value == buildconfig_name or build_config_of(build) == buildconfig_name:
+                found[build["metadata"]["name"]] = build
     return sorted(found.values(), key=build_number, reverse=True)
 
 

@@ -8,7 +8,10 @@ what others put on the BuildConfig stays.
 import copy
 import json
 
+import pytest
+
 from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import desired_spec, merge_buildconfig
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     BASE_IMAGE_ANNOTATION,
     BUMP_RELEASE_ANNOTATION,
@@ -51,7 +54,8 @@ def as_the_server_keeps_it(buildconfig):
     stored = copy.deepcopy(buildconfig)
     stored["metadata"].update(resourceVersion="17", uid="5f0c", creationTimestamp="2026-01-01T00:00:00Z", generation=2)
     for trigger in stored["spec"]["triggers"]:
-        trigger["imageChange"]["lastTriggeredImageID"] = SEEN
+        if trigger["type"] == "ImageChange":
+            trigger["imageChange"]["lastTriggeredImageID"] = SEEN
     stored["status"] = {"lastVersion": 3}
     return stored
 
@@ -174,3 +178,65 @@ def test_a_base_image_pinned_by_digest_drops_our_trigger():
     pinned = written(stored, base_image=SEEN)
     assert pinned["spec"]["triggers"] == []
     assert pinned["spec"]["strategy"]["dockerStrategy"]["from"] == {"kind": "DockerImage", "name": SEEN}
+
+
+def test_dockerfile_path_and_context_dir_are_given_as_the_server_stores_them():
+    """OpenShift's validation cleans both (path.Clean, `.` unset): the desired spec says what will be stored,
+    so a rerun compares like with like (OAS validation.go validateRelativePath and validateSource)."""
+    spec = desired_spec(params(dockerfile_path="./build//Dockerfile", context_dir="sub/"))["spec"]
+    assert spec["strategy"]["dockerStrategy"]["dockerfilePath"] == "build/Dockerfile"
+    assert spec["source"]["contextDir"] == "sub"
+    spec = desired_spec(params(dockerfile_path=".", context_dir="./"))["spec"]
+    assert "dockerfilePath" not in spec["strategy"]["dockerStrategy"] and "contextDir" not in spec["source"]
+    stored = as_the_server_keeps_it(merge_buildconfig(None, NAME, NS, desired_spec(params(dockerfile_path="Dockerfile", context_dir="sub"))))
+    assert written(stored, dockerfile_path="./Dockerfile", context_dir="sub/") == stored
+
+
+@pytest.mark.parametrize("field, value", [("dockerfile_path", "../Dockerfile"), ("dockerfile_path", "/Dockerfile"),
+                                          ("dockerfile_path", "a/../../Dockerfile"), ("context_dir", "../up")])
+def test_a_path_that_leaves_the_repository_is_refused_before_any_write(field, value):
+    with pytest.raises(OsbsFlowError, match="%s %r" % (field, value)):
+        desired_spec(params(**{field: value}))
+
+
+def default_trigger_buildconfig(base_tag="osbs-base:1.0"):
+    """A BuildConfig as `oc new-build` makes it: a default ImageChange trigger, which watches the strategy's `from`."""
+    return {
+        "apiVersion": "build.openshift.io/v1", "kind": "BuildConfig",
+        "metadata": {"name": NAME, "namespace": NS, "resourceVersion": "3", "labels": {"build": NAME}},
+        "spec": {
+            "runPolicy": "Serial",
+            "source": {"type": "Git", "git": {"uri": "https://git.example.com/osbs/app.git", "ref": "main"}},
+            "strategy": {"type": "Docker", "dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": base_tag}}},
+            "output": {"to": {"kind": "ImageStreamTag", "name": "app:latest"}},
+            "triggers": [{"type": "GitHub", "github": {"secret": "s"}}, {"type": "ConfigChange"},
+                         {"type": "ImageChange", "imageChange": {"lastTriggeredImageID": SEEN}}],
+        },
+        "status": {"lastVersion": 1},
+    }
+
+
+def image_change_tags(buildconfig):
+    """The ImageStreamTag each ImageChange trigger watches, a from-less one watching the strategy's (OAS ValidateBuildConfig)."""
+    strategy_tag = buildconfig["spec"]["strategy"]["dockerStrategy"].get("from", {}).get("name")
+    return [(t["imageChange"].get("from") or {}).get("name", strategy_tag)
+            for t in buildconfig["spec"]["triggers"] if t["type"] == "ImageChange"]
+
+
+def test_an_adopted_default_trigger_on_the_base_image_is_our_trigger_not_a_second_one():
+    adopted = default_trigger_buildconfig()
+    new = merge_buildconfig(adopted, NAME, NS, desired_spec(params()), seen_image="sha256:new")
+    assert image_change_tags(new) == ["osbs-base:1.0"]
+    # Its bookkeeping stays: the image it saw is not built again.
+    assert {"type": "ImageChange", "imageChange": {"lastTriggeredImageID": SEEN}} in new["spec"]["triggers"]
+    assert written(as_the_server_keeps_it(new)) == as_the_server_keeps_it(new)
+
+
+def test_an_adopted_default_trigger_on_another_base_image_is_replaced_by_ours():
+    adopted = default_trigger_buildconfig(base_tag="python:3.9")
+    new = merge_buildconfig(adopted, NAME, NS, desired_spec(params()), seen_image="sha256:new")
+    assert image_change_tags(new) == ["osbs-base:1.0"]
+    assert new["spec"]["triggers"][-1] == {"type": "ImageChange", "imageChange": {
+        "from": {"kind": "ImageStreamTag", "name": "osbs-base:1.0"}, "lastTriggeredImageID": "sha256:new"}}
+    pinned = merge_buildconfig(adopted, NAME, NS, desired_spec(params(base_image=SEEN)))
+    assert image_change_tags(pinned) == []
