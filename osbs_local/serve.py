@@ -20,6 +20,7 @@ import certifi
 from .apiserver.api import Api
 from .apiserver.http import make_ssl_context, start_http_server
 from .apiserver.storage import Store
+from .apiserver.watch import DEFAULT_WINDOW_SECONDS
 from .controllers.build_status import build_process_groups_dir, recover_after_restart
 from .controllers.builds import BuildController, BuildSettings
 from .controllers.imports import ImageStreamController
@@ -92,7 +93,8 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
     registry = Registry(state_dir, config["registry_port"], pki)
     registry.start()
     log.info("registry answers on %s", registry.host)
-    store = Store(state_dir / "state.db", int(config.get("watch_cache_size", 10000)))
+    store = Store(state_dir / "state.db", int(config.get("watch_cache_size", 10000)),
+                  float(config.get("watch_window_seconds", DEFAULT_WINDOW_SECONDS)))
     # Thousands of stored objects are long-lived: keep them out of the cyclic GC's full passes, and
     # collect less often, so a request does not pay for a 100 ms collection of the whole store.
     gc.collect()
@@ -105,7 +107,8 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
     _bootstrap(api)
     settings = BuildSettings(builder=config.get("builder", "buildah"), docker_host=config.get("docker_host"),
                              workers=workers, storage_dir=state_dir / "storage", ca_dir=registry.cert_dir,
-                             git_timeout=float(config.get("git_timeout_seconds", git_source.DEFAULT_GIT_TIMEOUT)))
+                             git_timeout=float(config.get("git_timeout_seconds", git_source.DEFAULT_GIT_TIMEOUT)),
+                             record_image_digest=not config.get("test_build_without_image_digest", False))
     controllers = [BuildController(api, settings), TriggerController(api),
                    ImageStreamController(api, float(config.get("scheduled_import_seconds", 900)))]
     for controller in controllers:

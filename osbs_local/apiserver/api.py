@@ -379,6 +379,7 @@ class Api:
     def _watch_lines(self, resource, namespace, resource_version, predicate, timeout, send_bookmarks, stopped):
         events = self.store.events
         deadline = time.monotonic() + timeout
+        next_bookmark = _next_bookmark(time.monotonic(), deadline) if send_bookmarks else None
 
         def matches(obj: Optional[dict]) -> bool:
             if obj is None:
@@ -395,13 +396,13 @@ class Api:
                 yield '{"type":"ADDED","object":' + text + "}"
         else:
             last = int(resource_version)
-        last_bookmark = time.monotonic()
         while True:
             try:
-                batch = events.since(last)
-            except Expired:
+                batch = events.since(last, resource.plural)
+            except Expired as expired:
+                # cacher.go Watch: past authentication and the parsing of the version, an error is an ERROR event.
                 yield dumps({"type": "ERROR", "object": ApiError(
-                    410, "Expired", f"too old resource version: {last} ({events.compacted_rv + 1})").status()})
+                    410, "Expired", f"too old resource version: {last} ({expired.args[1]})").status()})
                 return
             for event in batch:
                 last = event.rv
@@ -428,9 +429,22 @@ class Api:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if send_bookmarks and time.monotonic() - last_bookmark > 30:
-                last_bookmark = time.monotonic()
+            if next_bookmark is not None and time.monotonic() >= next_bookmark:
+                next_bookmark = _next_bookmark(time.monotonic(), deadline)
                 yield dumps({"type": "BOOKMARK", "object": {
                     "kind": resource.kind, "apiVersion": resource.group_version,
                     "metadata": {"resourceVersion": str(last)}}})
-            events.wait(last, min(remaining, 1.0))
+            wait = min(remaining, 1.0)
+            if next_bookmark is not None:
+                wait = max(0.0, min(wait, next_bookmark - time.monotonic()))
+            events.wait(last, wait)
+
+
+BOOKMARK_SECONDS = 60.0  # cacher.go defaultBookmarkFrequency
+
+
+def _next_bookmark(now: float, deadline: float) -> Optional[float]:
+    """When a watch that asked for bookmarks gets its next one (cache_watcher.go nextBookmarkTime): about every
+    minute, and 2 s before its deadline so the client resumes from a recent version; None when none is due."""
+    due = min(now + BOOKMARK_SECONDS, deadline - 2.0)
+    return due if due > now else None

@@ -1,4 +1,4 @@
-"""/metrics: request counters, what each kind adds, stored objects, threads and memory (Prometheus text)."""
+"""/metrics: request counters, watch history, what each kind adds, objects, threads and memory (Prometheus text)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ class Metrics:
         with self._lock:
             for (verb, resource), value in sorted(self._requests.items()):
                 lines.append(f'osbs_local_requests_total{{verb="{verb}",resource="{resource}"}} {value}')
+        events = api.store.events
+        lines += ["# HELP osbs_local_watch_window_seconds How long watch history is kept (watch_window_seconds).",
+                  "# TYPE osbs_local_watch_window_seconds gauge", f"osbs_local_watch_window_seconds {events.window:g}",
+                  "# HELP osbs_local_watch_expired_total Watches answered 410 Expired (their resourceVersion was too old).",
+                  "# TYPE osbs_local_watch_expired_total counter", f"osbs_local_watch_expired_total {events.expired_watches}"]
         for kind in registration.kinds():
             if kind.metrics is not None:
                 lines += kind.metrics(api)

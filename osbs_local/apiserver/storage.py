@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from .watch import Event, EventLog
+from .watch import DEFAULT_WINDOW_SECONDS, Event, EventLog
 
 Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
 
@@ -41,7 +41,7 @@ def dumps(obj: dict) -> str:
 
 
 class Store:
-    def __init__(self, path: Path, watch_cache_size: int = 10000):
+    def __init__(self, path: Path, watch_cache_size: int = 10000, watch_window_seconds: float = DEFAULT_WINDOW_SECONDS):
         self.path = Path(path)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -65,7 +65,7 @@ class Store:
             self._index(resource, (namespace, name), None, obj)
         row = self._db.execute("SELECT value FROM meta WHERE key='resource_version'").fetchone()
         self.resource_version = int(row[0]) if row else 0
-        self.events = EventLog(self.resource_version, watch_cache_size)
+        self.events = EventLog(self.resource_version, watch_cache_size, watch_window_seconds)
         self._listeners: list[Callable[[Event], None]] = []
 
     # -- reading ---------------------------------------------------------------------------------

@@ -203,8 +203,9 @@ class Wave:
         if to.get("kind") != "DockerImage":
             # An ImageStreamTag output is moved by the cluster when the build pushes.
             return {"changed": False, "digest": summary["image_digest"]}
+        # Without a digest in the build's status, the image is verified by the builder's labels naming the build.
         return self.importer.run(bc["metadata"]["namespace"], to["name"], expected_digest=summary["image_digest"],
-                                 insecure=self.params["insecure_registry"])
+                                 insecure=self.params["insecure_registry"], expected_build=summary["name"])
 
     def stop_trigger_builds(self, key, base_digest):
         """Cancel builds the cluster's trigger started for this base image, as stop_autorebuild_if_disabled did.

@@ -31,6 +31,11 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
 )
 
 
+# The labels OpenShift's builder adds to every image it builds (openshift/builder common.go buildLabels).
+BUILD_NAME_LABEL = "io.openshift.build.name"
+BUILD_NAMESPACE_LABEL = "io.openshift.build.namespace"
+
+
 def image_repository(image):
     """`host/repo` of a pull spec by tag (what a build pushes to)."""
     ref = parse_image_reference(image)
@@ -89,7 +94,7 @@ class ImageImporter:
         self.client = client
         self.check_mode = check_mode
 
-    def run(self, namespace, image, expected_digest=None, insecure=False, istag=None):
+    def run(self, namespace, image, expected_digest=None, insecure=False, istag=None, expected_build=None):
         """Import `image` (a pull spec by tag) into its ImageStreamTag; return the result dict.
 
         changed is True when the tag moved to another digest (or the stream
@@ -103,6 +108,13 @@ class ImageImporter:
         a manifest list (PreserveOriginal), since a push reports the list's
         digest; in Legacy mode the tag then names the child of the list that
         the server picks, and that child is what `digest` returns.
+
+        `expected_build` (the Build's name, in `namespace`) verifies an image
+        whose build completed without a digest (OpenShift's builder records one
+        only when the push returned it): the image the registry's tag holds now
+        must carry the labels the builder gives every image it builds,
+        io.openshift.build.name and io.openshift.build.namespace, naming that
+        build; otherwise another push moved the tag and nothing is imported.
         """
         istag = istag or imagestreamtag_for_image(image)
         name, tag = split_imagestreamtag(istag)
@@ -111,10 +123,12 @@ class ImageImporter:
         mode = tag_import_mode(stream, tag)
         children = ()
         if expected_digest and before == expected_digest:
-            return self._result(False, False, namespace, name, tag, before, before, tag_reference(stream, tag), image)
+            return self._result(False, False, namespace, name, tag, before, before, tag_reference(stream, tag), image,
+                                "digest")
 
         source = image
-        if expected_digest or self.check_mode:
+        verified_by = "digest" if expected_digest else "build labels" if expected_build else None
+        if verified_by or self.check_mode:
             preview = self._import(namespace, name, tag, image, insecure, store=False,
                                    mode=PRESERVE_ORIGINAL if expected_digest else mode)
             digest, pull_spec = import_outcome(preview, image)
@@ -122,6 +136,8 @@ class ImageImporter:
             self._check_expected(namespace, istag, image, digest, expected_digest, children)
             if expected_digest in children:
                 digest = expected_digest  # one platform of the list, asked for by its own digest
+            if not expected_digest and expected_build:
+                self._check_made_by(namespace, istag, image, digest, preview, expected_build)
             source = "%s@%s" % (image_repository(image), digest)
             if self.check_mode and children and mode != PRESERVE_ORIGINAL:
                 # What a Legacy import of the list would name: the child the server picks.
@@ -133,11 +149,13 @@ class ImageImporter:
             digest, pull_spec = import_outcome(response, source)
             self._check_expected(namespace, istag, image, digest, expected_digest, children)
         created = stream is None
-        return self._result(created or digest != before, created, namespace, name, tag, digest, before, pull_spec, image)
+        return self._result(created or digest != before, created, namespace, name, tag, digest, before, pull_spec, image,
+                            verified_by)
 
     @staticmethod
-    def _result(changed, created, namespace, name, tag, digest, before, pull_spec, image):
+    def _result(changed, created, namespace, name, tag, digest, before, pull_spec, image, verified_by):
         return {
+            "verified_by": verified_by,
             "changed": changed,
             "created": created,
             "namespace": namespace,
@@ -157,6 +175,21 @@ class ImageImporter:
         )
 
     @staticmethod
+    def _check_made_by(namespace, istag, image, digest, preview, build_name):
+        found = ((preview.get("status") or {}).get("images") or [{}])[0].get("image") or {}
+        labels = ((found.get("dockerImageMetadata") or {}).get("Config") or {}).get("Labels") or {}
+        made_by = (labels.get(BUILD_NAMESPACE_LABEL), labels.get(BUILD_NAME_LABEL))
+        if made_by != (namespace, build_name):
+            raise OsbsFlowError(
+                "build %s/%s completed without an image digest (status.output.to.imageDigest), and the image the "
+                "registry has at %s now (%s) was not made by it: its labels %s and %s say %s; another push has "
+                "replaced it. ImageStreamTag %s/%s was not moved. Rebuild, or pass the digest of the image to "
+                "import as expected_digest"
+                % (namespace, build_name, image, digest, BUILD_NAMESPACE_LABEL, BUILD_NAME_LABEL,
+                   "%s/%s" % made_by if any(made_by) else "nothing (no such labels)", namespace, istag)
+            )
+
+    @staticmethod
     def _check_expected(namespace, istag, image, digest, expected, children=()):
         """digest is the expected image, or the expected digest and digest are a manifest list and one of its
         children (`children`, the list's child digests): the same image in another import mode."""
@@ -174,6 +207,7 @@ def run_import(module):
     namespace = params["namespace"]
     result = ImageImporter(module.client, module.check_mode).run(
         namespace, params["image"], expected_digest=params["expected_digest"], insecure=params["insecure"],
+        expected_build=params["expected_build"],
     )
     namespaces = params["dependents_namespaces"] or [namespace]
     result["dependents"] = find_dependents(list_buildconfigs(module.client, namespaces), namespace, result["imagestreamtag"])

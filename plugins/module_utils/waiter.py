@@ -31,8 +31,13 @@ class BuildFollower:
     every build of that namespace ends as Error with the API's message rather
     than waiting for its timeout.
 
-    An expired (410) or timed-out watch is recovered from by listing afresh. A
-    lost server is not waited for: when the connection keeps failing (refused,
+    Watches ask for bookmarks, so a quiet namespace resumes each renewed
+    watch from a recent resourceVersion, not from its last build event, which
+    the server's watch history (a few minutes at most) may no longer hold. A
+    watch that is still expired (410: bookmarks are best effort) lists afresh
+    at once; any other failure lists afresh after a pause that doubles while
+    failures repeat, up to WATCH_SECONDS, so a failing server is not polled
+    every second. A lost server is not waited for: when the connection keeps failing (refused,
     reset, cut, a TLS failure) for UNREACHABLE_SECONDS, each build of the
     namespace is given up with `on_lost(ApiUnreachable)`, or without an
     `on_lost` with `callback(last known build)`, and its watch stops.
@@ -41,7 +46,8 @@ class BuildFollower:
     WATCH_SECONDS = 30  # a stream is renewed this often; the deadlines are checked in between
     REFUSALS = (401, 403, 404)
     UNREACHABLE_SECONDS = 5  # how long a connection may keep failing before the server counts as lost
-    RETRY_PAUSE = 0.5  # between attempts to reconnect; a watch that broke otherwise waits a second
+    RETRY_PAUSE = 0.5  # between attempts to reconnect
+    ERROR_PAUSE = 1  # after another failure; doubled while failures repeat, up to WATCH_SECONDS
 
     def __init__(self, client, timeout):
         self.client = client
@@ -129,6 +135,10 @@ class BuildFollower:
             deadlines = [entry[0] for key, entry in self._waiting.items() if key[0] == namespace]
         return min(deadlines) - time.monotonic() if deadlines else self.WATCH_SECONDS
 
+    def _pause(self, namespace, seconds):
+        """Wait before trying again, but not past the next build's deadline (this thread reports it)."""
+        self._stopping.wait(max(0, min(seconds, self._seconds_to_next_deadline(namespace))))
+
     def _list_afresh(self, namespace):
         """A new starting point (limit=1: only its resourceVersion is wanted), then a read of every followed build."""
         with self._lock:
@@ -147,17 +157,22 @@ class BuildFollower:
     def _watch_namespace(self, namespace):
         resource_version = None
         failing_since = None  # when the connection began to fail, while it keeps failing
+        error_pause = self.ERROR_PAUSE
+        listed = False
         while not self._stopping.is_set():
             try:
                 with self._lock:
                     if namespace in self._relist:
                         resource_version = None
-                if resource_version is None:
+                listed = resource_version is None
+                if listed:
                     resource_version = self._list_afresh(namespace)
                     failing_since = None
                 seconds = max(1, min(self.WATCH_SECONDS, self._seconds_to_next_deadline(namespace) + 1))
-                for event, build in self.client.watch("Build", namespace, resource_version, timeout=seconds):
+                for event, build in self.client.watch("Build", namespace, resource_version, timeout=seconds, bookmarks=True):
                     resource_version = build.get("metadata", {}).get("resourceVersion") or resource_version
+                    if event == "BOOKMARK":
+                        continue
                     key = namespace, build.get("metadata", {}).get("name")
                     if event == "DELETED":
                         self._deleted(key)
@@ -167,6 +182,7 @@ class BuildFollower:
                         self._seen(key, build)
                     if self._stopping.is_set():
                         return
+                error_pause = self.ERROR_PAUSE
             except ApiUnreachable as exc:
                 resource_version = None
                 if exc.timed_out:  # a slow answer, not a lost server: list afresh
@@ -177,12 +193,19 @@ class BuildFollower:
                     self._lost(namespace, exc)
                     return
                 self._stopping.wait(self.RETRY_PAUSE)
-            except Exception:  # pylint: disable=broad-exception-caught
-                # Expired (410), refused, or something no one foresaw (a token refresh that failed): this
-                # thread is the only one that checks the deadlines, so it must live. Start again from a
-                # fresh list after a pause.
+            except ApiError as exc:
                 resource_version = None
-                self._stopping.wait(1)
+                if exc.status == 410 and not listed:  # the history since our version is gone: list afresh
+                    continue
+                self._pause(namespace, error_pause)
+                error_pause = min(error_pause * 2, self.WATCH_SECONDS)
+            except Exception:  # pylint: disable=broad-exception-caught
+                # Refused, or something no one foresaw (a token refresh that failed): this thread is the
+                # only one that checks the deadlines, so it must live. Start again from a fresh list after
+                # a pause.
+                resource_version = None
+                self._pause(namespace, error_pause)
+                error_pause = min(error_pause * 2, self.WATCH_SECONDS)
             finally:
                 self._expire(namespace)
 

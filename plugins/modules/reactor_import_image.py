@@ -21,6 +21,11 @@ description:
   - With O(expected_digest) (the digest M(osbs.flow.osbs_build) returned), a tag already at that digest is left
     alone with no write request; otherwise the registry is asked first, with an import preview that stores
     nothing; another digest there fails the module and the tag is not moved; then exactly that digest is imported.
+  - With O(expected_build) and no O(expected_digest) (a build can complete without a digest, since OpenShift's
+    builder records one only when the push returned it), the image the registry's tag holds is checked
+    the same way by its labels C(io.openshift.build.name) and C(io.openshift.build.namespace), which
+    OpenShift's builder gives every image it builds; an image another build or push left there fails the
+    module and the tag is not moved. Without either option the tag's image is imported unverified.
   - An import the registry refuses (image not found, unauthorized, certificate) fails the module with the
     registry's reason.
   - Returns the dependents, the BuildConfigs whose ImageChange trigger names this ImageStreamTag, for
@@ -46,6 +51,11 @@ options:
     description:
       - The digest the build pushed. When the registry has another digest at O(image), the module fails
         and moves nothing.
+    type: str
+  expected_build:
+    description:
+      - The name of the Build in O(namespace) that pushed O(image) (M(osbs.flow.osbs_build)'s C(name)).
+        Used when O(expected_digest) is not given; see the description.
     type: str
   insecure:
     description: The registry is insecure (plain HTTP or an unverified certificate); the import policy says so.
@@ -133,6 +143,13 @@ image:
   description: The pull spec that was imported (O(image)).
   returned: always
   type: str
+verified_by:
+  description:
+    - How the imported image was checked to be the one the build pushed, C(digest) (O(expected_digest)) or
+      C(build labels) (O(expected_build)); null when neither option was given.
+  returned: always
+  type: str
+  sample: digest
 dependents:
   description: BuildConfigs whose ImageChange trigger names the ImageStreamTag, sorted by namespace and name.
   returned: always
@@ -174,6 +191,7 @@ def main():
         namespace=dict(type="str", required=True),
         image=dict(type="str", required=True),
         expected_digest=dict(type="str"),
+        expected_build=dict(type="str"),
         insecure=dict(type="bool", default=False),
         dependents_namespaces=dict(type="list", elements="str"),
     )

@@ -131,3 +131,73 @@ def test_table_negotiation_and_durations():
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Type", "From", "Status", "Started", "Duration"]
     assert table["rows"][0]["cells"] == ["b-1", "Docker", "Git@0123456", "Failed (DockerBuildFailed)", "", "61s"]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_watch_history_expires_after_its_window_per_resource():
+    """The apiserver's watch cache keeps at least 75 s of history per resource (watch_cache.go, cacher.go
+    DefaultEventFreshDuration); a watch of a resource is expired only when an event of that resource after its
+    version was dropped."""
+    clock = _Clock()
+    log = EventLog(start_rv=10, size=100, window=5.0, clock=clock)
+    log.append(Event(11, "ADDED", "builds", "a", {}, "{}", None))
+    clock.now += 1
+    log.append(Event(12, "ADDED", "configmaps", "b", {}, "{}", None))
+    assert [e.rv for e in log.since(10, "builds")] == [11, 12]
+    clock.now += 10  # both events are older than the window now
+    log.append(Event(13, "MODIFIED", "configmaps", "b", {}, "{}", None))
+    with pytest.raises(Expired) as expired:
+        log.since(10, "builds")  # build event 11 is gone
+    assert expired.value.args == (10, 11)
+    assert [e.rv for e in log.since(11, "builds")] == [13]  # nothing of builds after 11 was lost
+    with pytest.raises(Expired):
+        log.since(11, "configmaps")  # configmap event 12 is gone
+    assert log.since(12, "configmaps")[0].rv == 13
+    with pytest.raises(Expired):
+        log.since(9, "secrets")  # from before the engine started
+    assert log.expired_watches == 3
+
+
+def test_watch_from_an_expired_version_is_an_error_event_and_bookmarks_come_before_the_deadline(tmp_path):
+    """cacher.go Watch: an expired version is an ERROR event (410 Expired) on an opened stream;
+    cache_watcher.go nextBookmarkTime: a watch that asked for bookmarks gets one 2 s before its deadline."""
+    import json as json_module
+    import time
+
+    from osbs_local.apiserver import registration
+    from osbs_local.apiserver.api import Api
+
+    store = Store(tmp_path / "state.db")
+    clock = _Clock()
+    store.events = EventLog(store.resource_version, window=5.0, clock=clock)
+    api = Api(store, tmp_path)
+    configmaps = registration.resource("configmaps")
+    store.create("namespaces", {"metadata": {"name": "a"}})
+    store.create("namespaces", {"metadata": {"name": "b"}})
+    created = store.create("configmaps", {"metadata": {"name": "x", "namespace": "a"}})
+    version = created["metadata"]["resourceVersion"]
+    store.create("configmaps", {"metadata": {"name": "y", "namespace": "b"}})
+    clock.now += 10
+    store.create("configmaps", {"metadata": {"name": "z", "namespace": "b"}})  # drops what is older than 5 s
+    lines = list(api.watch(configmaps, "a", version, timeout=5))
+    assert len(lines) == 1
+    event = json_module.loads(lines[0])
+    assert event["type"] == "ERROR"
+    assert event["object"]["code"] == 410 and event["object"]["reason"] == "Expired"
+    assert event["object"]["message"].startswith("too old resource version: %s (" % version)
+
+    current = str(store.resource_version)
+    started = time.monotonic()
+    lines = list(api.watch(configmaps, "a", current, timeout=3.5, send_bookmarks=True))
+    assert [json_module.loads(line)["type"] for line in lines] == ["BOOKMARK"]
+    assert json_module.loads(lines[0])["object"]["metadata"]["resourceVersion"] == current
+    assert 3.0 <= time.monotonic() - started < 5
+    assert list(api.watch(configmaps, "a", current, timeout=1.5, send_bookmarks=True)) == []  # none is due
+    store.close()

@@ -74,3 +74,39 @@ def test_an_unforeseen_exception_in_the_watch_does_not_stop_the_deadlines():
     assert [b["status"]["phase"] for b in ended] == ["Running"]  # the timeout's callback, with the last state
     assert time.monotonic() - started < 10
     assert client.lists >= 2, "the follower did not start again from a fresh list"
+
+
+class ExpiringClient(ScriptedClient):
+    """The first watch brings a bookmark and ends; the watch renewed from it is expired (410), as when a busy
+    cluster's watch history no longer holds the version. The build completes meanwhile."""
+
+    def __init__(self, builds):
+        super().__init__(builds)
+        self.watches = []
+
+    def watch(self, kind, namespace, resource_version, timeout=60, **kwargs):
+        self.watches.append((resource_version, kwargs.get("bookmarks")))
+        if len(self.watches) == 1:
+            return iter([("BOOKMARK", {"metadata": {"resourceVersion": "9"}})])
+        if len(self.watches) == 2:
+            self.builds["a-1"] = build("a-1", "Complete")
+            raise ApiError(410, "Expired", "too old resource version: 9 (12)")
+        time.sleep(min(timeout, 0.2))
+        return iter(())
+
+
+def test_an_expired_watch_lists_afresh_at_once_and_watches_ask_for_bookmarks():
+    client = ExpiringClient({"a-1": build("a-1", "Running")})
+    started = time.monotonic()
+    ended = follow_one(client, build("a-1", "Running"))
+    took = time.monotonic() - started
+    assert [b["status"]["phase"] for b in ended] == ["Complete"]
+    assert client.watches[:2] == [("7", True), ("9", True)]  # resumed from the bookmark's version
+    assert took < 0.9, "the follower paused %.1f s before listing afresh after a 410" % took
+
+
+def test_a_failing_watch_is_not_retried_every_second():
+    client = ScriptedClient({"a-1": build("a-1", "Running")}, watch_error=ApiError(500, "InternalError", "boom"))
+    ended = follow_one(client, build("a-1", "Running"), timeout=6)
+    assert [b["status"]["phase"] for b in ended] == ["Running"]
+    assert client.lists <= 4, "%d fresh lists in 6 s" % client.lists
