@@ -29,7 +29,7 @@ def push_multiarch_busybox(image_reference: str, *, storage_dir: Path, auth_file
     env = builder_environment()
 
     def run(*args: str) -> str:
-        result = subprocess.run([*buildah, *args], capture_output=True, text=True, env=env)
+        result = subprocess.run([*buildah, *args], capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"buildah {args[0]} {args[1] if len(args) > 1 else ''} failed: {result.stderr.strip()}")
         return result.stdout.strip()
@@ -56,7 +56,7 @@ def push_multiarch_busybox(image_reference: str, *, storage_dir: Path, auth_file
         pushed = digest_file.read_text().strip()
     host, repository, tag = registry_client.split_image_reference(image_reference)
     client = registry_client.RegistryClient(host, auths, str(ca_file))
-    manifest, media_type, digest, _ = client.get_manifest(repository, tag)
+    manifest, media_type, digest, _body = client.get_manifest(repository, tag)
     assert media_type in registry_client.LIST_TYPES and digest == pushed, (media_type, digest, pushed)
     digests = {"list": digest}
     for entry in manifest["manifests"]:
