@@ -24,6 +24,7 @@ from .apiserver.watch import DEFAULT_WINDOW_SECONDS
 from .controllers.build_status import build_process_groups_dir, recover_after_restart
 from .controllers.builds import BuildController, BuildSettings
 from .controllers.imports import ImageStreamController
+from .controllers.serviceaccounts import ServiceAccountController
 from .controllers.triggers import TriggerController
 from .kinds.core import NAMESPACES, SECRETS  # importing osbs_local.kinds registers every kind the API serves
 from .executor import git_source
@@ -109,7 +110,8 @@ def serve(state_dir: Path, verbose: bool = False, build_workers: Optional[int] =
                              workers=workers, storage_dir=state_dir / "storage", ca_dir=registry.cert_dir,
                              git_timeout=float(config.get("git_timeout_seconds", git_source.DEFAULT_GIT_TIMEOUT)),
                              record_image_digest=not config.get("test_build_without_image_digest", False))
-    controllers = [BuildController(api, settings), TriggerController(api),
+    # The ServiceAccount controller starts first: its start gives every namespace its ServiceAccounts before a build runs.
+    controllers = [ServiceAccountController(api), BuildController(api, settings), TriggerController(api),
                    ImageStreamController(api, float(config.get("scheduled_import_seconds", 900)))]
     for controller in controllers:
         store.add_listener(controller.on_event)

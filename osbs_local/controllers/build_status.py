@@ -15,7 +15,7 @@ from ..apiserver.api import Api
 from ..apiserver.errors import ApiError
 from ..apiserver.meta import now
 from ..executor.process import end_recorded_process_groups
-from ..kinds.build.spec import ACTIVE_PHASES, BUILD_CONFIG_LABEL, BUILD_NUMBER_ANNOTATION, TERMINAL_PHASES
+from ..kinds.build.spec import ACTIVE_PHASES, BUILD_CONFIG_LABEL, BUILD_NUMBER_ANNOTATION, TERMINAL_PHASES, label_value
 
 log = logging.getLogger("osbs_local.controllers")
 
@@ -119,7 +119,36 @@ def finish_build(api: Api, namespace: str, name: str, phase: str, reason: str = 
     build = update_build(api, namespace, name, mutate)
     if finished:
         record_build_event(api, build)
+        if build is not None and config_name(build):
+            prune_builds(api, namespace, config_name(build))
     return build
+
+
+def prune_builds(api: Api, namespace: str, config: str) -> None:
+    """Keep the newest successfulBuildsHistoryLimit Complete and failedBuildsHistoryLimit Failed, Error and
+    Cancelled builds of the BuildConfig, and delete the rest; an unset limit keeps every build of its kind.
+
+    What OpenShift's build controller does whenever a build reaches a terminal phase (OCM
+    pkg/build/controller/common/util.go HandleBuildPruning): the builds are those labelled with the
+    BuildConfig's (shortened) name, newest first by creationTimestamp (the build number breaks ties within
+    the timestamp's second, which OpenShift leaves to the sort).
+    """
+    bc = api.store.peek("buildconfigs", namespace, config)
+    if bc is None:
+        return
+    groups = {"successfulBuildsHistoryLimit": ("Complete",), "failedBuildsHistoryLimit": ("Failed", "Error", "Cancelled")}
+    labelled = [build for build, _ in api.store.scan_labelled("builds", namespace, [(BUILD_CONFIG_LABEL, label_value(config))])]
+    for limit_field, phases in groups.items():
+        limit = bc["spec"].get(limit_field)
+        if limit is None:
+            continue
+        members = [b for b in labelled if (b.get("status") or {}).get("phase") in phases]
+        members.sort(key=lambda b: (b["metadata"].get("creationTimestamp") or "", build_number(b)), reverse=True)
+        for old in members[limit:]:
+            try:
+                api.delete(registration.resource("builds"), namespace, old["metadata"]["name"])
+            except ApiError:
+                pass
 
 
 def build_process_groups_dir(api: Api):

@@ -1,5 +1,6 @@
 """The build controller: starts New builds as their BuildConfig's runPolicy allows, in a bounded set of
-worker threads, runs each with the executor, records the outcome and prunes old builds.
+worker threads, runs each with the executor and records the outcome (finishing a build prunes old ones:
+build_status.prune_builds).
 
 Listeners only enqueue: they run under the store lock.
 """
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Optional
 
 from .. import registry_client
-from ..apiserver import registration
 from ..apiserver.api import Api
 from ..apiserver.errors import ApiError
 from ..apiserver.meta import now
@@ -27,6 +27,7 @@ from ..executor.process import BuildCancelled, BuildFailure
 from ..executor.runner import run_build
 from ..kinds.build.spec import ACTIVE_PHASES, POD_NAME_ANNOTATION, START_POLICY_LABEL
 from ..kinds.image import imagestreamimport
+from ..kinds.serviceaccount import BUILDER, docker_secret_for_image, first_docker_secret, service_account_secrets
 from .build_status import (CANCELLED_MESSAGE, build_key, build_number, config_name, finish_build, record_build_event,
                            update_build)
 
@@ -175,31 +176,61 @@ class BuildController:
         return None
 
     def _mark_pending(self, build: dict) -> bool:
+        """New to Pending, as OpenShift's createBuildPod: a Build without a pushSecret gets its ServiceAccount's.
+
+        Without the ServiceAccount the build stays New with reason CannotRetrieveServiceAccount, and is tried again.
+        """
         namespace, name = build_key(build)
         reference = self._output_reference(build)
+        push_secret = (build["spec"].get("output") or {}).get("pushSecret")
+        if push_secret is None and reference:
+            secrets = self._service_account_image_pull_secrets(build)
+            if secrets is None:
+                update_build(self.api, namespace, name, _stay_new_without_service_account)
+                return False
+            found = docker_secret_for_image(secrets, reference) or first_docker_secret(secrets)
+            push_secret = {"name": found} if found else None
 
         def mutate(current: dict) -> None:
             if current["status"].get("phase") != "New":
                 raise _NotNew()
             current["status"]["phase"] = "Pending"
+            current["status"].pop("reason", None)
+            current["status"].pop("message", None)
             current["metadata"].setdefault("annotations", {})[POD_NAME_ANNOTATION] = f"{name}-build"
             if reference:
                 current["status"]["outputDockerImageReference"] = reference
+            if push_secret is not None:
+                current["spec"].setdefault("output", {})["pushSecret"] = push_secret
 
         try:
             return update_build(self.api, namespace, name, mutate) is not None
         except _NotNew:
             return False
 
+    def _service_account_image_pull_secrets(self, build: dict) -> Optional[list[dict]]:
+        """The docker secrets the build controller may use: its ServiceAccount's imagePullSecrets (None: no such SA)."""
+        return service_account_secrets(self.api, build["metadata"]["namespace"],
+                                       build["spec"].get("serviceAccount") or BUILDER, "imagePullSecrets")
+
+    def _pull_secret_name(self, build: dict) -> Optional[str]:
+        """The base image's pull secret: the Build's, else the one the build pod gets (a matching ServiceAccount
+        secret, else its first docker secret), which OpenShift does not write back to the Build."""
+        strategy = (build["spec"].get("strategy") or {}).get("dockerStrategy") or {}
+        named = (strategy.get("pullSecret") or {}).get("name")
+        if named:
+            return named
+        secrets = self._service_account_image_pull_secrets(build) or []
+        return docker_secret_for_image(secrets, (strategy.get("from") or {}).get("name") or "") or first_docker_secret(secrets)
+
     def _auths_for_secret(self, namespace: str, secret_name: Optional[str], field: str) -> dict:
-        """The integrated registry's credentials, overridden by those of the secret the build names in field."""
-        auths = dict(self.api.registry_auths or {})
-        if secret_name:
-            secret = self.api.store.get("secrets", namespace, secret_name)
-            if secret is None:
-                raise _MissingSecret(secret_name, field)
-            auths.update(registry_client.auths_from_secret(secret))
-        return auths
+        """The credentials of the secret the build uses for field (none without one: OpenShift's builder has only these)."""
+        if not secret_name:
+            return {}
+        secret = self.api.store.get("secrets", namespace, secret_name)
+        if secret is None:
+            raise _MissingSecret(secret_name, field)
+        return registry_client.auths_from_secret(secret)
 
     def _run(self, key: tuple[str, str], worker: _Worker) -> None:
         namespace, name = key
@@ -226,7 +257,6 @@ class BuildController:
             with self._lock:
                 self.workers.pop(key, None)
             if not self.stopping.is_set():
-                self._prune(namespace, name)
                 self.wakeup.set()
 
     def _execute(self, namespace, name, worker, build_dir, build_log, started) -> None:
@@ -243,10 +273,7 @@ class BuildController:
         try:
             push_auths = self._auths_for_secret(
                 namespace, ((build["spec"].get("output") or {}).get("pushSecret") or {}).get("name"), "spec.output.pushSecret")
-            strategy = (build["spec"].get("strategy") or {}).get("dockerStrategy") or {}
-            pull_auths = imagestreamimport.namespace_auths(api, namespace)
-            pull_auths.update(self._auths_for_secret(
-                namespace, (strategy.get("pullSecret") or {}).get("name"), "spec.strategy.dockerStrategy.pullSecret"))
+            pull_auths = self._auths_for_secret(namespace, self._pull_secret_name(build), "spec.strategy.dockerStrategy.pullSecret")
             source_secret = None
             source_secret_name = ((build["spec"].get("source") or {}).get("sourceSecret") or {}).get("name")
             if source_secret_name:
@@ -306,39 +333,11 @@ class BuildController:
         finish_build(api, namespace, name, "Complete", started_at=started)
         log.info("build %s/%s complete: %s", namespace, name, digest)
 
-    def _prune(self, namespace: str, name: str) -> None:
-        """Keep successfulBuildsHistoryLimit/failedBuildsHistoryLimit finished builds per BuildConfig."""
-        api = self.api
-        build = api.store.peek("builds", namespace, name)
-        if build is None:
-            return
-        config = config_name(build)
-        bc = api.store.peek("buildconfigs", namespace, config) if config else None
-        if bc is None:
-            return
-        limits = {
-            "Complete": bc["spec"].get("successfulBuildsHistoryLimit", 5),
-            "Failed": bc["spec"].get("failedBuildsHistoryLimit", 5),
-        }
-        groups: dict[str, list[dict]] = {"Complete": [], "Failed": []}
-        for other, _ in api.store.scan("builds", namespace):
-            if config_name(other) != config:
-                continue
-            phase = other.get("status", {}).get("phase")
-            if phase == "Complete":
-                groups["Complete"].append(other)
-            elif phase in ("Failed", "Error", "Cancelled"):
-                groups["Failed"].append(other)
-        for group, members in groups.items():
-            limit = limits[group]
-            if limit is None:
-                continue
-            members.sort(key=build_number)
-            for old in members[: max(len(members) - limit, 0)]:
-                try:
-                    api.delete(registration.resource("builds"), namespace, old["metadata"]["name"])
-                except ApiError:
-                    pass
+
+def _stay_new_without_service_account(build: dict) -> None:
+    if build["status"].get("phase") == "New":
+        build["status"]["reason"] = "CannotRetrieveServiceAccount"
+        build["status"]["message"] = "Unable to look up the service account secrets for this build."
 
 
 class _NotNew(Exception):

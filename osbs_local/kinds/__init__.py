@@ -6,13 +6,13 @@ The order is the order discovery lists them in (core, then build.openshift.io, t
 from __future__ import annotations
 
 from ..apiserver import registration
-from . import core
+from . import core, serviceaccount
 from .build import build, buildconfig, pod
 from .image import (image, imagestream, imagestreamimage, imagestreamimport, imagestreammapping, imagestreamtag,
                     imagetag)
 
 KINDS = (
-    core.NAMESPACES, core.CONFIGMAPS, pod.KIND, core.EVENTS, core.SECRETS,
+    core.NAMESPACES, core.CONFIGMAPS, pod.KIND, core.EVENTS, core.SECRETS, serviceaccount.KIND,
     buildconfig.KIND, build.KIND,
     imagestream.KIND, imagestreamimport.KIND, imagestreamtag.KIND, imagestreamimage.KIND, imagestreammapping.KIND,
     imagetag.KIND, image.KIND,

@@ -1,4 +1,4 @@
-"""The core (v1) kinds osbs-local stores: namespaces, configmaps, events and secrets.
+"""The core (v1) kinds osbs-local stores: namespaces, configmaps, events and secrets (ServiceAccounts: serviceaccount.py).
 
 Pods are served too, as views of builds: osbs_local/kinds/build/pod.py.
 """
@@ -14,7 +14,9 @@ from ..apiserver.meta import now
 from ..apiserver.printing import AGE, NAME, human_duration_since
 from ..apiserver.registration import Kind
 from ..apiserver.resource import Resource, field_path
+from ..apiserver.rest import Request, Response
 from ..apiserver.strategy import Strategy
+from .serviceaccount import ensure_service_accounts
 
 
 class NamespaceStrategy(Strategy):
@@ -80,11 +82,22 @@ class SecretStrategy(Strategy):
 
 
 
+def _create_namespace(request: Request) -> Response:
+    """A new namespace comes with its ServiceAccounts and their dockercfg secrets at once (OpenShift's controllers
+    add them moments later; nothing of the flow creates namespaces, so only the wait differs)."""
+    api = request.api
+    created = api.create(request.resource, None, request.body, request.dry_run)
+    if not api.check_dry_run(request.dry_run):
+        ensure_service_accounts(api, created["metadata"]["name"])
+    return Response(201, created)
+
+
 NAMESPACES = Kind(
     Resource("", "namespaces", "namespace", "Namespace", False,
              verbs=("create", "delete", "get", "list", "patch", "update", "watch"), short_names=("ns",),
              extra_field_selectors={"status.phase": field_path("status", "phase")}),
     NamespaceStrategy(),
+    handlers={("create", ""): _create_namespace},
     columns=[NAME, ("Status", "string", "The phase of the namespace.", lambda o: (o.get("status") or {}).get("phase", ""), 0), AGE],
 )
 

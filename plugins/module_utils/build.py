@@ -37,7 +37,6 @@ from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_b
 
 INSTANTIATE_ATTEMPTS = 5
 BASE_IMAGE_WAIT_SECONDS = 60
-RECIPE_FIELDS = ("source", "output")
 
 
 def same_recipe(build, buildconfig):
@@ -46,16 +45,29 @@ def same_recipe(build, buildconfig):
     Source, output and docker strategy are copied from the BuildConfig at
     instantiate; the strategy's `from` is resolved then (compared through the
     base digest instead), and a user build's request adds no env or build args.
+    What the cluster fills in where the BuildConfig names nothing is not part of
+    the recipe: the push secret (the build controller) and the pull secret
+    (instantiate), both from the builder ServiceAccount's secrets.
     """
     build_spec, bc_spec = build.get("spec") or {}, buildconfig.get("spec") or {}
-    for field in RECIPE_FIELDS:
-        if (build_spec.get(field) or {}) != (bc_spec.get(field) or {}):
-            return False
-    build_strategy = dict((build_spec.get("strategy") or {}).get("dockerStrategy") or {})
+    if (build_spec.get("source") or {}) != (bc_spec.get("source") or {}):
+        return False
+    if _without_filled_secret(build_spec.get("output"), bc_spec.get("output"), "pushSecret") != (bc_spec.get("output") or {}):
+        return False
+    build_strategy = (build_spec.get("strategy") or {}).get("dockerStrategy")
     bc_strategy = dict((bc_spec.get("strategy") or {}).get("dockerStrategy") or {})
+    build_strategy = _without_filled_secret(build_strategy, bc_strategy, "pullSecret")
     build_strategy.pop("from", None)
     bc_strategy.pop("from", None)
     return build_strategy == bc_strategy
+
+
+def _without_filled_secret(build_part, bc_part, field):
+    """A copy of the Build's part without `field` when the BuildConfig's part has none (the cluster filled it in)."""
+    part = dict(build_part or {})
+    if not (bc_part or {}).get(field):
+        part.pop(field, None)
+    return part
 
 
 def matching_build(builds, buildconfig, commit, base_digest, autorebuild):

@@ -194,7 +194,12 @@ def test_clone_and_imagestream_secrets(engine, http, namespace, make_bc):
     http.post(f"{engine.base}/api/v1/namespaces/{namespace}/secrets", json={"metadata": {"name": "opaque"}, "stringData": {"a": "b"}})
     http.post(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams", json={"metadata": {"name": "s"}})
     listed = http.get(f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams/s/secrets").json()
-    assert listed["kind"] == "SecretList" and [s["metadata"]["name"] for s in listed["items"]] == ["pull"]
+    # Every docker secret of the namespace: "pull", and the managed ones of builder, default and deployer that
+    # OpenShift's controllers put in every namespace (docs/openshift-fidelity.md B1).
+    names = [s["metadata"]["name"] for s in listed["items"]]
+    assert listed["kind"] == "SecretList" and "opaque" not in names and names[-1] == "pull"
+    assert sorted(name.rsplit("-", 1)[0] for name in names[:-1]) == [
+        "builder-dockercfg", "default-dockercfg", "deployer-dockercfg"]
 
 
 def test_build_details_sets_only_the_revision(engine, http, namespace, make_bc):

@@ -9,6 +9,7 @@ from ...apiserver import registration
 from ...apiserver.errors import ApiError, Cause, bad_request, invalid, not_found
 from ...apiserver.meta import now
 from ..image.imagestream import resolve_tag_pull_spec
+from ..serviceaccount import BUILDER, docker_secret_for_image, service_account_secrets
 from .spec import (BUILD_CONFIG_LABEL, BUILD_NUMBER_ANNOTATION, DEPRECATED_BUILD_CONFIG_LABEL, PAUSED_ANNOTATION,
                    START_POLICY_LABEL, build_name, image_change_from, label_value, strategy_body)
 
@@ -46,9 +47,11 @@ def instantiate(api: Api, namespace: str, name: str, request: dict, dry_run=None
         spec = copy.deepcopy(bc["spec"])
         triggered_by_image = request.get("triggeredByImage") or None
         _record_image_change_triggers(api, bc, request, triggered_by_image)
+        builder_secrets = _service_account_secrets(api, namespace, spec)
         strategy = strategy_body(spec)
         if strategy is not None:
             _resolve_strategy_from(api, strategy, namespace)
+            _set_pull_secret(strategy, builder_secrets)
             _apply_request_options(spec, strategy, request)
         number = last_version + 1
         bc["status"]["lastVersion"] = number
@@ -168,6 +171,28 @@ def _resolve_strategy_from(api: Api, strategy: dict, namespace: str) -> None:
                 "image.openshift.io", "ImageStreamTag",
             )
         strategy["from"] = {"kind": "DockerImage", "name": pull_spec}
+
+
+def _service_account_secrets(api: Api, namespace: str, spec: dict) -> list[dict]:
+    """The secrets the build's ServiceAccount lists; its absence fails instantiate (generator.go fetchServiceAccountSecrets)."""
+    service_account = spec.get("serviceAccount") or BUILDER
+    secrets = service_account_secrets(api, namespace, service_account, "secrets")
+    if secrets is None:
+        raise ApiError(500, "InternalError",
+                       f"Internal error occurred: error getting push/pull secrets for service account {namespace}/{service_account}:"
+                       f' serviceaccounts "{service_account}" not found')
+    return secrets
+
+
+def _set_pull_secret(strategy: dict, builder_secrets: list[dict]) -> None:
+    """A strategy without a pullSecret gets the first ServiceAccount secret that fits its resolved base image,
+    and none when no secret fits (generator.go setBaseImageAndPullSecretForBuildStrategy, resolveImageSecret)."""
+    source = strategy.get("from")
+    if strategy.get("pullSecret") is not None or not isinstance(source, dict) or not builder_secrets:
+        return
+    found = docker_secret_for_image(builder_secrets, source.get("name") or "")
+    if found:
+        strategy["pullSecret"] = {"name": found}
 
 
 def _apply_request_options(spec: dict, strategy: dict, request: dict) -> None:

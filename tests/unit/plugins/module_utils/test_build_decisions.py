@@ -70,6 +70,28 @@ def test_a_buildconfig_changed_since_the_build_is_another_recipe(change):
     assert not same_recipe(build, changed)
 
 
+def test_the_secrets_the_cluster_fills_in_are_not_another_recipe():
+    """OpenShift's build controller sets output.pushSecret, and instantiate dockerStrategy.pullSecret, from the
+    builder ServiceAccount's secrets on a Build whose BuildConfig has none (docs/openshift-fidelity.md B2, B3)."""
+    build = build_of(BUILDCONFIG, 1)
+    build["spec"]["output"]["pushSecret"] = {"name": "builder-dockercfg-x7k2p"}
+    build["spec"]["strategy"]["dockerStrategy"]["pullSecret"] = {"name": "builder-dockercfg-x7k2p"}
+    assert same_recipe(build, BUILDCONFIG)
+    assert matching_build([build], BUILDCONFIG, COMMIT, OLD_BASE, autorebuild=False) is build
+
+
+@pytest.mark.parametrize("field", ["pushSecret", "pullSecret"])
+def test_a_secret_the_buildconfig_names_must_be_the_builds(field):
+    named = copy.deepcopy(BUILDCONFIG)
+    where = named["spec"]["output"] if field == "pushSecret" else named["spec"]["strategy"]["dockerStrategy"]
+    where[field] = {"name": "mine"}
+    build = build_of(named, 1)
+    assert same_recipe(build, named)
+    (build["spec"]["output"] if field == "pushSecret" else build["spec"]["strategy"]["dockerStrategy"])[field] = {"name": "other"}
+    assert not same_recipe(build, named)
+    assert not same_recipe(build_of(BUILDCONFIG, 1), named), "a secret added to the BuildConfig since is another recipe"
+
+
 def test_another_base_image_tag_alone_is_not_another_recipe():
     """The base is compared through its digest (matching_build), not through the strategy's `from`."""
     assert same_recipe(build_of(BUILDCONFIG, 1), changed_buildconfig(**{"from": {"kind": "ImageStreamTag", "name": "osbs-base:2.0"}}))
