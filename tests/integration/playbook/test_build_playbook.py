@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 
@@ -125,3 +126,25 @@ def test_module_defaults_group_sets_the_connection(osbs_engine, tmp_path):
     result = run_playbook(engine, play)
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap(result.stdout)["failed"] == 0
+
+
+@pytest.mark.slow
+def test_without_registry_secret_the_builder_service_account_pushes_and_a_rerun_builds_nothing(osbs_engine, tmp_path):
+    # On OpenShift a Build whose BuildConfig names no push secret gets one from the builder ServiceAccount
+    # (the build controller fills spec.output.pushSecret); the rerun must not see that as another recipe.
+    uri, _ = scratch_image_repo(tmp_path / "pb-builder-sa", "osbs/pb-builder-sa")
+    without_secret = flow_vars(osbs_engine, uri, registry_secret="")
+
+    first = run_playbook(osbs_engine, "osbs.flow.build", without_secret)
+    assert recap(first.stdout)["failed"] == 0, first.stdout[-3000:]
+    assert "Complete (started)" in first.stdout
+    listed = osbs_engine.kubectl("get", "builds", "-o", "json", namespace=osbs_engine.namespace)
+    ours = [b for b in json.loads(listed.stdout)["items"] if b["metadata"]["name"].startswith("pb-builder-sa-")]
+    assert len(ours) == 1, [b["metadata"]["name"] for b in ours]
+    assert ours[0]["spec"]["output"]["pushSecret"]["name"].startswith("builder-dockercfg-"), ours[0]["spec"]["output"]
+
+    writes = osbs_engine.writes()
+    second = run_playbook(osbs_engine, "osbs.flow.build", without_secret)
+    assert recap(second.stdout)["changed"] == 0 and recap(second.stdout)["failed"] == 0, second.stdout[-3000:]
+    assert "Complete (existing)" in second.stdout
+    assert osbs_engine.writes() == writes, "a run with nothing new sent a write request"
