@@ -1,7 +1,7 @@
 """PATCH bodies: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch.
 
 Strategic merge patch is what the kubernetes Python client sends by default.  For OpenShift kinds
-the Go types name only a few keyed lists (OPENSHIFT_API.md section 1); every other list is
+the Go types name only a few keyed lists (patchMergeKey tags in openshift/api's types.go); every other list is
 replaced whole, exactly like a merge patch.
 """
 

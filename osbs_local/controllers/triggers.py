@@ -18,7 +18,8 @@ log = logging.getLogger("osbs_local.controllers")
 
 
 class TriggerController:
-    """ImageChange and ConfigChange triggers (OPENSHIFT_API.md section 9)."""
+    """ImageChange and ConfigChange triggers (openshift-controller-manager pkg/image/trigger/buildconfigs and
+    pkg/build/controller/buildconfig)."""
 
     def __init__(self, api: Api):
         self.api = api

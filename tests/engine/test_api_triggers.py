@@ -1,4 +1,4 @@
-"""Trigger bookkeeping (OPENSHIFT_API.md section 9) and ImageStreamTag writes, driven through the API.
+"""Trigger bookkeeping (docs/openshift-fidelity.md, B5) and ImageStreamTag writes, driven through the API.
 
 Tag images are recorded with imagestreams/status writes (what the integrated registry does on a push), so
 these tests need no image builds; test_e2e_trigger.py covers the same path with real images.

@@ -46,7 +46,7 @@ class BuildConfigStrategy(Strategy):
         old_status = old.get("status") or {}
         old_last = old_status.get("lastVersion", 0)
         if not isinstance(status.get("lastVersion"), int) or status["lastVersion"] < old_last:
-            status["lastVersion"] = old_last  # a lower lastVersion is ignored (BCST)
+            status["lastVersion"] = old_last  # a lower lastVersion is ignored (OAS registry/buildconfig/strategy.go PrepareForUpdate)
         new["status"] = status
         if new.get("spec") != old.get("spec") or status["lastVersion"] != old_last:
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1

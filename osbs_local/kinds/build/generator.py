@@ -29,7 +29,7 @@ def _merge_by_name(base: list, overrides: list) -> list:
 
 
 def instantiate(api: Api, namespace: str, name: str, request: dict, dry_run=None) -> dict:
-    """POST buildconfigs/NAME/instantiate: the Build, created New (OPENSHIFT_API.md section 4)."""
+    """POST buildconfigs/NAME/instantiate: the Build, created New (openshift-apiserver buildgenerator/generator.go Instantiate)."""
     dry = _check_build_request(api, request, dry_run)
     with api.store.lock:
         bc = api.store.get("buildconfigs", namespace, name)
@@ -107,7 +107,7 @@ def _create_numbered(api: Api, bc: dict, build: dict, dry: bool) -> dict:
 
 
 def _record_image_change_triggers(api: Api, bc: dict, request: dict, triggered_by_image: Optional[dict]) -> None:
-    """Rebuild status.imageChangeTriggers; the firing trigger records the image (GEN step 3-4)."""
+    """Rebuild status.imageChangeTriggers; the firing trigger records the image (generator.go updateImageTriggers)."""
     namespace = bc["metadata"]["namespace"]
     requested_from = request.get("from") or None
     entries = []
