@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.import_image import same_image
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     AUTOREBUILD_LABEL,
@@ -126,21 +127,21 @@ class BuildRunner:
         return bc
 
     def base_image(self, buildconfig):
-        """(digest, pull spec) of the image the BuildConfig's ImageStreamTag resolves to now, or (None, None).
+        """(digest, pull spec, image) of the image the BuildConfig's ImageStreamTag resolves to now, or (None, None, None).
 
         A tag whose import has not finished yet is waited for, briefly.
         """
         tag = base_imagestreamtag(buildconfig)
         if tag is None:
-            return None, None
+            return None, None, None
         namespace, name = tag
         deadline = time.monotonic() + BASE_IMAGE_WAIT_SECONDS
         while True:
             image = imagestreamtag_image(self.client, namespace, name)
             if image:
-                return image["metadata"]["name"], image.get("dockerImageReference")
+                return image["metadata"]["name"], image.get("dockerImageReference"), image
             if time.monotonic() >= deadline or self.check_mode:
-                return None, None
+                return None, None, None
             time.sleep(1)
 
     # -- starting ------------------------------------------------------------------------
@@ -206,11 +207,15 @@ class BuildRunner:
             commit = self.git_commit
             if commit is None and not (self.autorebuild and self.from_latest):
                 commit = recorded_commit(bc)
-            base_digest, base_pull_spec = self.base_image(bc)
+            base_digest, base_pull_spec, base_tag_image = self.base_image(bc)
             expected = self.base_image_digest
-            if expected and base_digest and expected != base_digest:
+            # The expected digest may be a manifest list's (what a push reports) while the tag, imported in Legacy
+            # mode, names one platform's child, or a child of the list the tag keeps (PreserveOriginal).
+            if expected and base_digest and not same_image(self.client, base_imagestreamtag(bc)[0],
+                                                           base_imagestreamtag(bc)[1], base_tag_image, expected):
                 raise OsbsFlowError(
-                    "BuildConfig %s/%s builds from %s, which resolves to %s, not the expected base image digest %s: "
+                    "BuildConfig %s/%s builds from %s, which resolves to %s, not the expected base image digest %s "
+                    "(nor a manifest list of it, nor a platform of its list): "
                     "import the new base image first (osbs.flow.reactor_import_image)"
                     % (self.namespace, self.name, "%s/%s" % base_imagestreamtag(bc), base_digest, expected)
                 )

@@ -131,12 +131,17 @@ LEGACY = "Legacy"
 PRESERVE_ORIGINAL = "PreserveOriginal"
 
 
-def tag_import_mode(stream, tag):
-    """The importMode of the stream's spec tag, or None when it has none (the server's default, Legacy, applies)."""
+def tag_import_policy(stream, tag):
+    """The importPolicy of the stream's spec tag, or {}."""
     for spec_tag in ((stream or {}).get("spec") or {}).get("tags") or []:
         if spec_tag.get("name") == tag:
-            return (spec_tag.get("importPolicy") or {}).get("importMode") or None
-    return None
+            return spec_tag.get("importPolicy") or {}
+    return {}
+
+
+def tag_import_mode(stream, tag):
+    """The importMode of the stream's spec tag, or None when it has none (the server's default, Legacy, applies)."""
+    return tag_import_policy(stream, tag).get("importMode") or None
 
 
 def imagestreamimport_body(namespace, name, tag, image, insecure, store, import_mode=None):

@@ -19,6 +19,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import (
     list_children,
     parse_image_reference,
     tag_import_mode,
+    tag_import_policy,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     list_buildconfigs,
@@ -26,6 +27,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     recorded_repo_config_file,
     split_imagestreamtag,
     tag_digest,
+    tag_event_reference,
     tag_reference,
     trigger_imagestreamtag,
 )
@@ -85,6 +87,43 @@ def find_dependents(buildconfigs, namespace, istag):
         if trigger is not None:
             found.append(describe_dependent(bc, trigger))
     return sorted(found, key=lambda d: (d["namespace"], d["name"]))
+
+
+def same_image(client, namespace, istag, tag_image, digest):
+    """Whether `digest` names the image ImageStreamTag `istag` names (`tag_image`, its image), in either import mode.
+
+    PreserveOriginal: the tag names a manifest list, and `digest` may be one of its children (the image's
+    dockerImageManifests, which the ImageStreamTag carries). Legacy: the tag names the child of a list the server
+    picked, and `digest` may be that list's, which only the registry knows: `digest` is previewed (an
+    ImageStreamImport that stores nothing) in PreserveOriginal mode from the repository the tag's image was
+    imported from (its tag event in the ImageStream's status, whatever the referencePolicy), and it is the same
+    image only when it is a list with the tag's image among its children.
+    """
+    name = (tag_image.get("metadata") or {}).get("name")
+    if not digest or not name:
+        return False
+    if digest == name:
+        return True
+    kept_children = [child.get("digest") for child in tag_image.get("dockerImageManifests") or []]
+    if kept_children:
+        return digest in kept_children
+    stream_name, tag = split_imagestreamtag(istag)
+    stream = client.get("ImageStream", namespace, stream_name)
+    source = tag_event_reference(stream, tag, name)
+    if not source:
+        return False
+    repository = source.split("@", 1)[0]
+    insecure = bool((tag_import_policy(stream, tag)).get("insecure"))
+    preview = client.request(
+        "POST", client.path("ImageStreamImport", namespace),
+        body=imagestreamimport_body(namespace, stream_name, tag, "%s@%s" % (repository, digest), insecure, store=False,
+                                    import_mode=PRESERVE_ORIGINAL),
+    )
+    try:
+        found, _pull_spec = import_outcome(preview, "%s@%s" % (repository, digest))
+    except OsbsFlowError:
+        return False  # not in the repository (or not readable): nothing shows it is the same image
+    return found == digest and name in list_children(preview)
 
 
 class ImageImporter:

@@ -236,6 +236,16 @@ def tag_digest(stream, tag):
     return _status_tag_item(stream, tag).get("image")
 
 
+def tag_event_reference(stream, tag, image):
+    """The dockerImageReference of the stream's tag event for `image` (a digest): where it was imported from, or None."""
+    for status_tag in ((stream or {}).get("status") or {}).get("tags") or []:
+        if status_tag.get("tag") == tag:
+            for item in status_tag.get("items") or []:
+                if item.get("image") == image:
+                    return item.get("dockerImageReference")
+    return None
+
+
 def tag_reference(stream, tag):
     """The pull spec by digest of the stream's tag (its status items[0]), or None."""
     return _status_tag_item(stream, tag).get("dockerImageReference")
