@@ -29,6 +29,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import imagestrea
 from ansible_collections.osbs.flow.plugins.module_utils.import_image import ImageImporter
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    base_imagestreamtag,
     build_base_digest,
     build_phase,
     build_summary,
@@ -61,6 +62,14 @@ from ansible_collections.osbs.flow.plugins.module_utils.wave_scheduler import (
 
 GIT_WORKERS = 8
 LOG_LINES_IN_REASON = 5
+
+
+def tag_history(stream, tag):
+    """The digests the stream's tag has named, newest first (its status items)."""
+    for status_tag in ((stream or {}).get("status") or {}).get("tags") or []:
+        if status_tag.get("tag") == tag:
+            return [item.get("image") for item in status_tag.get("items") or []]
+    return []
 
 
 def would_start(exc):
@@ -119,14 +128,20 @@ class Wave:
         bc = graph.nodes[key]
         base_key = graph.base_parent.get(key)
         base = parent_outcomes.get(base_key) if base_key is not None else None
-        base_digest = base.digest if base else None
+        meant_digest = base.digest if base else None
+        # OpenShift builds from the ImageStreamTag as it is at instantiate (openshift-apiserver buildgenerator
+        # generator.go): once the tag has moved past the image the wave is for, the newer base is what the dependent
+        # is built from, and the wave for that base finds the build.
+        newer = self.moved_on_from(bc, meant_digest)
+        base_digest = newer or meant_digest
+        moved_from = meant_digest if newer else None
         try:
             commit, config = repo_configs[key].result()
         except OsbsFlowError as exc:
-            cancelled, note = self.stop_trigger_builds(key, base_digest)
+            cancelled, note = self.stop_trigger_builds(key, meant_digest)
             return Outcome(FAILED, str(exc) + note, changed=cancelled)
         if not config["autorebuild_enabled"]:
-            cancelled, note = self.stop_trigger_builds(key, base_digest)
+            cancelled, note = self.stop_trigger_builds(key, meant_digest)
             return Outcome(SKIPPED, "autorebuilds are disabled by %s at commit %s%s" % (
                 recorded_repo_config_file(bc), (commit or "")[:12], note), changed=cancelled)
 
@@ -156,9 +171,15 @@ class Wave:
             return Outcome(ADOPTED, "check mode: build %s is %s" % (build["metadata"]["name"], build["status"].get("phase")),
                            build=build["metadata"]["name"], pending=True)
 
+        # The tag can still move between BuildRunner's look at it and the instantiate, and the server builds from
+        # the tag as it is then: the Build says which base it has.
+        built_from = build_base_digest(build) or base_digest
+        if built_from != base_digest and self.moved_on_from(bc, base_digest, built_from):
+            moved_from = meant_digest
+
         def then(ended):
             try:
-                return self.finish(bc, runner, ended, how, base_digest, started)
+                return self.finish(bc, runner, ended, how, built_from, started, moved_from)
             except OsbsFlowError as exc:  # ApiError included
                 # A build this run started is a change even when waiting for it or importing its image failed.
                 return Outcome(FAILED, str(exc), build=build["metadata"]["name"], changed=how == "started")
@@ -167,8 +188,12 @@ class Wave:
             return then(build)
         return Follow(build, then, changed=how == "started")
 
-    def finish(self, bc, runner, build, how, base_digest, started):
-        """Once the build has ended (or timed out): import its image and say what happened."""
+    def finish(self, bc, runner, build, how, base_digest, started, moved_from=None):
+        """Once the build has ended (or timed out): import its image and say what happened.
+
+        `base_digest` is the base the build was made from; `moved_from` the base the wave meant, when the base's
+        ImageStreamTag had moved on from it before the build was instantiated.
+        """
         if not is_terminal(build):
             runner.timed_out(build)
         summary = build_summary(build)
@@ -191,11 +216,31 @@ class Wave:
             ADOPTED: "adopted the build the ImageChange trigger started for base image %s" % base,
             UNCHANGED: "its build from base image %s exists and its image is imported" % base,
         }[action]
+        if moved_from:
+            reason += " (its ImageStreamTag had moved on from %s, the image this wave is for)" % short_digest(moved_from)
         if self.check_mode and imported["changed"]:
             reason = "check mode: its image would be imported"
         return Outcome(action, reason, build=summary["name"], digest=imported["digest"],
                        duration=summary["duration"] if summary["duration"] is not None else round(time.monotonic() - started, 3),
                        changed=how == "started" or imported["changed"], pending=self.check_mode and imported["changed"])
+
+    def moved_on_from(self, bc, digest, newer=None):
+        """The digest the dependent's base ImageStreamTag has moved on to from `digest` (`newer`, or its newest
+        image), when `digest` is older in the tag's history; otherwise None.
+
+        Only the tag's history (status.tags[].items) says "older": a digest the tag has never named (not imported
+        yet, or a manifest list whose child a Legacy tag names) is not a base the tag has moved on from.
+        """
+        tag = base_imagestreamtag(bc)
+        if not digest or tag is None:
+            return None
+        namespace, istag = tag
+        name, tag_name = split_imagestreamtag(istag)
+        history = tag_history(self.client.get("ImageStream", namespace, name), tag_name)
+        newest = newer or (history[0] if history else None)
+        if newest is None or newest == digest or newest not in history:
+            return None
+        return newest if digest in history[history.index(newest) + 1:] else None
 
     def import_output(self, bc, summary):
         """Import the image the build pushed (reactor_import_image's step) into its ImageStreamTag."""
