@@ -67,6 +67,9 @@ class BuildController:
         self.thread = threading.Thread(target=self._loop, name="build-scheduler", daemon=True)
 
     def on_event(self, event: Event) -> None:
+        if event.resource == "secrets":
+            self.wakeup.set()  # a build Pending for its push secret may start now
+            return
         if event.resource not in ("builds", "buildconfigs"):
             return
         if event.resource == "builds" and (event.type == "DELETED" or event.obj.get("status", {}).get("cancelled")):
@@ -126,6 +129,7 @@ class BuildController:
             if build.get("status", {}).get("phase", "New") in ACTIVE_PHASES:
                 by_config.setdefault((build["metadata"]["namespace"], config_name(build)), []).append(build)
         to_start: list[dict] = []
+        to_resume: list[dict] = []  # Pending, their push secret now exists: already counted as running
         for (namespace, config), builds in by_config.items():
             builds.sort(key=build_number)
             waiting = []
@@ -135,6 +139,8 @@ class BuildController:
                     finish_build(api, namespace, build["metadata"]["name"], "Cancelled", "CancelledBuild", CANCELLED_MESSAGE)
                 elif status.get("phase") == "New":
                     waiting.append(build)
+                elif self._push_secret_appeared(build):
+                    to_resume.append(build)
             if not waiting:
                 continue
             running = [b for b in builds if b.get("status", {}).get("phase") in ("Pending", "Running")]
@@ -149,7 +155,7 @@ class BuildController:
                     to_start.append(waiting[-1])
             elif not running:
                 to_start.append(waiting[0])
-        for build in to_start:
+        for build in to_resume + to_start:
             with self._lock:
                 if len(self.workers) >= self.settings.workers:
                     return
@@ -158,12 +164,22 @@ class BuildController:
                     continue
                 worker = _Worker()
                 self.workers[key] = worker
-            if not self._mark_pending(build):
+            if build in to_start and not self._mark_pending(build):
                 with self._lock:
                     self.workers.pop(key, None)
                 continue
             worker.thread = threading.Thread(target=self._run, args=(key, worker), name=f"build-{key[1]}", daemon=True)
             worker.thread.start()
+
+    def _missing_push_secret(self, build: dict) -> bool:
+        name = ((build["spec"].get("output") or {}).get("pushSecret") or {}).get("name")
+        return bool(name) and self.api.store.peek("secrets", build["metadata"]["namespace"], name) is None
+
+    def _push_secret_appeared(self, build: dict) -> bool:
+        status = build.get("status", {})
+        return (status.get("phase") == "Pending" and status.get("reason") == MISSING_PUSH_SECRET
+                and not status.get("cancelled") and build_key(build) not in self.workers
+                and not self._missing_push_secret(build))
 
     def _output_reference(self, build: dict) -> Optional[str]:
         to = (build.get("spec", {}).get("output") or {}).get("to") or {}
@@ -261,7 +277,22 @@ class BuildController:
 
     def _execute(self, namespace, name, worker, build_dir, build_log, started) -> None:
         api = self.api
-        running = update_build(api, namespace, name, lambda b: b["status"].update(phase="Running", startTimestamp=now()))
+        pending = api.store.get("builds", namespace, name)
+        if pending is None:
+            return
+        if self._missing_push_secret(pending):
+            # OpenShift's build pod cannot mount the secret, so the pod and the build stay Pending until it
+            # exists (OCM build_controller.go handleActiveBuild); schedule() resumes the build on a secret event.
+            update_build(api, namespace, name, _wait_for_push_secret)
+            return
+
+        def start_running(build: dict) -> None:
+            build["status"].update(phase="Running", startTimestamp=now())
+            # OCM transitionToPhase(Running, "", ""): a MissingPushSecret reason does not outlive the wait.
+            build["status"].pop("reason", None)
+            build["status"].pop("message", None)
+
+        running = update_build(api, namespace, name, start_running)
         if running is None:
             return
         record_build_event(api, running)
@@ -284,7 +315,7 @@ class BuildController:
             secret_name, field = missing.args
             message = f"secret {secret_name!r} ({field}) does not exist in namespace {namespace}"
             build_log(f"error: {message}")
-            reason = {"spec.output.pushSecret": "MissingPushSecret", "spec.source.sourceSecret": "FetchSourceFailed"}.get(
+            reason = {"spec.output.pushSecret": MISSING_PUSH_SECRET, "spec.source.sourceSecret": "FetchSourceFailed"}.get(
                 field, "GenericBuildFailed")
             finish_build(api, namespace, name, "Failed", reason, message, started_at=started)
             return
@@ -332,6 +363,15 @@ class BuildController:
             update_build(api, namespace, name, lambda b: b["status"].update(output={"to": {"imageDigest": digest}}))
         finish_build(api, namespace, name, "Complete", started_at=started)
         log.info("build %s/%s complete: %s", namespace, name, digest)
+
+
+MISSING_PUSH_SECRET = "MissingPushSecret"
+
+
+def _wait_for_push_secret(build: dict) -> None:
+    if build["status"].get("phase") == "Pending":
+        build["status"]["reason"] = MISSING_PUSH_SECRET
+        build["status"]["message"] = "Missing push secret."
 
 
 def _stay_new_without_service_account(build: dict) -> None:

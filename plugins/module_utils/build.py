@@ -34,7 +34,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     is_terminal,
     recorded_commit,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_build, wait_for_no_active_builds
+from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_build, wait_for_no_active_builds, waiting_state
 
 INSTANTIATE_ATTEMPTS = 5
 BASE_IMAGE_WAIT_SECONDS = 60
@@ -301,7 +301,7 @@ class BuildRunner:
 
     def timed_out(self, build):
         name = build["metadata"]["name"]
-        phase = build_phase(build)
+        phase = waiting_state(build)
         if self.cancel_on_timeout:
             cancel_build(self.client, self.namespace, name)
             raise OsbsFlowError(

@@ -31,7 +31,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     git_labels,
     normalize_git_uri,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.openshift import object_diff, retry_on_conflict
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError, object_diff, retry_on_conflict
 from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     AUTOREBUILD_LABEL,
@@ -44,7 +44,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     imagestreamtag_image,
     recorded_commit,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_no_active_builds
+from ansible_collections.osbs.flow.plugins.module_utils.waiter import missing_push_secret_message, wait_for_no_active_builds
 
 
 def output_image(registry_uri, image, tag):
@@ -329,6 +329,8 @@ def ensure_buildconfig(module):
             result["diff"] = {"before": existing, "after": {}}
         return dict(result, changed=True, buildconfig=None)
 
+    if params["registry_secret"]:
+        check_push_secret(module, namespace, params["registry_secret"])
     if existing is not None:
         name = existing["metadata"]["name"]
     desired = desired_spec(params, recorded_commit(existing) if existing else None)
@@ -371,6 +373,26 @@ def ensure_buildconfig(module):
     result["name"] = name
     result["trigger"] = desired["trigger_tag"]
     return result
+
+
+def check_push_secret(module, namespace, secret):
+    """Refuse a push secret that does not exist, before anything is written.
+
+    OpenShift does not fail a build whose push secret is missing: it stays Pending (reason MissingPushSecret)
+    until the secret exists (openshift-controller-manager build_controller.go handleActiveBuild), so a
+    misspelt name would only show as a build that never starts. Reading a secret needs `get secrets`; without
+    that permission (403) the check is skipped with a warning.
+    """
+    try:
+        found = module.client.get("Secret", namespace, secret)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        module.warn("registry_secret %r was not checked: reading secrets in namespace %s is forbidden (%s); "
+                    "builds stay Pending (MissingPushSecret) if it does not exist" % (secret, namespace, exc.message))
+        return
+    if found is None:
+        raise OsbsFlowError(missing_push_secret_message(namespace, secret))
 
 
 def _comparable(obj):

@@ -249,3 +249,31 @@ def wait_for_no_active_builds(client, namespace, buildconfig_name, timeout):
         if not builds or remaining <= 0:
             return builds
         wait_for_builds(client, builds, remaining)
+
+
+def missing_push_secret_message(namespace, secret):
+    """What to do about a push secret that does not exist (OpenShift keeps its builds Pending, not failed)."""
+    return (
+        "push secret %r does not exist in namespace %s; builds pushing with it stay Pending until it does: create it "
+        "(`oc create secret docker-registry %s --docker-server=REGISTRY --docker-username=USER --docker-password=PASSWORD "
+        "-n %s`, then `oc secrets link builder %s` to use it without naming it) or correct registry_secret"
+        % (secret, namespace, secret, namespace, secret)
+    )
+
+
+def waiting_state(build):
+    """A build's phase for a timeout message, with the reason OpenShift gave while it cannot start.
+
+    OpenShift's build controller keeps a build New or Pending with a reason (MissingPushSecret,
+    CannotRetrieveServiceAccount, InvalidOutputReference, CannotCreateBuildPod...) rather than failing it
+    (openshift-controller-manager build_controller.go createBuildPod and handleActiveBuild).
+    """
+    status = build.get("status") or {}
+    phase = status.get("phase") or "New"
+    if not status.get("reason"):
+        return phase
+    state = "%s (%s: %s)" % (phase, status["reason"], status.get("message") or "")
+    secret = ((build.get("spec") or {}).get("output") or {}).get("pushSecret") or {}
+    if status["reason"] == "MissingPushSecret" and secret.get("name"):
+        state += "; " + missing_push_secret_message(build["metadata"]["namespace"], secret["name"])
+    return state

@@ -101,7 +101,11 @@ options:
       - Required with O(state=present).
     type: str
   registry_secret:
-    description: Name of the dockercfg secret in O(namespace) used to push to the registry.
+    description:
+      - Name of the dockercfg secret in O(namespace) used to push to the registry.
+      - It must exist. OpenShift keeps a build whose push secret is missing Pending (reason C(MissingPushSecret))
+        rather than failing it, so the module refuses a missing one before writing anything (check mode too).
+        Checking needs C(get) on C(secrets); without it the check is skipped with a warning.
     type: str
   dockerfile_path:
     description: Path of the Dockerfile inside the context directory.
