@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner, BuildsRunning, WouldStart
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image
-from ansible_collections.osbs.flow.plugins.module_utils.import_image import ImageImporter
+from ansible_collections.osbs.flow.plugins.module_utils.import_image import ImageImporter, same_image
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     base_imagestreamtag,
@@ -95,10 +95,19 @@ class Wave:
         return namespace, "%s:%s" % split_imagestreamtag(istag)
 
     def root_digest(self, root):
+        """The new image, as the root's ImageStreamTag names it.
+
+        A push reports a manifest list's digest, while a Legacy tag names the child the server picked: the wave
+        compares Builds' bases with the tag's image, so the list's digest is turned into the tag's image when the
+        two are the same image. Any other digest (an older image of the tag, say) stays as given.
+        """
         digest = self.params["digest"]
-        if digest:
-            return digest
         image = imagestreamtag_image(self.client, root[0], root[1])
+        if digest:
+            tag_image = (image or {}).get("metadata", {}).get("name")
+            if image and digest != tag_image and same_image(self.client, root[0], root[1], image, digest):
+                return tag_image
+            return digest
         if not image:
             raise OsbsFlowError(
                 "ImageStreamTag %s/%s has no image: import the new image first with osbs.flow.reactor_import_image" % root
