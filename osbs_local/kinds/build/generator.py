@@ -128,17 +128,20 @@ def _record_image_change_triggers(api: Api, bc: dict, request: dict, triggered_b
             "lastTriggeredImageID": recorded.get("lastTriggeredImageID", ""),
             "lastTriggerTime": recorded.get("lastTriggerTime"),
         }
-        fires = triggered_by_image is not None and (
-            requested_from is None
-            or (requested_from.get("name") == source["name"]
-                and (requested_from.get("namespace") or namespace) == source["namespace"])
+        # Only the trigger the request names in `from` fires; without `from` every trigger records the tag's
+        # current image and nothing is refused (generator.go updateImageTriggers, findImageChangeTrigger).
+        fires = triggered_by_image is not None and requested_from is not None and (
+            requested_from.get("name") == source["name"]
+            and (requested_from.get("namespace") or namespace) == source["namespace"]
         )
         if fires:
             image = triggered_by_image.get("name", "")
             if image and image == recorded.get("lastTriggeredImageID"):
                 raise ApiError(
                     500, "InternalError",
-                    f"build config {namespace}/{bc['metadata']['name']} has already instantiated a build for imageid {image}",
+                    # A plain Go error from the registry's Create: the apiserver answers it as InternalError.
+                    f"Internal error occurred: build config {namespace}/{bc['metadata']['name']} has already instantiated a "
+                    f"build for imageid {image}",
                 )
             entry["lastTriggeredImageID"] = image
             entry["lastTriggerTime"] = now()

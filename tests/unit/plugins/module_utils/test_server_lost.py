@@ -169,7 +169,7 @@ def real_error_read_timeout():
 # -- an autorebuild of a base image the trigger already recorded --------------------------------------
 
 BASE = "registry.example.com/ns/base@sha256:" + "b" * 64
-ALREADY = "build config ns/app has already instantiated a build for imageid %s" % BASE
+ALREADY = "Internal error occurred: build config ns/app has already instantiated a build for imageid %s" % BASE
 
 
 class Cluster:
