@@ -4,50 +4,18 @@ successfulBuildsHistoryLimit / failedBuildsHistoryLimit builds of the BuildConfi
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
+
+from testlib import silent_server, wait_for
 
 BUILD_API = "/apis/build.openshift.io/v1"
 
 
 @pytest.fixture
 def silent_git_server():
-    """A TCP server that accepts every connection and never answers: a build fetching from it stays Running."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted = []
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for connection in accepted:
-        connection.close()
-    server.close()
-
-
-def wait_until(check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+    """A git server that accepts every connection and never answers: a build fetching from it stays Running."""
+    with silent_server() as (port, _held):
+        yield f"127.0.0.1:{port}"
 
 
 def test_builds_cancelled_before_they_start_are_pruned_too(engine, http, namespace, make_bc, silent_git_server):
@@ -72,14 +40,14 @@ def test_builds_cancelled_before_they_start_are_pruned_too(engine, http, namespa
                               headers={"Content-Type": "application/merge-patch+json"})
         assert response.status_code == 200, response.text
 
-    wait_until(lambda: phase("pruned-1") == "Running")  # Serial: 2 and 3 wait New behind it
+    wait_for(lambda: phase("pruned-1") == "Running")  # Serial: 2 and 3 wait New behind it
     assert (phase("pruned-2"), phase("pruned-3")) == ("New", "New")
     cancel("pruned-2")
-    wait_until(lambda: phase("pruned-2") == "Cancelled")
+    wait_for(lambda: phase("pruned-2") == "Cancelled")
     cancel("pruned-3")
     # pruned-3 is cancelled before it started, and that prunes the older cancelled build.
-    wait_until(lambda: phase("pruned-3") == "Cancelled")
-    wait_until(lambda: names() == ["pruned-1", "pruned-3"])
+    wait_for(lambda: phase("pruned-3") == "Cancelled")
+    wait_for(lambda: names() == ["pruned-1", "pruned-3"])
     cancel("pruned-1")
     # The oldest by creation time goes, though it was the last to end.
-    wait_until(lambda: names() == ["pruned-3"])
+    wait_for(lambda: names() == ["pruned-3"])

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from osbs_local.sample_repo import make_git_repo
+from testlib import wait_for
 
 BUILD_API = "/apis/build.openshift.io/v1"
 TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
@@ -21,16 +22,6 @@ TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
 
 def build_url(engine, namespace, name):
     return f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/{name}"
-
-
-def wait_until(check, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def start_build(engine, http, namespace, make_bc, name, **spec):
@@ -51,7 +42,7 @@ def wait_missing_push_secret(engine, http, namespace, name):
         status = http.get(url).json()["status"]
         return status if status.get("reason") == "MissingPushSecret" else None
 
-    status = wait_until(pending_without_secret, what=f"{name} Pending with MissingPushSecret")
+    status = wait_for(pending_without_secret, what=f"{name} Pending with MissingPushSecret")
     assert (status["phase"], status["message"]) == ("Pending", "Missing push secret."), status
     return status
 
@@ -82,7 +73,7 @@ def test_a_build_waiting_for_its_push_secret_can_be_cancelled(engine, http, name
     current = http.get(url).json()
     current["status"]["cancelled"] = True
     assert http.put(url, json=current).status_code == 200
-    status = wait_until(lambda: (lambda s: s if s["phase"] in TERMINAL else None)(http.get(url).json()["status"]),
+    status = wait_for(lambda: (lambda s: s if s["phase"] in TERMINAL else None)(http.get(url).json()["status"]),
                         what="the cancelled build to end")
     assert (status["phase"], status["reason"]) == ("Cancelled", "CancelledBuild"), status
 
@@ -97,7 +88,7 @@ def test_a_build_pending_for_its_push_secret_proceeds_once_the_secret_exists(
     wait_missing_push_secret(engine, http, namespace, name)
     create_push_secret(engine, http, namespace, "not-yet")
     url = build_url(engine, namespace, name)
-    status = wait_until(lambda: (lambda s: s if s["phase"] in TERMINAL else None)(http.get(url).json()["status"]),
+    status = wait_for(lambda: (lambda s: s if s["phase"] in TERMINAL else None)(http.get(url).json()["status"]),
                         timeout=180, what="the build to end")
     assert status["phase"] == "Complete", status
     assert "reason" not in status and "message" not in status, status

@@ -4,7 +4,6 @@ refuses every local user but the engine's. Real git, buildah, docker-registry an
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import threading
@@ -17,6 +16,7 @@ import pytest
 from osbs_local.executor import runner
 from osbs_local.executor.process import BuildFailure
 from osbs_local.services.registry import pid_alive
+from testlib import silent_server
 
 
 @pytest.fixture(scope="module")
@@ -119,29 +119,9 @@ def test_option_looking_build_args_context_dir_and_dockerfile_path_are_plain_dat
 
 @pytest.fixture
 def silent_git_server():
-    """A TCP server that accepts every connection and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted = []
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}", accepted
-    stop.set()
-    thread.join()
-    for connection in accepted:
-        connection.close()
-    server.close()
+    """A git server that accepts every connection and never answers."""
+    with silent_server() as (port, held):
+        yield f"127.0.0.1:{port}", held
 
 
 @pytest.mark.parametrize("scheme", ["http", "git"])

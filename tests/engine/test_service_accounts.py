@@ -15,6 +15,7 @@ import time
 import pytest
 
 from osbs_local.sample_repo import make_git_repo
+from testlib import wait_for
 
 BUILD_API = "/apis/build.openshift.io/v1"
 TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
@@ -26,16 +27,6 @@ def service_account(engine, namespace, name="builder"):
 
 def managed_secret_name(sa):
     return sa["metadata"]["annotations"]["openshift.io/internal-registry-pull-secret-ref"]
-
-
-def wait_until(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def dockercfg_secret(name, host, auth=b"osbs:wrong"):
@@ -106,14 +97,14 @@ def test_linking_is_a_normal_update_and_the_managed_secret_stays_listed(engine, 
     # Dropping the managed secret from the lists: the controller lists it again.
     engine.kubectl("patch", "sa", "builder", "--type=merge", "-p", '{"imagePullSecrets": [{"name": "extra"}]}',
                    namespace=namespace)
-    wait_until(lambda: {"name": managed} in (service_account(engine, namespace).get("imagePullSecrets") or []))
+    wait_for(lambda: {"name": managed} in (service_account(engine, namespace).get("imagePullSecrets") or []))
 
     # A deleted managed secret comes back under the name the ServiceAccount's annotation keeps; a deleted
     # builder ServiceAccount comes back.
     engine.kubectl("delete", "secret", managed, namespace=namespace)
-    wait_until(lambda: http.get(f"{engine.base}/api/v1/namespaces/{namespace}/secrets/{managed}").status_code == 200)
+    wait_for(lambda: http.get(f"{engine.base}/api/v1/namespaces/{namespace}/secrets/{managed}").status_code == 200)
     engine.kubectl("delete", "sa", "builder", namespace=namespace)
-    wait_until(lambda: engine.kubectl("get", "sa", "builder", namespace=namespace, check=False).returncode == 0)
+    wait_for(lambda: engine.kubectl("get", "sa", "builder", namespace=namespace, check=False).returncode == 0)
 
 
 def test_instantiate_without_the_service_account_is_an_internal_error(engine, http, namespace, make_bc):

@@ -9,9 +9,7 @@ whether anything ran. A BuildConfig's ref and recorded commit reach RepoSource.r
 from __future__ import annotations
 
 import os
-import socket
 import stat
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
-from testlib import Engine, make_git_repo, run_module
+from testlib import Engine, make_git_repo, run_module, silent_server as never_answering_server
 
 DOCKERFILE = """\
     FROM registry.example.com/osbs/base:1
@@ -229,27 +227,8 @@ def test_credentials_in_a_uri_are_masked_in_every_message(host, tmp_path):
 @pytest.fixture
 def silent_server():
     """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held, stop = [], threading.Event()
-
-    def accept():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], held
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    listener.close()
+    with never_answering_server() as server:
+        yield server
 
 
 def test_a_server_that_never_answers_fails_within_git_timeout_naming_it(host, silent_server, tmp_path):
