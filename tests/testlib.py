@@ -72,6 +72,22 @@ def run_playbook(engine: Engine, playbook: Path, extra_vars: dict | None = None,
     return subprocess.run(cmd, capture_output=True, text=True, env=dict(module_env(engine), **(env or {})), timeout=timeout)
 
 
+def set_tag_image(http, engine, namespace, stream, tag, digest):
+    """Create the stream if needed and make TAG point at DIGEST (a status write, as the integrated registry does on a
+    push); the pull spec by digest it now names."""
+    url = f"{engine.base}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams"
+    if http.get(f"{url}/{stream}").status_code == 404:
+        assert http.post(url, json={"metadata": {"name": stream}, "spec": {}}).status_code == 201
+    current = http.get(f"{url}/{stream}").json()
+    items = [{"created": "2024-01-01T00:00:00Z", "dockerImageReference": f"example.com/{stream}@{digest}",
+              "image": digest, "generation": current["metadata"]["generation"]}]
+    others = [t for t in current["status"].get("tags") or [] if t["tag"] != tag]
+    current["status"]["tags"] = others + [{"tag": tag, "items": items}]
+    response = http.put(f"{url}/{stream}/status", json=current)
+    assert response.status_code == 200, response.text
+    return f"example.com/{stream}@{digest}"
+
+
 @contextlib.contextmanager
 def silent_server():
     """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte: (port, accepted connections)."""

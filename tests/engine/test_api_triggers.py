@@ -10,25 +10,12 @@ import time
 
 import pytest
 
+from testlib import set_tag_image
+
 BUILD_API = "/apis/build.openshift.io/v1"
 IMAGE_API = "/apis/image.openshift.io/v1"
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
-
-
-def set_tag_image(http, engine, namespace, stream, tag, digest):
-    """Create the stream if needed and make TAG point at DIGEST (a status write, as a registry push does)."""
-    url = f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams"
-    if http.get(f"{url}/{stream}").status_code == 404:
-        assert http.post(url, json={"metadata": {"name": stream}, "spec": {}}).status_code == 201
-    current = http.get(f"{url}/{stream}").json()
-    items = [{"created": "2024-01-01T00:00:00Z", "dockerImageReference": f"example.com/{stream}@{digest}",
-              "image": digest, "generation": current["metadata"]["generation"]}]
-    others = [t for t in current["status"].get("tags") or [] if t["tag"] != tag]
-    current["status"]["tags"] = others + [{"tag": tag, "items": items}]
-    response = http.put(f"{url}/{stream}/status", json=current)
-    assert response.status_code == 200, response.text
-    return f"example.com/{stream}@{digest}"
 
 
 def builds_of(http, engine, namespace, bc):

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from multiarch import push_multiarch_busybox
+from testlib import set_tag_image
 
 BUILD_API = "/apis/build.openshift.io/v1"
 IMAGE_API = "/apis/image.openshift.io/v1"
@@ -120,18 +121,6 @@ def test_an_unknown_import_mode_is_refused(engine, http, namespace):
 
 
 # -- the base image at instantiate ---------------------------------------------------------------------
-
-def set_tag_image(http, engine, namespace, stream, tag, digest):
-    """Make TAG point at DIGEST (a status write, as the integrated registry does on a push)."""
-    url = f"{engine.base}{IMAGE_API}/namespaces/{namespace}/imagestreams"
-    if http.get(f"{url}/{stream}").status_code == 404:
-        assert http.post(url, json={"metadata": {"name": stream}, "spec": {}}).status_code == 201
-    current = http.get(f"{url}/{stream}").json()
-    items = [{"created": "2024-01-01T00:00:00Z", "dockerImageReference": f"example.com/{stream}@{digest}",
-              "image": digest, "generation": current["metadata"]["generation"]}]
-    current["status"]["tags"] = [t for t in current["status"].get("tags") or [] if t["tag"] != tag] + [{"tag": tag, "items": items}]
-    assert http.put(f"{url}/{stream}/status", json=current).status_code == 200
-    return f"example.com/{stream}@{digest}"
 
 
 def test_instantiate_builds_from_the_tag_as_it_is_now_not_from_triggered_by_image(engine, http, namespace, make_bc):

@@ -34,8 +34,7 @@ def builds_by_name(graph, short):
 def busy_graph(osbs_engine, busybox_base, tmp_path_factory):
     graph = WaveGraph(osbs_engine, busybox_base, tmp_path_factory.mktemp("busy"), prefix="busy-",
                       parents={"base": None, "a": "base", "b": "base"})
-    graph.make_repo("base")
-    graph.import_image("base", graph.user_build("base"))
+    graph.build_and_import("base")
     graph.make_repo("a", slow=True, sleep=12)
     graph.make_repo("b")
     for short in ("a", "b"):

@@ -71,8 +71,7 @@ def lost_graph(own_engine, tmp_path_factory):
                        auth_file=engine.env["REGISTRY_AUTH_FILE"], cert_dir=engine.state_dir / "certs.d" / engine.registry)
     graph = WaveGraph(engine, busybox, tmp_path_factory.mktemp("lost"), prefix="lost-",
                       parents={"base": None, "a": "base", "b": "base"})
-    graph.make_repo("base")
-    graph.import_image("base", graph.user_build("base"))
+    graph.build_and_import("base")
     for short in ("a", "b"):
         graph.make_repo(short, slow=True, sleep=30)
         graph.ensure_buildconfig(short)

@@ -29,10 +29,7 @@ def short(digest):
 def moved_graph(osbs_engine, busybox_base, tmp_path_factory):
     graph = WaveGraph(osbs_engine, busybox_base, tmp_path_factory.mktemp("moved"), prefix="moved-",
                       parents={"base": None, "a": "base"})
-    graph.make_repo("base")
-    graph.import_image("base", graph.user_build("base"))
-    graph.make_repo("a")
-    graph.import_image("a", graph.user_build("a"))
+    graph.build_and_import("base", "a")
     graph.set_triggers_paused(True, shorts=("a",))
     return graph
 

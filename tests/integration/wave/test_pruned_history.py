@@ -22,8 +22,7 @@ pytestmark = pytest.mark.slow
 def pruned_graph(osbs_engine, busybox_base, tmp_path_factory):
     graph = WaveGraph(osbs_engine, busybox_base, tmp_path_factory.mktemp("pruned"), prefix="pruned-",
                       parents={"base": None, "dep": "base"})
-    graph.make_repo("base")
-    graph.import_image("base", graph.user_build("base"))
+    graph.build_and_import("base")
     graph.make_repo("dep")
     graph.user_build("dep")
     graph.set_triggers_paused(True, shorts=("dep",))

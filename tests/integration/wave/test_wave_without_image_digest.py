@@ -59,10 +59,7 @@ class NoDigestGraph(WaveGraph):
 def graph(engine, tmp_path_factory):
     graph = NoDigestGraph(engine, engine.base_image, tmp_path_factory.mktemp("nodigest"), prefix="nodigest-",
                           parents={"base": None, "a": "base"})
-    graph.make_repo("base")
-    graph.import_image("base", graph.user_build("base"))
-    graph.make_repo("a")
-    graph.import_image("a", graph.user_build("a"))
+    graph.build_and_import("base", "a")
     graph.set_triggers_paused(True, shorts=("a",))
     return graph
 

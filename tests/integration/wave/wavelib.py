@@ -73,6 +73,12 @@ class WaveGraph:
         assert build["phase"] == "Complete"
         return build
 
+    def build_and_import(self, *shorts):
+        """For each short name in order: its repository, its user build and the import of its image."""
+        for short in shorts:
+            self.make_repo(short)
+            self.import_image(short, self.user_build(short))
+
     def import_image(self, short, build, **extra):
         result = run_module(self.engine, "reactor_import_image", dict(
             namespace=self.namespace, image=build["output_image"], expected_digest=build["image_digest"], **extra
