@@ -12,15 +12,18 @@ DEFAULT_REPO_CONFIG_FILE = ".osbs-repo-config"
 AUTOREBUILD_SECTION = "autorebuild"
 ENABLED_KEY = "enabled"
 
-_BOOLEANS = {"1": True, "true": True, "0": False, "false": False}
+# configparser's own table (1/yes/true/on, 0/no/false/off), which osbs-client and atomic-reactor read the file with.
+_BOOLEANS = configparser.ConfigParser.BOOLEAN_STATES
 
 
 def parse_repo_config(text, filename=DEFAULT_REPO_CONFIG_FILE):
     """Read `[autorebuild] enabled` from the file's text (None when the file is absent).
 
     Autorebuilds are enabled when the file, the section or the key is absent.
-    Values are 0, false, 1 or true in any case; anything else, or text that is
-    not INI, is an OsbsFlowError naming the file, the key and the value.
+    Values are what configparser's getboolean accepts (1, yes, true, on and 0,
+    no, false, off, in any case), as osbs-client and atomic-reactor read the
+    file; anything else, or text that is not INI, is an OsbsFlowError naming
+    the file, the key and the value.
     """
     if text is None:
         return {"autorebuild_enabled": True}
@@ -38,7 +41,7 @@ def parse_repo_config(text, filename=DEFAULT_REPO_CONFIG_FILE):
     value = _BOOLEANS.get(raw.strip().lower())
     if value is None:
         raise OsbsFlowError(
-            "%s: [%s] %s has the value %r, which is not one of 0, false, 1, true (any case): "
-            "set it to one of those" % (filename, AUTOREBUILD_SECTION, ENABLED_KEY, raw)
+            "%s: [%s] %s has the value %r, which is not a boolean (1, yes, true, on or 0, no, false, off, "
+            "in any case): set it to one of those" % (filename, AUTOREBUILD_SECTION, ENABLED_KEY, raw)
         )
     return {"autorebuild_enabled": value}

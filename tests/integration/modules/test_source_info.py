@@ -178,7 +178,7 @@ def test_a_malformed_repo_config_names_the_file_the_commit_and_the_value(host, a
     assert result["failed"] is True
     assert result["msg"] == (
         ".osbs-repo-config at commit %s of %s (the head of branch main): [autorebuild] enabled has the value 'maybe', "
-        "which is not one of 0, false, 1, true (any case): set it to one of those" % (malformed, uri)
+        "which is not a boolean (1, yes, true, on or 0, no, false, off, in any case): set it to one of those" % (malformed, uri)
     )
 
 

@@ -19,6 +19,15 @@ from ansible_collections.osbs.flow.plugins.module_utils.repo_config import parse
         ("[autorebuild]\nenabled = false\n", False),
         ("[autorebuild]\nenabled = FaLsE\n", False),
         ("# comment\n[autorebuild]\n; another\nenabled: 0\n", False),
+        # Every value configparser's getboolean accepts, as osbs-client and atomic-reactor read the file.
+        ("[autorebuild]\nenabled = yes\n", True),
+        ("[autorebuild]\nenabled = YES\n", True),
+        ("[autorebuild]\nenabled = on\n", True),
+        ("[autorebuild]\nEnabled = On\n", True),
+        ("[autorebuild]\nenabled = no\n", False),
+        ("[autorebuild]\nenabled = No\n", False),
+        ("[autorebuild]\nenabled = off\n", False),
+        ("[autorebuild]\nenabled = OFF\n", False),
     ],
 )
 def test_parse_repo_config(text, enabled):
@@ -29,14 +38,11 @@ def test_parse_repo_config(text, enabled):
     "text, message",
     [
         ("[autorebuild]\nenabled = maybe\n",
-         ".osbs-repo-config: [autorebuild] enabled has the value 'maybe', which is not one of 0, false, 1, true (any case): "
-         "set it to one of those"),
-        ("[autorebuild]\nenabled = yes\n",
-         ".osbs-repo-config: [autorebuild] enabled has the value 'yes', which is not one of 0, false, 1, true (any case): "
-         "set it to one of those"),
+         ".osbs-repo-config: [autorebuild] enabled has the value 'maybe', which is not a boolean "
+         "(1, yes, true, on or 0, no, false, off, in any case): set it to one of those"),
         ("[autorebuild]\nenabled =\n",
-         ".osbs-repo-config: [autorebuild] enabled has the value '', which is not one of 0, false, 1, true (any case): "
-         "set it to one of those"),
+         ".osbs-repo-config: [autorebuild] enabled has the value '', which is not a boolean "
+         "(1, yes, true, on or 0, no, false, off, in any case): set it to one of those"),
         ("enabled = 1\n",
          ".osbs-repo-config is not a valid INI file (File contains no section headers. file: '.osbs-repo-config', line: 1 "
          "'enabled = 1\\n'): fix it so that it reads, for example, '[autorebuild]' then 'enabled = true'"),
