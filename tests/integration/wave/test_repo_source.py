@@ -34,8 +34,8 @@ def test_reads_the_file_at_each_commit_with_one_shallow_fetch_each(repo, tmp_pat
     with pytest.raises(OsbsFlowError) as error:
         source.read_repo_config(uri, CONFIG, commit=commits["malformed"])
     message = str(error.value)
-    assert message == (".osbs-repo-config: [autorebuild] enabled has the value 'maybe', which is not one of 0, false, 1, true "
-                       "(any case): set it to one of those (commit %s of %s)" % (commits["malformed"][:12], uri))
+    assert message == (".osbs-repo-config: [autorebuild] enabled has the value 'maybe', which is not a boolean "
+                       "(1, yes, true, on or 0, no, false, off, in any case): set it to one of those (commit %s of %s)" % (commits["malformed"][:12], uri))
     assert [what for _, what in source.fetches] == [commits[k] for k in ("enabled", "disabled", "absent", "malformed")]
     # Shallow: the cache holds the four commits fetched, not the history behind them.
     cache = source._repo_dir(uri)
