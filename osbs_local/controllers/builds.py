@@ -68,7 +68,7 @@ class BuildController:
 
     def on_event(self, event: Event) -> None:
         if event.resource == "secrets":
-            self.wakeup.set()  # a build Pending for its push secret may start now
+            self.wakeup.set()  # a build Pending for a secret its pod mounts may start now
             return
         if event.resource not in ("builds", "buildconfigs"):
             return
@@ -129,7 +129,7 @@ class BuildController:
             if build.get("status", {}).get("phase", "New") in ACTIVE_PHASES:
                 by_config.setdefault((build["metadata"]["namespace"], config_name(build)), []).append(build)
         to_start: list[dict] = []
-        to_resume: list[dict] = []  # Pending, their push secret now exists: already counted as running
+        to_resume: list[dict] = []  # Pending, the secrets their pod mounts now exist: already counted as running
         for (namespace, config), builds in by_config.items():
             builds.sort(key=build_number)
             waiting = []
@@ -139,7 +139,7 @@ class BuildController:
                     finish_build(api, namespace, build["metadata"]["name"], "Cancelled", "CancelledBuild", CANCELLED_MESSAGE)
                 elif status.get("phase") == "New":
                     waiting.append(build)
-                elif self._push_secret_appeared(build):
+                elif self._secrets_appeared(build):
                     to_resume.append(build)
             if not waiting:
                 continue
@@ -171,15 +171,29 @@ class BuildController:
             worker.thread = threading.Thread(target=self._run, args=(key, worker), name=f"build-{key[1]}", daemon=True)
             worker.thread.start()
 
-    def _missing_push_secret(self, build: dict) -> bool:
-        name = ((build["spec"].get("output") or {}).get("pushSecret") or {}).get("name")
-        return bool(name) and self.api.store.peek("secrets", build["metadata"]["namespace"], name) is None
+    def _missing_secrets(self, build: dict) -> list[tuple[str, str]]:
+        """(field, name) of each secret the build pod mounts that does not exist.
 
-    def _push_secret_appeared(self, build: dict) -> bool:
+        OpenShift mounts the push, pull and source secrets as secret volumes that are not optional (OCM
+        pkg/build/controller/strategy/util.go setupDockerSecrets, setupSourceSecrets), so the kubelet keeps the pod,
+        and the build, Pending until each exists.
+        """
+        spec = build["spec"]
+        named = (
+            ("spec.output.pushSecret", ((spec.get("output") or {}).get("pushSecret") or {}).get("name")),
+            ("spec.strategy.dockerStrategy.pullSecret", self._pull_secret_name(build)),
+            ("spec.source.sourceSecret", ((spec.get("source") or {}).get("sourceSecret") or {}).get("name")),
+        )
+        namespace = build["metadata"]["namespace"]
+        return [(field, name) for field, name in named
+                if name and self.api.store.peek("secrets", namespace, name) is None]
+
+    def _secrets_appeared(self, build: dict) -> bool:
+        """A build this engine left Pending for a missing secret (every other Pending build has a worker, and the
+        engine's start ends the Pending builds of the one before) whose secrets all exist now."""
         status = build.get("status", {})
-        return (status.get("phase") == "Pending" and status.get("reason") == MISSING_PUSH_SECRET
-                and not status.get("cancelled") and build_key(build) not in self.workers
-                and not self._missing_push_secret(build))
+        return (status.get("phase") == "Pending" and not status.get("cancelled")
+                and build_key(build) not in self.workers and not self._missing_secrets(build))
 
     def _output_reference(self, build: dict) -> Optional[str]:
         to = (build.get("spec", {}).get("output") or {}).get("to") or {}
@@ -280,10 +294,14 @@ class BuildController:
         pending = api.store.get("builds", namespace, name)
         if pending is None:
             return
-        if self._missing_push_secret(pending):
-            # OpenShift's build pod cannot mount the secret, so the pod and the build stay Pending until it
-            # exists (OCM build_controller.go handleActiveBuild); schedule() resumes the build on a secret event.
-            update_build(api, namespace, name, _wait_for_push_secret)
+        missing = self._missing_secrets(pending)
+        if missing:
+            # The pod cannot mount them and stays Pending; OpenShift gives a reason only for the push secret (OCM
+            # build_controller.go handleActiveBuild). schedule() resumes the build on a secret event.
+            log.info("build %s/%s Pending: missing %s", namespace, name,
+                     ", ".join("secret %s (%s)" % (secret, field) for field, secret in missing))
+            if any(field == "spec.output.pushSecret" for field, _ in missing):
+                update_build(api, namespace, name, _wait_for_push_secret)
             return
 
         def start_running(build: dict) -> None:

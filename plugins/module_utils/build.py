@@ -287,7 +287,8 @@ class BuildRunner:
     def still_running(self, builds):
         return OsbsFlowError(
             "BuildConfig %s/%s still has the build %s after %d s: raise wait_timeout or cancel it"
-            % (self.namespace, self.name, describe_builds(builds), self.wait_timeout)
+            % (self.namespace, self.name, ", ".join("%s (%s)" % (b["metadata"]["name"], waiting_state(b, self.client))
+                                                    for b in builds), self.wait_timeout)
         )
 
     # -- following -----------------------------------------------------------------------
@@ -301,7 +302,7 @@ class BuildRunner:
 
     def timed_out(self, build):
         name = build["metadata"]["name"]
-        phase = waiting_state(build)
+        phase = waiting_state(build, self.client)
         if self.cancel_on_timeout:
             cancel_build(self.client, self.namespace, name)
             raise OsbsFlowError(

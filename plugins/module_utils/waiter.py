@@ -261,19 +261,52 @@ def missing_push_secret_message(namespace, secret):
     )
 
 
-def waiting_state(build):
+MOUNTED_SECRETS = (
+    ("spec.output.pushSecret", lambda spec: (spec.get("output") or {}).get("pushSecret")),
+    ("spec.strategy.dockerStrategy.pullSecret",
+     lambda spec: ((spec.get("strategy") or {}).get("dockerStrategy") or {}).get("pullSecret")),
+    ("spec.source.sourceSecret", lambda spec: (spec.get("source") or {}).get("sourceSecret")),
+)
+
+
+def waiting_state(build, client=None):
     """A build's phase for a timeout message, with the reason OpenShift gave while it cannot start.
 
     OpenShift's build controller keeps a build New or Pending with a reason (MissingPushSecret,
     CannotRetrieveServiceAccount, InvalidOutputReference, CannotCreateBuildPod...) rather than failing it
-    (openshift-controller-manager build_controller.go createBuildPod and handleActiveBuild).
+    (openshift-controller-manager build_controller.go createBuildPod and handleActiveBuild). A missing pull or
+    source secret keeps the build pod, and so the build, Pending with no reason at all (the kubelet cannot mount
+    it): with a client, a Pending build's secrets are looked up so the message can name the missing one.
     """
     status = build.get("status") or {}
     phase = status.get("phase") or "New"
-    if not status.get("reason"):
-        return phase
-    state = "%s (%s: %s)" % (phase, status["reason"], status.get("message") or "")
+    state = phase
+    if status.get("reason"):
+        state = "%s (%s: %s)" % (phase, status["reason"], status.get("message") or "")
+    namespace = build["metadata"]["namespace"]
     secret = ((build.get("spec") or {}).get("output") or {}).get("pushSecret") or {}
-    if status["reason"] == "MissingPushSecret" and secret.get("name"):
-        state += "; " + missing_push_secret_message(build["metadata"]["namespace"], secret["name"])
+    if status.get("reason") == "MissingPushSecret" and secret.get("name"):
+        return state + "; " + missing_push_secret_message(namespace, secret["name"])
+    if phase == "Pending" and client is not None:
+        missing = missing_mounted_secrets(client, build)
+        if missing:
+            state += "; its pod cannot start: %s does not exist in namespace %s: create it, or correct the BuildConfig" % (
+                " and ".join("secret %r (%s)" % (name, field) for field, name in missing), namespace)
     return state
+
+
+def missing_mounted_secrets(client, build):
+    """(field, name) of each secret the Build names for its pod that does not exist; a secret this client may not
+    read is not reported (the message would guess)."""
+    spec = build.get("spec") or {}
+    missing = []
+    for field, reference in MOUNTED_SECRETS:
+        name = (reference(spec) or {}).get("name")
+        if not name:
+            continue
+        try:
+            if client.get("Secret", build["metadata"]["namespace"], name) is None:
+                missing.append((field, name))
+        except ApiError:
+            pass
+    return missing

@@ -59,3 +59,26 @@ def test_a_build_pending_for_its_push_secret_is_reported_with_its_reason(osbs_en
     assert result.get("failed") is True, result
     assert "Pending (MissingPushSecret: Missing push secret.)" in result["msg"], result["msg"]
     assert "'%s'" % secret in result["msg"] and "oc create secret docker-registry" in result["msg"], result["msg"]
+
+
+def test_a_build_pending_for_its_source_secret_names_the_missing_secret(osbs_engine, busybox_base, tmp_path):
+    """A missing source secret keeps the build Pending with no reason at all (the kubelet cannot mount it; OCM
+    strategy/util.go setupSourceSecrets): the module looks the Build's secrets up to say which one is missing."""
+    name = "source-secret-gone"
+    secret = name + "-auth"
+    manifest = tmp_path / "secret.json"
+    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret},
+                                    "type": "kubernetes.io/basic-auth",
+                                    "data": {"username": "cmVhZGVy", "password": "bm90LXVzZWQ="}}))
+    osbs_engine.kubectl("create", "--validate=false", "-f", str(manifest), namespace=osbs_engine.namespace)
+    uri, commit = make_git_repo(tmp_path / name, {"Dockerfile": "FROM %s\nLABEL name=osbs/%s\nRUN true\n" % (busybox_base, name)})
+    ensured = run_module(osbs_engine, "osbs_buildconfig", bc_args(osbs_engine, busybox_base, uri, commit, name=name,
+                                                                   image="osbs/" + name, git_source_secret=secret))
+    assert ensured.get("failed") is not True, ensured
+    osbs_engine.kubectl("delete", "secret", secret, namespace=osbs_engine.namespace)
+
+    result = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=name, wait_timeout=5,
+                                                         cancel_on_timeout=True))
+    assert result.get("failed") is True, result
+    assert "was still Pending; its pod cannot start: secret %r (spec.source.sourceSecret) does not exist" % secret \
+        in result["msg"], result["msg"]
