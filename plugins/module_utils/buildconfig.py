@@ -29,9 +29,9 @@ from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     check_git_uri,
     git_branch_name,
     git_labels,
-    normalize_git_uri,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError, object_diff, retry_on_conflict
+from ansible_collections.osbs.flow.plugins.module_utils.osbs_adoption import adoption_result, base_image_triggers, find_existing_buildconfig
 from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     AUTOREBUILD_LABEL,
@@ -145,7 +145,7 @@ def _our_trigger_tags(existing, desired):
     previous = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(BASE_IMAGE_ANNOTATION)
     if previous and is_trackable(previous):
         tags.add(imagestreamtag_for_image(previous))
-    return tags
+    return tags | base_image_triggers(existing)
 
 
 def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
@@ -244,41 +244,6 @@ def _trigger_from(trigger):
     return source
 
 
-def _same_source(buildconfig, git_uri, branch):
-    """Whether the BuildConfig builds this repository and branch (labels are shortened, so they are not enough)."""
-    git = ((buildconfig.get("spec") or {}).get("source") or {}).get("git") or {}
-    return (bool(git.get("uri")) and normalize_git_uri(git["uri"]) == normalize_git_uri(git_uri)
-            and git_branch_name(git.get("ref")) == git_branch_name(branch))
-
-
-def find_buildconfig(client, namespace, params):
-    """The existing BuildConfig of (git_uri, git_branch), or None.
-
-    First by the labels `git-repo-name` and `git-branch` (osbs-client's
-    BuildConfigs carry them under other names), keeping those whose source is
-    the same repository and branch; then by name.
-    """
-    labels = git_labels(params["git_uri"], params["git_branch"])
-    selector = ",".join("%s=%s" % item for item in sorted(labels.items()))
-    matches = [
-        bc for bc in client.list("BuildConfig", namespace, label_selector=selector)["items"]
-        if _same_source(bc, params["git_uri"], params["git_branch"])
-    ]
-    if params["name"]:
-        named = [bc for bc in matches if bc["metadata"]["name"] == params["name"]]
-        if named:
-            return named[0]
-    if len(matches) > 1:
-        raise OsbsFlowError(
-            "BuildConfigs %s in namespace %s all carry the labels %s for %s: keep one (delete the others, "
-            "or remove their git labels) or name the one to use with the name option"
-            % (", ".join(sorted(bc["metadata"]["name"] for bc in matches)), namespace, selector, params["git_uri"])
-        )
-    if matches:
-        return matches[0]
-    return client.get("BuildConfig", namespace, params["name"] or buildconfig_name(params["git_uri"], params["git_branch"]))
-
-
 def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure):
     """Make the ImageStreamTag the trigger watches resolve, importing the base image when it is missing.
 
@@ -318,7 +283,8 @@ def ensure_buildconfig(module):
     name = params["name"] or buildconfig_name(params["git_uri"], params["git_branch"])
     result = {"changed": False}
 
-    existing = find_buildconfig(client, namespace, params)
+    found = find_existing_buildconfig(client, namespace, params)
+    existing = found.buildconfig if found else None
     if params["state"] == "absent":
         if existing is None:
             return dict(result, buildconfig=None)
@@ -369,6 +335,8 @@ def ensure_buildconfig(module):
         result["changed"] = True
         if module._diff:
             result["diff"] = object_diff(_comparable(before), _comparable(after))
+        if found and found.adopted:
+            result["adopted"] = adoption_result(found, _comparable(before), _comparable(after))
     result["buildconfig"] = after
     result["name"] = name
     result["trigger"] = desired["trigger_tag"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from urllib.parse import urlsplit
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials
@@ -113,3 +114,95 @@ def check_git_uri(git_uri):
             "git_uri %s carries credentials, which would be stored on the BuildConfig and shown in logs: give the "
             "URI without them and put them in a source secret (git_source_secret)" % mask_credentials(git_uri)
         )
+
+
+# -- the names and labels osbs-client gave BuildConfigs, so that the ones it made are found and adopted ----------------
+# Each release named the BuildConfig of (repository, branch) its own way; the rules below are written from
+# osbs-client's sources (osbs/build/spec.py and osbs/utils.py make_name_from_git, sanitize_strings_for_openshift,
+# osbs/build/build_request.py set_label) and checked against what those releases rendered
+# (tests/data/osbs-client/names.json).
+
+OSBS_CLIENT_NAME_LIMIT = 53  # room for `-<build number>-build` in the build pod's 63 characters
+OSBS_CLIENT_HASH_LENGTH = 5
+_NOT_NAME_CHARS = re.compile(r"[^-a-z0-9]")
+_NOT_OSBS_LABEL_CHARS = re.compile(r"[^-a-z0-9.]")
+# What osbs-client 0.15 accepted as a build name (spec.py BuildIDParam); nothing else is ever looked up by name.
+_OSBS_CLIENT_0_15_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def humanish_repo_name(git_uri):
+    """The repository name as osbs-client took it from the URI: the last path element without `.git`."""
+    uri = git_uri.rstrip("/")
+    for suffix in ("/.git", ".git"):
+        if uri.endswith(suffix):
+            uri = uri[: -len(suffix)]
+            break
+    return uri.rsplit("/", 1)[-1]
+
+
+def _alternate(first, second, size, limit):
+    """The two parts shortened as osbs-client shortened them: one character of each in turn, `size` counting up
+    from what the name already holds, until it reaches `limit`."""
+    kept = ([], [])
+    for index in range(max(len(first), len(second))):
+        for part, taken in zip((first, second), kept):
+            if index < len(part):
+                taken.append(part[index])
+                size += 1
+                if size >= limit:
+                    return "".join(kept[0]), "".join(kept[1])
+    return "".join(kept[0]), "".join(kept[1])
+
+
+def _short_hash(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:OSBS_CLIENT_HASH_LENGTH]
+
+
+def _osbs_client_0_48_sanitized(first, second, limit, allowed):
+    first, second = allowed.sub("", first), allowed.sub("", second)
+    first, second = _alternate(first, second, 1, min(limit, MAX_NAME_LENGTH))
+    return "-".join(part for part in (first.strip("-"), second.strip("-")) if part)
+
+
+def osbs_client_names(git_uri, git_branch):
+    """{release: name} of the BuildConfig of (git_uri, git_branch) under each osbs-client naming rule.
+
+    0.15: `<repo>-<branch>`, cut at 63 characters. 0.24: characters of the repo and branch taken in turn, 53 at
+    most. 0.38: only [-a-z0-9] of each, taken in turn, and a hash of repo and branch. 0.48 (and later 0.x and
+    1.x releases): the hash is of the URI's path and the branch.
+    """
+    repo = humanish_repo_name(git_uri)
+    branch = git_branch_name(git_branch)
+    names = {"0.15": ("%s-%s" % (repo, branch))[:MAX_NAME_LENGTH]}
+    names["0.24"] = "-".join(_alternate(repo, branch, 1, OSBS_CLIENT_NAME_LIMIT))
+    sanitized = _alternate(_NOT_NAME_CHARS.sub("", repo), _NOT_NAME_CHARS.sub("", branch),
+                           2 + OSBS_CLIENT_HASH_LENGTH, OSBS_CLIENT_NAME_LIMIT)
+    names["0.38"] = "-".join(part for part in (sanitized[0].strip("-"), sanitized[1].strip("-"), _short_hash(repo + branch)) if part)
+    path = urlsplit(git_uri).path.lstrip("/")
+    shortened = _osbs_client_0_48_sanitized(repo, branch, OSBS_CLIENT_NAME_LIMIT - OSBS_CLIENT_HASH_LENGTH - 1, _NOT_NAME_CHARS)
+    names["0.48"] = "-".join(part for part in (shortened, _short_hash(path + branch)) if part)
+    return {release: name for release, name in names.items() if _OSBS_CLIENT_0_15_NAME.match(name)}
+
+
+def osbs_client_label_value(text):
+    """A label value as osbs-client 0.48 and later wrote it: only [-a-z0-9.], 62 characters at most."""
+    return _osbs_client_0_48_sanitized(text, "", MAX_NAME_LENGTH, _NOT_OSBS_LABEL_CHARS)
+
+
+def repo_label_values(git_uri):
+    """Every value the `git-repo-name` label of this repository's BuildConfig may have: osbs.flow's, osbs-client's
+    before 0.48 (the name as it is) and since 0.48 (sanitized)."""
+    repo = humanish_repo_name(git_uri)
+    values = {_label_value(git_repo_name(git_uri)), osbs_client_label_value(repo)}
+    if _label_value(repo) == repo:
+        values.add(repo)
+    return {value for value in values if value}
+
+
+def branch_label_values(git_branch):
+    """Every value the `git-branch` label of this branch's BuildConfig may have (as repo_label_values)."""
+    branch = git_branch_name(git_branch)
+    values = {_label_value(branch), osbs_client_label_value(branch)}
+    if _label_value(branch) == branch:
+        values.add(branch)
+    return {value for value in values if value}

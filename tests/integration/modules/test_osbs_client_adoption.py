@@ -1,0 +1,94 @@
+"""BuildConfigs as osbs-client 0.15, 0.24, 0.39 and 0.48 made them (rendered by osbs-client itself:
+tests/data/osbs-client/, hack/render_osbs_client_buildconfigs.py) are adopted by osbs_buildconfig on osbs-local:
+found by their labels or by their name, changed in place (no second BuildConfig, no second ImageChange trigger),
+and the result says what changed, in the diff and in `adopted`."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from testlib import run_module
+
+DATA = Path(__file__).resolve().parent.parent.parent / "data" / "osbs-client"
+
+
+def recorded(release):
+    return json.loads((DATA / ("buildconfig-%s.json" % release)).read_text())
+
+
+def api(engine, kind, name=""):
+    group = "image.openshift.io" if kind.startswith("image") else "build.openshift.io"
+    return "%s/apis/%s/v1/namespaces/%s/%s%s" % (engine.base, group, engine.namespace, kind, "/" + name if name else "")
+
+
+@pytest.fixture
+def base_seen(osbs_engine, busybox_base):
+    """The ImageStreamTag the recorded triggers watch (osbs-busybox:latest), imported; the image it resolves to,
+    which a live cluster's trigger has already seen (its lastTriggeredImageID)."""
+    imported = osbs_engine.session().post(api(osbs_engine, "imagestreamimports"), timeout=60, json={
+        "kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1", "metadata": {"name": "osbs-busybox"},
+        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": busybox_base}, "to": {"name": "latest"}}]}})
+    assert imported.status_code in (200, 201), imported.text
+    return imported.json()["status"]["images"][0]["image"]["dockerImageReference"]
+
+
+@pytest.mark.parametrize("release, found_by", [
+    ("0.15", "name legacy-v015-main (the name osbs-client 0.15 and 0.24 gave it)"),  # no labels yet: by name alone
+    ("0.24", "labels git-repo-name=a-rather-long-repository-name-for-osbs-client,git-branch=rhel-8.4-candidate"),
+    ("0.39", "labels git-repo-name=legacy-v039,git-branch=main"),  # the ref is a commit: the branch is in the label
+    ("0.48", "labels git-repo-name=legacy-v048,git-branch=release2.0"),  # labels sanitized (release/2.0)
+])
+def test_a_buildconfig_osbs_client_made_is_adopted_in_place_and_the_changes_are_reported(
+        osbs_engine, busybox_base, base_seen, release, found_by):
+    data = recorded(release)
+    legacy = copy.deepcopy(data["buildconfig"])
+    name = legacy["metadata"]["name"]
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    http = osbs_engine.session()
+    created = http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60)
+    assert created.status_code == 201, created.text
+
+    args = dict(namespace=osbs_engine.namespace, git_uri=data["git_uri"], git_branch=data["git_branch"],
+                git_commit=data["git_commit"], base_image=busybox_base, image="osbs/legacy-" + release.replace(".", ""),
+                registry_uri=osbs_engine.registry, registry_secret=osbs_engine.registry_secret)
+    writes = osbs_engine.writes()
+    checked = run_module(osbs_engine, "osbs_buildconfig", args, check_mode=True, diff=True)
+    assert checked.get("failed") is not True, checked
+    assert osbs_engine.writes() == writes, "check mode wrote"
+    assert checked["changed"] is True and checked["name"] == name and checked["adopted"]["found_by"] == found_by
+
+    result = run_module(osbs_engine, "osbs_buildconfig", args, diff=True)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True and result["name"] == name
+    adopted = result["adopted"]
+    assert adopted["name"] == name and adopted["found_by"] == found_by
+    # What changed is said, and the diff holds the same: osbs-client's custom strategy became a docker one.
+    assert "spec.strategy.type: Custom -> Docker" in adopted["changes"], adopted["changes"]
+    assert any(line.startswith("spec.strategy.customStrategy removed") for line in adopted["changes"])
+    assert any(line.startswith("spec.output.to.name: registry.example.com/osbs/legacy:") for line in adopted["changes"])
+    assert result["diff"]["before"]["spec"]["strategy"]["type"] == "Custom"
+    assert result["diff"]["after"]["spec"]["strategy"]["type"] == "Docker"
+
+    # One BuildConfig for the repository, the adopted one, with one ImageChange trigger: osbs-client's, kept with
+    # what it has seen, so the adoption starts no build.
+    items = http.get(api(osbs_engine, "buildconfigs"), timeout=60).json()["items"]
+    same_repo = [bc["metadata"]["name"] for bc in items if bc["spec"]["source"]["git"]["uri"] == data["git_uri"]]
+    assert same_repo == [name]
+    bc = http.get(api(osbs_engine, "buildconfigs", name), timeout=60).json()
+    triggers = [t for t in bc["spec"]["triggers"] if t["type"] == "ImageChange"]
+    assert triggers == [{"type": "ImageChange", "imageChange": {
+        "from": {"kind": "ImageStreamTag", "name": "osbs-busybox:latest"}, "lastTriggeredImageID": base_seen}}]
+    assert bc["metadata"]["labels"]["is_autorebuild"] == "false"
+    builds = http.get("%s/apis/build.openshift.io/v1/namespaces/%s/builds" % (osbs_engine.base, osbs_engine.namespace),
+                      params={"labelSelector": "buildconfig=%s" % name[:63]}, timeout=60).json()["items"]
+    assert builds == []
+
+    # Now osbs.flow's own: found again, nothing to change, nothing written, and no longer reported as adopted.
+    writes = osbs_engine.writes()
+    again = run_module(osbs_engine, "osbs_buildconfig", args)
+    assert again["changed"] is False and again["name"] == name and "adopted" not in again, again
+    assert osbs_engine.writes() == writes
