@@ -18,9 +18,18 @@ description:
     image is rebuilt when its base image changes; the labels C(is_autorebuild), C(git-repo-name) and
     C(git-branch); the git source at the branch; a docker strategy whose C(from) is that ImageStreamTag;
     and an output to the image in the registry, pushed with O(registry_secret).
-  - An existing BuildConfig is found first by its C(git-repo-name) and C(git-branch) labels (so
-    BuildConfigs created by osbs-client under other names are adopted), then by name. Two BuildConfigs
-    with the same labels and repository are an error.
+  - An existing BuildConfig is found first by its C(git-repo-name) label, in each form osbs.flow and osbs-client
+    wrote it (as it is before osbs-client 0.48, sanitized since), keeping those of the same repository (C(spec.source.git.uri))
+    and branch (the C(osbs.flow/bump-release) annotation, a C(spec.source.git.ref) that is no commit, or the C(git-branch)
+    label, where osbs-client 0.30 and later kept the branch); then by name, O(name) or osbs.flow's name and then
+    each osbs-client release's name for it (C(<repo>-<branch>) of 0.15, the alternating 53 characters of 0.24,
+    the hashed names of 0.38 and 0.48), when its source is the same repository. So every BuildConfig osbs-client
+    made is adopted as it is, in place, and no second BuildConfig or second ImageChange trigger is made beside it;
+    the ImageChange trigger of a BuildConfig osbs.flow never wrote is its base image's (osbs-client rendered only
+    that one), kept when it watches the same ImageStreamTag, else replaced. Two BuildConfigs found by labels are an
+    error naming both.
+  - What adopting changed (osbs-client's custom strategy becoming a docker one, the output, the ref, labels and
+    annotations) is in RV(adopted) and in the diff.
   - What is not ours is kept on update (other labels, annotations, triggers, the strategy environment).
   - The bump_release and stop_autorebuild_if_disabled configurations are kept as the annotations
     C(osbs.flow/bump-release) (JSON with C(git_ref), the commit, and C(git_branch)) and
@@ -243,6 +252,24 @@ diff:
   description: Before and after of what changed, in diff mode.
   returned: changed and diff mode
   type: dict
+adopted:
+  description: A BuildConfig osbs.flow had not written before (osbs-client's, say) that it found and changed.
+  returned: changed and the BuildConfig was adopted
+  type: dict
+  contains:
+    name:
+      description: Its name, which it keeps.
+      type: str
+      sample: legacy-v039-main-e1f00
+    found_by:
+      description: How it was found, by labels or by which name.
+      type: str
+      sample: labels git-repo-name=legacy-v039,git-branch=main
+    changes:
+      description: One line per changed field, in check mode too.
+      type: list
+      elements: str
+      sample: ["spec.strategy.type: Custom -> Docker"]
 """
 
 from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import ensure_buildconfig
