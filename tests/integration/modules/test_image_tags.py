@@ -1,0 +1,146 @@
+"""osbs_image_tags against osbs-local: real buildah builds, the engine's real registry (docker distribution)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from osbs_local.registry_client import RegistryClient
+from testlib import commit_files, make_git_repo, run_module
+
+
+def dockerfile(base, name, version, release, run="echo built"):
+    return ("FROM %s\nLABEL name=%s version=%s release=%s\nRUN %s > /built\n"
+            % (base, name, version, release, run))
+
+
+def registry_put_count(engine):
+    """Manifest and blob PUTs the registry has answered (its access log)."""
+    text = (engine.state_dir / "registry" / "registry.log").read_text(errors="replace")
+    return len(re.findall(r'"PUT /v2/', text))
+
+
+def registry(engine):
+    with open(engine.env["REGISTRY_AUTH_FILE"]) as handle:
+        auths = json.load(handle)["auths"]
+    return RegistryClient(engine.registry, auths, ca_file=engine.env["OSBS_LOCAL_REGISTRY_CA"])
+
+
+def tag_args(engine, build_name, **extra):
+    args = dict(namespace=engine.namespace, build=build_name, registry_uri=engine.registry,
+                registry_dockercfg_path=engine.env["REGISTRY_AUTH_FILE"],
+                registry_ca_cert=engine.env["OSBS_LOCAL_REGISTRY_CA"])
+    args.update(extra)
+    return args
+
+
+def build_at(engine, base, uri, commit, image):
+    bc = run_module(engine, "osbs_buildconfig", dict(
+        namespace=engine.namespace, git_uri=uri, git_branch="main", git_commit=commit, base_image=base, image=image,
+        registry_uri=engine.registry, registry_secret=engine.registry_secret,
+    ))
+    assert not bc.get("failed"), bc.get("msg")
+    build = run_module(engine, "osbs_build", dict(namespace=engine.namespace, buildconfig=bc["name"], git_commit=commit,
+                                                  wait_timeout=600))
+    assert not build.get("failed"), build.get("msg")
+    assert build["phase"] == "Complete" and build["image_digest"]
+    return build
+
+
+def digest_at(client, repository, tag):
+    try:
+        return client.get_manifest(repository, tag)[2]
+    except Exception as exc:  # noqa: BLE001 - a missing tag is what some assertions expect
+        if getattr(exc, "code", None) == 404:
+            return None
+        raise
+
+
+@pytest.mark.slow
+def test_two_builds_get_their_tags_and_a_rerun_moves_nothing(osbs_engine, busybox_base, tmp_path):
+    engine, image = osbs_engine, "osbs/tags-app"
+    path = tmp_path / "tags-app"
+    uri, first_commit = make_git_repo(path, {
+        "Dockerfile": dockerfile(busybox_base, image, "1.0", "1"),
+        "additional-tags": "stable\nnot-valid\n\nv1.0\nbad/tag\n",
+    })
+    first = build_at(engine, busybox_base, uri, first_commit, image)
+
+    checked = run_module(engine, "osbs_image_tags", tag_args(engine, first["name"]), check_mode=True, diff=True)
+    assert not checked.get("failed"), checked.get("msg")
+    assert checked["changed"] is True and checked["registry_writes"] == 0
+    client = registry(engine)
+    assert digest_at(client, image, checked["unique_tag"]) is None, "check mode put a tag"
+
+    tagged = run_module(engine, "osbs_image_tags", tag_args(engine, first["name"]))
+    assert not tagged.get("failed"), tagged.get("msg")
+    # The release is the image's label: the Dockerfile's, or the one the flow numbered (issue 15's release numbering).
+    first_vr = "1.0-%s" % tagged["release"]
+    assert tagged["nvr"] == "osbs-tags-app-%s" % first_vr
+    assert tagged["digest"] == first["image_digest"]
+    assert re.match(r"^main-\d{14}-[0-9a-f]{8}$", tagged["unique_tag"]), tagged["unique_tag"]
+    assert tagged["unique_pull_spec"] == "%s/%s:%s" % (engine.registry, image, tagged["unique_tag"])
+    for tag in (tagged["unique_tag"], first_vr, "1.0", "latest", "stable", "v1.0"):
+        assert digest_at(client, image, tag) == first["image_digest"], tag
+    assert digest_at(client, image, "not-valid") is None
+    warnings = json.dumps(tagged.get("warnings"))
+    assert "additional-tags: 'not-valid' is not applied: it has a '-'" in warnings, warnings
+    assert "additional-tags: 'bad/tag' is not applied: it is not a valid tag" in warnings, warnings
+    # latest was the build's own push; the others took one PUT each.
+    assert tagged["registry_writes"] == 5
+    assert sorted(tagged["imagestream_tags"]) == sorted(["1.0", first_vr, "latest"])
+
+    _, second_commit = commit_files(path, {"Dockerfile": dockerfile(busybox_base, image, "1.0", "2", "echo second")})
+    second = build_at(engine, busybox_base, uri, second_commit, image)
+    assert second["image_digest"] != first["image_digest"]
+    tagged_2 = run_module(engine, "osbs_image_tags", tag_args(engine, second["name"]))
+    assert not tagged_2.get("failed"), tagged_2.get("msg")
+    second_vr = "1.0-%s" % tagged_2["release"]
+    assert tagged_2["nvr"] == "osbs-tags-app-%s" % second_vr and second_vr != first_vr
+    assert tagged_2["unique_tag"] != tagged["unique_tag"]
+    assert digest_at(client, image, tagged["unique_tag"]) == first["image_digest"]
+    assert digest_at(client, image, tagged_2["unique_tag"]) == second["image_digest"]
+    assert digest_at(client, image, first_vr) == first["image_digest"]
+    for tag in (second_vr, "1.0", "latest", "stable", "v1.0"):
+        assert digest_at(client, image, tag) == second["image_digest"], tag
+
+    # A rerun for either build writes nothing to the registry: the first build's floating tags stay on the newer image.
+    puts = registry_put_count(engine)
+    again = run_module(engine, "osbs_image_tags", tag_args(engine, second["name"]), diff=True)
+    late = run_module(engine, "osbs_image_tags", tag_args(engine, first["name"]))
+    assert again["changed"] is False and again["registry_writes"] == 0, again
+    assert late["changed"] is False and late["registry_writes"] == 0, late
+    assert {row["tag"]: row["action"] for row in late["tags"]}["latest"] == "kept"
+    assert registry_put_count(engine) == puts
+    assert digest_at(client, image, "latest") == second["image_digest"]
+
+    # The metadata on the Build, as `oc get build -o yaml` shows it.
+    annotations = json.loads(engine.kubectl("get", "build", second["name"], "-o", "json",
+                                            namespace=engine.namespace).stdout)["metadata"]["annotations"]
+    repositories = json.loads(annotations["repositories"])
+    assert repositories["unique"] == [tagged_2["unique_pull_spec"]]
+    assert "%s/%s:%s" % (engine.registry, image, second_vr) in repositories["primary"]
+    assert sorted(repositories["floating"]) == ["%s/%s:%s" % (engine.registry, image, t) for t in ("1.0", "latest")]
+    digests = json.loads(annotations["digests"])
+    assert {entry["digest"] for entry in digests} == {second["image_digest"]}
+    assert annotations["commit_id"] == second_commit
+    assert annotations["base-image-name"] == busybox_base
+    assert annotations["base-image-id"] == second["base_image_digest"]
+    assert "RUN echo second > /built" in annotations["dockerfile"]
+
+
+@pytest.mark.slow
+def test_scratch_gets_only_its_unique_tag(osbs_engine, busybox_base, tmp_path):
+    engine, image = osbs_engine, "osbs/tags-scratch"
+    uri, commit = make_git_repo(tmp_path / "tags-scratch", {
+        "Dockerfile": dockerfile(busybox_base, image, "2.0", "7"), "additional-tags": "extra\n"})
+    build = build_at(engine, busybox_base, uri, commit, image)
+    tagged = run_module(engine, "osbs_image_tags", tag_args(engine, build["name"], scratch=True))
+    assert not tagged.get("failed"), tagged.get("msg")
+    assert [row["tag"] for row in tagged["tags"]] == [tagged["unique_tag"]]
+    client = registry(engine)
+    assert digest_at(client, image, tagged["unique_tag"]) == build["image_digest"]
+    for tag in ("2.0-7", "2.0", "extra"):
+        assert digest_at(client, image, tag) is None, tag
