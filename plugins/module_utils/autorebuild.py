@@ -332,6 +332,13 @@ class Wave:
 def run_autorebuild(module):
     """The osbs_autorebuild module."""
     params = module.params
+    if params["from_latest"]:
+        # The one commit rule (build.py): the cluster's trigger builds the recorded commit, so the wave does too.
+        raise OsbsFlowError(
+            "from_latest is not supported: an autorebuild builds the commit each BuildConfig records (its last user "
+            "build's), as the builds the cluster's ImageChange triggers start do; to build a branch head, run a user "
+            "build of it (the osbs.flow.build playbook)"
+        )
     cache_dir = params["git_cache_dir"]
     temporary = cache_dir is None
     if temporary:

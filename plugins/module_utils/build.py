@@ -14,10 +14,17 @@ from __future__ import annotations
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.identity import (
+    image_identity,
+    labels_of,
+    nvr,
+    recorded_dockerfile_labels,
+    without_identity,
+)
 from ansible_collections.osbs.flow.plugins.module_utils.import_image import same_image
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
+from ansible_collections.osbs.flow.plugins.module_utils.release import ReleaseKeeper
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
-    AUTOREBUILD_LABEL,
     UNSUCCESSFUL_BUILD_PHASES,
     base_imagestreamtag,
     build_base_digest,
@@ -48,12 +55,14 @@ def same_recipe(build, buildconfig):
     base digest instead), and a user build's request adds no env or build args.
     What the cluster fills in where the BuildConfig names nothing is not part of
     the recipe: the push secret (the build controller) and the pull secret
-    (instantiate), both from the builder ServiceAccount's secrets.
+    (instantiate), both from the builder ServiceAccount's secrets. Nor are the identity labels
+    (identity.py): each build has its own release and date, so they never match the BuildConfig's.
     """
     build_spec, bc_spec = build.get("spec") or {}, buildconfig.get("spec") or {}
     if (build_spec.get("source") or {}) != (bc_spec.get("source") or {}):
         return False
-    if _without_filled_secret(build_spec.get("output"), bc_spec.get("output"), "pushSecret") != (bc_spec.get("output") or {}):
+    if without_identity(_without_filled_secret(build_spec.get("output"), bc_spec.get("output"), "pushSecret")) \
+            != without_identity(bc_spec.get("output")):
         return False
     build_strategy = (build_spec.get("strategy") or {}).get("dockerStrategy")
     bc_strategy = dict((bc_spec.get("strategy") or {}).get("dockerStrategy") or {})
@@ -98,10 +107,12 @@ class BuildRunner:
     `base_image_digest` if given) rather than for a commit; `git_commit` None
     means the commit the BuildConfig records, or with `from_latest` (autorebuild
     only) the branch head. `check_mode` writes nothing: start() raises WouldStart.
+    `dockerfile_labels`: the labels the Dockerfile sets at `git_commit` (osbs_source_info's `labels`), so
+    the identity labels leave them as they are (by default those the BuildConfig records for its commit).
     """
 
     def __init__(self, client, namespace, name, wait_timeout, autorebuild=False, git_commit=None, from_latest=False,
-                 base_image_digest=None, force=False, cancel_on_timeout=False, check_mode=False):
+                 base_image_digest=None, force=False, cancel_on_timeout=False, check_mode=False, dockerfile_labels=None):
         self.client = client
         self.namespace = namespace
         self.name = name
@@ -113,6 +124,13 @@ class BuildRunner:
         self.wait_timeout = wait_timeout
         self.cancel_on_timeout = cancel_on_timeout
         self.check_mode = check_mode
+        self.releases = ReleaseKeeper(client, namespace, name, dockerfile_labels)
+        if from_latest:
+            raise OsbsFlowError(
+                "from_latest is not supported: an autorebuild of BuildConfig %s/%s builds the commit the BuildConfig "
+                "records (its last user build's), as the cluster's own trigger builds do (the one commit rule); to build "
+                "the branch head, run a user build (the osbs.flow.build playbook) of it" % (namespace, name)
+            )
 
     # -- what exists -----------------------------------------------------------------
 
@@ -176,19 +194,6 @@ class BuildRunner:
             request["triggeredBy"] = [{"message": "Started by osbs.flow for commit %s" % (commit or "at the branch head")}]
         return request
 
-    def set_autorebuild_label(self, value):
-        self.client.merge_patch("BuildConfig", self.namespace, self.name, {"metadata": {"labels": {AUTOREBUILD_LABEL: value}}})
-
-    def mark_user_build(self, buildconfig):
-        """is_autorebuild=false before a user build starts, so the Build carries it.
-
-        Written against the BuildConfig as read (its resourceVersion), so a run
-        that lost a race cannot undo the winner's `true`: it gets 409 instead.
-        """
-        changed = dict(buildconfig, metadata=dict(buildconfig["metadata"]))
-        changed["metadata"]["labels"] = dict(changed["metadata"].get("labels") or {}, **{AUTOREBUILD_LABEL: "false"})
-        return self.client.replace("BuildConfig", self.namespace, changed)
-
     def start(self):
         """Return (build, how) with how one of started, existing, adopted.
 
@@ -204,9 +209,8 @@ class BuildRunner:
         again = False
         for _attempt in range(INSTANTIATE_ATTEMPTS):
             bc = self.buildconfig()
-            commit = self.git_commit
-            if commit is None and not (self.autorebuild and self.from_latest):
-                commit = recorded_commit(bc)
+            # The one commit rule: an autorebuild builds the commit the BuildConfig records (its last user build's).
+            commit = recorded_commit(bc) if self.autorebuild or self.git_commit is None else self.git_commit
             base_digest, base_pull_spec, base_tag_image = self.base_image(bc)
             expected = self.base_image_digest
             # The expected digest may be a manifest list's (what a push reports) while the tag, imported in Legacy
@@ -226,10 +230,13 @@ class BuildRunner:
                     % ((self.namespace, self.name) + base_imagestreamtag(bc))
                 )
 
+            architecture = ((base_tag_image or {}).get("dockerImageMetadata") or {}).get("Architecture")
             builds = builds_of(self.client, self.namespace, self.name)
             if not self.force:
                 match = matching_build(builds, bc, commit, base_digest, self.autorebuild)
                 if match is not None:
+                    # A build the cluster started by itself took the BuildConfig's release: the next one gets another.
+                    self.releases.ensure_next(bc, architecture, self.check_mode)
                     return match, "existing" if build_phase(match) == "Complete" else "adopted"
 
             running = [b for b in builds if is_active(b)]
@@ -238,10 +245,12 @@ class BuildRunner:
 
             if self.check_mode:
                 raise WouldStart()
+            build, prepared = None, False
             try:
-                if not self.autorebuild and (bc["metadata"].get("labels") or {}).get(AUTOREBUILD_LABEL) != "false":
-                    # A user build: the Build must carry is_autorebuild=false, as osbs-client made sure.
-                    bc = self.mark_user_build(bc)
+                # Written under the BuildConfig's resourceVersion: of two runs, one writes, the other reads again.
+                # A user build's Build carries is_autorebuild=false, as osbs-client made sure.
+                bc, _identity = self.releases.prepare(bc, builds, commit, not self.autorebuild, architecture)
+                prepared = True
                 build = self.client.request(
                     "POST", self.client.path("BuildConfig", self.namespace, self.name, "instantiate"),
                     body=self.build_request(bc, commit, base_digest, base_pull_spec, again=again),
@@ -253,9 +262,9 @@ class BuildRunner:
                 if _lost_race(exc):
                     continue
                 raise
-            if not self.autorebuild:
-                # What CheckAndSetRebuildPlugin did: builds the cluster starts from now on are autorebuilds.
-                self.set_autorebuild_label("true")
+            finally:
+                if prepared:
+                    self.releases.settle(architecture, started=build, user_build=not self.autorebuild)
             return build, "started"
         raise self.kept_changing()
 
@@ -315,6 +324,16 @@ class BuildRunner:
         )
 
 
+def build_identity(build, buildconfig, dockerfile_labels=None):
+    """{'nvr', 'release'} of the image a build makes: its Dockerfile's labels (given, or those the BuildConfig
+    records when it is the same commit) with the Build's imageLabels applied over them, as the builder does."""
+    labels = labels_of((build.get("spec") or {}).get("output"))
+    if dockerfile_labels is None and build_commit(build) and build_commit(build) == recorded_commit(buildconfig):
+        dockerfile_labels = recorded_dockerfile_labels(buildconfig)
+    identity = image_identity(buildconfig, dockerfile_labels, labels)
+    return {"nvr": nvr(identity), "release": identity.get("release")}
+
+
 class WouldStart(Exception):
     """Check mode: a build would start (the message says when, if not at once)."""
 
@@ -353,7 +372,7 @@ def run_build(module):
         module.client, params["namespace"], params["buildconfig"], params["wait_timeout"],
         autorebuild=params["mode"] == "autorebuild", git_commit=params["git_commit"], from_latest=params["from_latest"],
         base_image_digest=params["base_image_digest"], force=params["force"], cancel_on_timeout=params["cancel_on_timeout"],
-        check_mode=module.check_mode,
+        check_mode=module.check_mode, dockerfile_labels=params["dockerfile_labels"],
     )
     try:
         build, how = runner.start_when_running(params["when_running"])
@@ -373,7 +392,7 @@ def run_build(module):
             exc.result.setdefault("changed", changed)
             exc.result.setdefault("build", build_summary(build))
             raise
-    summary = build_summary(build)
+    summary = dict(build_summary(build), **build_identity(build, runner.buildconfig(), params["dockerfile_labels"]))
     result = dict(summary, changed=changed, action=how, build=summary)
     if summary["phase"] in UNSUCCESSFUL_BUILD_PHASES:
         result["log_tail"] = failed_build_log(module.client, build)

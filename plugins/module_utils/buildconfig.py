@@ -16,6 +16,7 @@ import posixpath
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.identity import DOCKERFILE_LABELS_ANNOTATION, dockerfile_labels_annotation
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
     check_repository,
     check_tag,
@@ -80,7 +81,12 @@ def _stored_path(value, option, refused):
 def desired_spec(params, recorded_git_ref=None):
     """The parts of the BuildConfig that are ours, from the module's parameters.
 
-    Without git_commit, the commit the BuildConfig already records is kept.
+    Without git_commit, the commit the BuildConfig already records is kept. The one commit rule: the
+    BuildConfig's `spec.source.git.ref` is that commit, not the branch (as osbs-client 0.30 and later wrote
+    it), so a build the cluster's ImageChange trigger starts builds the commit of the last user build, as the
+    wave's builds do; the branch is in the `git-branch` label and the bump-release annotation. The
+    Dockerfile's labels at that commit (`dockerfile_labels`) are recorded for the identity labels
+    (identity.py); a new commit without them drops the old commit's.
     """
     git_uri = params["git_uri"]
     check_git_uri(git_uri)
@@ -104,7 +110,8 @@ def desired_spec(params, recorded_git_ref=None):
     if params.get("image_optimization_policy"):
         strategy["imageOptimizationPolicy"] = params["image_optimization_policy"]
 
-    source = {"type": "Git", "git": {"uri": git_uri, "ref": branch}}
+    commit = params["git_commit"] or recorded_git_ref
+    source = {"type": "Git", "git": {"uri": git_uri, "ref": commit or branch}}
     context_dir = _stored_path(params["context_dir"], "context_dir", lambda cleaned: cleaned.startswith(".."))
     if context_dir:
         source["contextDir"] = context_dir
@@ -114,11 +121,15 @@ def desired_spec(params, recorded_git_ref=None):
     if params["registry_secret"]:
         output["pushSecret"] = {"name": params["registry_secret"]}
     annotations = {
-        BUMP_RELEASE_ANNOTATION: json.dumps({"git_ref": params["git_commit"] or recorded_git_ref, "git_branch": branch}, sort_keys=True),
+        BUMP_RELEASE_ANNOTATION: json.dumps({"git_ref": commit, "git_branch": branch}, sort_keys=True),
         STOP_AUTOREBUILD_ANNOTATION: json.dumps({"config_file": params["repo_config_file"]}, sort_keys=True),
     }
     if base_image:
         annotations[BASE_IMAGE_ANNOTATION] = base_image
+    if params.get("dockerfile_labels") is not None:
+        annotations[DOCKERFILE_LABELS_ANNOTATION] = dockerfile_labels_annotation(params["dockerfile_labels"])
+    elif params["git_commit"] and params["git_commit"] != recorded_git_ref:
+        annotations[DOCKERFILE_LABELS_ANNOTATION] = None  # recorded for another commit: removed
     labels = dict(params["labels"] or {})
     labels.update(git_labels(git_uri, branch))
     return {
@@ -172,7 +183,11 @@ def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
     metadata["annotations"] = annotations
     for key in OUR_ANNOTATIONS:
         annotations.pop(key, None)
-    annotations.update(desired["annotations"])
+    for key, value in desired["annotations"].items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = value
 
     spec = new["spec"]
     for key, value in desired["spec"].items():

@@ -26,6 +26,16 @@ description:
     Build carries V(false)) and is set to V(true) right after, as atomic-reactor's CheckAndSetRebuildPlugin
     did, so that builds the cluster starts later are recognised as autorebuilds.
   - On Failed, Error or Cancelled the module fails with the build's reason and the end of its log.
+  - Every build has its own release. Right before instantiate the BuildConfig's C(spec.output.imageLabels)
+    get this build's identity labels (C(release), C(vcs-type), C(vcs-url), C(vcs-ref), C(build-date),
+    C(architecture), C(com.redhat.build-host), and C(name)/C(version) where the Dockerfile has none), written
+    under its resourceVersion with its ImageChange triggers paused; the builder appends them as the
+    Dockerfile's last LABEL. Right after, the BuildConfig gets the next free release (for the next build the
+    cluster may start by itself) and its triggers are unpaused. Labels the Dockerfile sets are kept; a
+    Dockerfile's own C(release) is used for a user build, and an autorebuild of it gets C(<release>.<n>).
+  - The one commit rule. A user build records its commit on the BuildConfig (C(spec.source.git.ref) and the
+    bump-release annotation) in that same write; an autorebuild builds the commit the BuildConfig records,
+    never the branch head, as the builds the cluster's trigger starts do.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - osbs.flow.attributes
@@ -48,13 +58,22 @@ options:
     default: user
   git_commit:
     description:
-      - The commit to build. By default the commit the BuildConfig's bump_release configuration records
-        (the C(osbs.flow/bump-release) annotation), or the branch head for an autorebuild with O(from_latest=true).
+      - The commit to build (a user build). By default the commit the BuildConfig's bump_release configuration
+        records (the C(osbs.flow/bump-release) annotation), which is also what an autorebuild always builds.
     type: str
   from_latest:
-    description: For an autorebuild, build the branch head instead of the recorded commit.
+    description:
+      - Refused when V(true). An autorebuild builds the commit the BuildConfig records (the one commit rule);
+        to build the branch head, run a user build of it. Kept so that playbooks that pass V(false) still run.
     type: bool
     default: false
+  dockerfile_labels:
+    description:
+      - The labels the Dockerfile sets at O(git_commit) (osbs.flow.osbs_source_info's C(labels)), so the identity
+        labels leave them as they are. By default those the BuildConfig records (osbs.flow.osbs_buildconfig's
+        O(osbs.flow.osbs_buildconfig#module:dockerfile_labels)) when O(git_commit) is its commit; otherwise
+        only C(name) is taken as set (the repository the BuildConfig pushes to).
+    type: dict
   base_image_digest:
     description:
       - The base image digest the build must use, as reactor_import_image returned it for the parent image.
@@ -167,6 +186,18 @@ output_image:
   description: The pull spec by tag the build pushed to.
   returned: a build was started, found or adopted
   type: str
+nvr:
+  description:
+    - The image's C(name-version-release) (the C(com.redhat.component) label, else the C(name) label with C(/)
+      as C(-); a missing version is left out). Unique per build.
+  returned: a build was started, found or adopted
+  type: str
+  sample: containers-app-1.0-3
+release:
+  description: The image's C(release) label.
+  returned: a build was started, found or adopted
+  type: str
+  sample: "3"
 git_commit:
   description: The commit built.
   returned: a build was started, found or adopted
@@ -205,6 +236,7 @@ def main():
         mode=dict(type="str", choices=["user", "autorebuild"], default="user"),
         git_commit=dict(type="str"),
         from_latest=dict(type="bool", default=False),
+        dockerfile_labels=dict(type="dict"),
         base_image_digest=dict(type="str"),
         when_running=dict(type="str", choices=["fail", "wait"], default="fail"),
         force=dict(type="bool", default=False),

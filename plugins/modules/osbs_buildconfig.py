@@ -16,7 +16,7 @@ description:
     kept it (step 2 of the OSBS build process).
   - The BuildConfig has an ImageChange trigger on the ImageStreamTag that tracks the base image, so the
     image is rebuilt when its base image changes; the labels C(is_autorebuild), C(git-repo-name) and
-    C(git-branch); the git source at the branch; a docker strategy whose C(from) is that ImageStreamTag;
+    C(git-branch); the git source at the commit of the last user build; a docker strategy whose C(from) is that ImageStreamTag;
     and an output to the image in the registry, pushed with O(registry_secret).
   - An existing BuildConfig is found first by its C(git-repo-name) label, in each form osbs.flow and osbs-client
     wrote it (as it is before osbs-client 0.48, sanitized since), keeping those of the same repository (C(spec.source.git.uri))
@@ -30,7 +30,13 @@ description:
     error naming both.
   - What adopting changed (osbs-client's custom strategy becoming a docker one, the output, the ref, labels and
     annotations) is in RV(adopted) and in the diff.
-  - What is not ours is kept on update (other labels, annotations, triggers, the strategy environment).
+  - What is not ours is kept on update (other labels, annotations, triggers, the strategy environment,
+    C(spec.output.imageLabels), which osbs.flow.osbs_build keeps for each build's identity).
+  - The one commit rule. C(spec.source.git.ref) is the commit O(git_commit) names (or the one the BuildConfig
+    records), not the branch, as osbs-client 0.30 and later wrote it; the branch is in the C(git-branch)
+    label. So every build of the BuildConfig, the ones the cluster's ImageChange trigger starts included,
+    builds the commit of the last user build, and an autorebuild never picks up a commit nobody asked to
+    build. Without any commit the ref is the branch.
   - The bump_release and stop_autorebuild_if_disabled configurations are kept as the annotations
     C(osbs.flow/bump-release) (JSON with C(git_ref), the commit, and C(git_branch)) and
     C(osbs.flow/stop-autorebuild-if-disabled) (JSON with C(config_file)); C(oc get bc NAME -o yaml) shows them.
@@ -70,9 +76,18 @@ options:
     required: true
   git_commit:
     description:
-      - The commit of the branch the next user build is from, recorded for bump_release.
+      - The commit of the branch the next user build is from, recorded for bump_release and written as
+        C(spec.source.git.ref) (the one commit rule above).
       - When not given, the commit the BuildConfig already records is kept.
     type: str
+  dockerfile_labels:
+    description:
+      - The labels the Dockerfile sets at O(git_commit), as osbs.flow.osbs_source_info returns them (C(labels)).
+      - Recorded in the annotation C(osbs.flow/dockerfile-labels), so every build of the commit, the cluster's
+        and the wave's too, gets only the identity labels the Dockerfile does not set (its own are kept,
+        as atomic-reactor's add_labels_in_df kept them), and a Dockerfile's own C(release) is used.
+      - When not given, what the BuildConfig records is kept; a new O(git_commit) without them drops it.
+    type: dict
   git_source_secret:
     description:
       - Name of a secret in O(namespace) with the credentials to clone a private repository
@@ -284,6 +299,7 @@ def main():
         git_uri=dict(type="str", required=True),
         git_branch=dict(type="str", required=True),
         git_commit=dict(type="str"),
+        dockerfile_labels=dict(type="dict"),
         git_source_secret=dict(type="str", no_log=False),
         base_image=dict(type="str"),
         base_image_insecure=dict(type="bool", default=False),

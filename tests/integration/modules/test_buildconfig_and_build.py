@@ -70,7 +70,8 @@ def test_ensure_is_idempotent_and_check_mode_writes_nothing(osbs_engine, busybox
     assert bc["metadata"]["labels"]["is_autorebuild"] == "false"
     assert bc["metadata"]["labels"]["git-repo-name"] == "app"
     assert bc["metadata"]["labels"]["git-branch"] == "main"
-    assert bc["spec"]["source"]["git"] == {"uri": uri, "ref": "main"}
+    # The one commit rule: the ref is the commit of the next user build; the branch is in the labels.
+    assert bc["spec"]["source"]["git"] == {"uri": uri, "ref": commit}
     [trigger] = bc["spec"]["triggers"]
     assert trigger["type"] == "ImageChange"
     assert trigger["imageChange"]["from"] == {"kind": "ImageStreamTag", "name": "osbs-busybox:latest"}
@@ -90,7 +91,7 @@ def test_ensure_is_idempotent_and_check_mode_writes_nothing(osbs_engine, busybox
 
 
 @pytest.mark.slow
-def test_diff_shows_the_changed_git_ref_and_keeps_what_is_not_ours(osbs_engine, busybox_base, app_repo):
+def test_diff_shows_the_changed_git_branch_and_keeps_what_is_not_ours(osbs_engine, busybox_base, app_repo):
     _, uri, commit = app_repo
     args = bc_args(osbs_engine, busybox_base, uri, commit, name="app-diff")
     assert run_module(osbs_engine, "osbs_buildconfig", args)["changed"] is True
@@ -102,8 +103,9 @@ def test_diff_shows_the_changed_git_ref_and_keeps_what_is_not_ours(osbs_engine, 
             '[{"op":"add","path":"/spec/triggers/-","value":{"type":"Generic","generic":{"secretReference":{"name":"hook"}}}}]')
     changed = run_module(osbs_engine, "osbs_buildconfig", dict(args, git_branch="release"), diff=True)
     assert changed["changed"] is True
-    assert changed["diff"]["before"]["spec"]["source"]["git"]["ref"] == "main"
-    assert changed["diff"]["after"]["spec"]["source"]["git"]["ref"] == "release"
+    assert changed["diff"]["before"]["metadata"]["labels"]["git-branch"] == "main"
+    assert changed["diff"]["after"]["metadata"]["labels"]["git-branch"] == "release"
+    assert '"git_branch": "release"' in changed["diff"]["after"]["metadata"]["annotations"]["osbs.flow/bump-release"]
     bc = get_bc(osbs_engine, "app-diff")
     assert bc["metadata"]["labels"]["team"] == "blue"
     assert bc["metadata"]["annotations"]["note"] == "keep me"
@@ -280,7 +282,8 @@ def test_branches_with_the_same_label_value_do_not_clash(osbs_engine, busybox_ba
     for branch in ("feature/x", "feature-x"):
         result = run_module(osbs_engine, "osbs_buildconfig", bc_args(osbs_engine, busybox_base, uri, commit, git_branch=branch, image="osbs/branches"))
         assert result.get("failed") is not True, result.get("msg")
-        assert result["buildconfig"]["spec"]["source"]["git"]["ref"] == branch
+        assert result["buildconfig"]["spec"]["source"]["git"]["ref"] == commit
+        assert json.loads(result["buildconfig"]["metadata"]["annotations"]["osbs.flow/bump-release"])["git_branch"] == branch
         names.add(result["name"])
     assert len(names) == 2
     again = run_module(osbs_engine, "osbs_buildconfig", bc_args(osbs_engine, busybox_base, uri, commit, git_branch="feature/x", image="osbs/branches"))

@@ -139,10 +139,13 @@ def test_labels_are_the_given_ones_and_the_git_ones_and_a_new_label_is_a_change(
     assert relabelled["metadata"]["labels"] == dict(stored["metadata"]["labels"], tier="1")
 
 
-def test_a_new_commit_is_a_change_of_the_bump_release_annotation_only():
+def test_a_new_commit_is_a_change_of_the_bump_release_annotation_and_the_git_ref_only():
+    """The one commit rule: the BuildConfig's ref is the recorded commit, so the cluster's trigger builds it too."""
     stored = as_the_server_keeps_it(merge_buildconfig(None, NAME, NS, desired_spec(params())))
     changed = written(stored, git_commit="d" * 40)
     assert recorded_commit(changed) == "d" * 40
+    assert changed["spec"]["source"]["git"]["ref"] == "d" * 40
+    changed["spec"]["source"]["git"]["ref"] = stored["spec"]["source"]["git"]["ref"]
     assert changed["spec"] == stored["spec"]
     assert {k: v for k, v in changed["metadata"].items() if k != "annotations"} == \
         {k: v for k, v in stored["metadata"].items() if k != "annotations"}

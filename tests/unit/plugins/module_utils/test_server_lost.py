@@ -6,6 +6,7 @@ follower's reaction can be timed without killing an engine (tests/integration/wa
 does that). The "already instantiated" answer is openshift-apiserver's updateImageTriggers, word for word.
 """
 
+import copy
 import socket
 import threading
 import time
@@ -175,9 +176,12 @@ ALREADY = "Internal error occurred: build config ns/app has already instantiated
 class Cluster:
     """BuildConfig app builds FROM ImageStreamTag base:latest (which resolves to BASE), with these builds."""
 
+    host = "https://api.example.com:6443"
+
     def __init__(self, builds):
         self.builds = builds
         self.requests = []
+        self.written = None  # the BuildConfig as the identity writes (release.py) left it
 
     @staticmethod
     def path(kind, namespace=None, name=None, subresource=None):
@@ -185,12 +189,18 @@ class Cluster:
 
     def get(self, kind, namespace, name):
         if kind == "BuildConfig":
-            return {"metadata": {"name": "app", "namespace": "ns", "labels": {"is_autorebuild": "true"}},
-                    "spec": {"strategy": {"dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": "base:latest"}}}},
-                    "status": {"lastVersion": len(self.builds)}}
+            bc = copy.deepcopy(self.written) if self.written else {
+                "metadata": {"name": "app", "namespace": "ns", "labels": {"is_autorebuild": "true"}},
+                "spec": {"strategy": {"dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": "base:latest"}}}}}
+            return dict(bc, status={"lastVersion": len(self.builds)})
         if kind == "ImageStreamTag":
             return {"image": {"metadata": {"name": "sha256:" + "b" * 64}, "dockerImageReference": BASE}}
         raise AssertionError(kind)
+
+    def replace(self, kind, namespace, body):
+        assert kind == "BuildConfig", kind
+        self.written = copy.deepcopy(body)
+        return body
 
     def list(self, kind, namespace, label_selector=None, field_selector=None):
         return {"items": list(self.builds) if label_selector.startswith("openshift.io/") else []}

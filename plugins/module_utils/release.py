@@ -1,0 +1,194 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The BuildConfig writes around each instantiate that give every build its own release.
+
+Before: one write under the BuildConfig's resourceVersion gives it this build's
+identity (identity.py) in `spec.output.imageLabels`, the commit it builds as
+`spec.source.git.ref` (the one commit rule, docs/identity.md), and pauses its
+ImageChange triggers, so the cluster cannot start a build with the same
+release while ours is being instantiated. After: the BuildConfig moves on to
+the next release (the identity of the next build the cluster may start by
+itself) and the triggers are unpaused. Which triggers were paused is kept in an
+annotation, so a run that died inside the window is undone by the next one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from ansible_collections.osbs.flow.plugins.module_utils.identity import (
+    DOCKERFILE_LABELS_ANNOTATION,
+    IDENTITY_LABELS,
+    NAME_LABEL,
+    RELEASE_LABEL,
+    START_WINDOW_ANNOTATION,
+    VERSION_LABEL,
+    dockerfile_labels_annotation,
+    identity_labels,
+    image_identity,
+    labels_of,
+    next_release,
+    recorded_dockerfile_labels,
+    with_image_labels,
+)
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import retry_on_conflict
+from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    AUTOREBUILD_LABEL,
+    BUMP_RELEASE_ANNOTATION,
+    builds_of,
+    recorded_commit,
+)
+
+# A start window older than this was left by a run that died: the next run closes it.
+STALE_WINDOW_SECONDS = 120
+
+
+def _annotations(buildconfig):
+    return buildconfig.setdefault("metadata", {}).setdefault("annotations", {}) or {}
+
+
+def _trigger_key(trigger):
+    return ((trigger.get("imageChange") or {}).get("from") or {}).get("name") or ""
+
+
+def _window(buildconfig):
+    raw = ((buildconfig.get("metadata") or {}).get("annotations") or {}).get(START_WINDOW_ANNOTATION)
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return {"paused": [], "since": ""}
+    return value if isinstance(value, dict) else None
+
+
+def window_is_stale(buildconfig, now=None):
+    window = _window(buildconfig)
+    if window is None:
+        return False
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    try:
+        since = datetime.datetime.strptime(window.get("since") or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return True
+    return (now - since).total_seconds() > STALE_WINDOW_SECONDS
+
+
+def build_image_labels(builds):
+    return [labels_of((build.get("spec") or {}).get("output")) for build in builds]
+
+
+class ReleaseKeeper:
+    """The identity writes of one BuildConfig; `dockerfile_labels` the Dockerfile's labels at the commit a user
+    build is for (None: the ones the BuildConfig records, when it is the same commit)."""
+
+    def __init__(self, client, namespace, name, dockerfile_labels=None):
+        self.client = client
+        self.namespace = namespace
+        self.name = name
+        self.dockerfile_labels = dockerfile_labels
+
+    def _labels_for(self, buildconfig, commit):
+        if self.dockerfile_labels is not None:
+            return dict(self.dockerfile_labels)
+        if commit is None or commit == recorded_commit(buildconfig):
+            return recorded_dockerfile_labels(buildconfig)
+        return None
+
+    def identity(self, buildconfig, builds, commit, user_build, architecture, extra_build_labels=()):
+        """The identity labels of the next build of `commit`: a user build keeps its Dockerfile's `release`,
+        anything else gets the next free one."""
+        dockerfile_labels = self._labels_for(buildconfig, commit)
+        own = image_identity(buildconfig, dockerfile_labels, {})
+        own_release = own.get(RELEASE_LABEL)
+        if user_build and own_release:
+            release = own_release
+        else:
+            release = next_release(build_image_labels(builds) + list(extra_build_labels), labels_of(buildconfig["spec"].get("output")),
+                                   own.get(NAME_LABEL), own.get(VERSION_LABEL), dockerfile_release=own_release)
+        return identity_labels(buildconfig, dockerfile_labels, commit, release, self.client.host, architecture)
+
+    def prepare(self, buildconfig, builds, commit, user_build, architecture):
+        """The write before instantiate, under the BuildConfig's resourceVersion (409 when another run moved
+        it: the caller reads again). Returns (the BuildConfig written, the identity labels of the build)."""
+        identity = self.identity(buildconfig, builds, commit, user_build, architecture)
+        new = with_image_labels(buildconfig, identity)
+        annotations = _annotations(new)
+        if commit:
+            # The one commit rule: the BuildConfig builds the commit it records, the cluster's trigger included.
+            new["spec"].setdefault("source", {}).setdefault("git", {})["ref"] = commit
+            bump = json.loads(annotations.get(BUMP_RELEASE_ANNOTATION) or "{}")
+            if bump.get("git_ref") != commit:
+                bump["git_ref"] = commit
+                annotations[BUMP_RELEASE_ANNOTATION] = json.dumps(bump, sort_keys=True)
+            labels = self._labels_for(buildconfig, commit)
+            if labels is not None:
+                annotations[DOCKERFILE_LABELS_ANNOTATION] = dockerfile_labels_annotation(labels)
+            else:
+                annotations.pop(DOCKERFILE_LABELS_ANNOTATION, None)
+        window = _window(new) or {"paused": []}
+        for trigger in new["spec"].get("triggers") or []:
+            if trigger.get("type") == "ImageChange" and not trigger["imageChange"].get("paused"):
+                trigger["imageChange"]["paused"] = True
+                window["paused"].append(_trigger_key(trigger))
+        window["since"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        annotations[START_WINDOW_ANNOTATION] = json.dumps(window, sort_keys=True)
+        if user_build:
+            new["metadata"].setdefault("labels", {})[AUTOREBUILD_LABEL] = "false"
+        return self.client.replace("BuildConfig", self.namespace, new), identity
+
+    def settle(self, architecture, started=None, user_build=False):
+        """The write after instantiate (or after it failed): the next build's identity, the paused triggers
+        unpaused, and after a user build `is_autorebuild=true` (what CheckAndSetRebuildPlugin did: builds the
+        cluster starts from now on are autorebuilds). `started`: the Build just made, which a list may not show yet."""
+        def write():
+            current = self.client.get("BuildConfig", self.namespace, self.name)
+            if current is None:
+                return None
+            new = self.settled(current, architecture, started)
+            if user_build and started is not None:
+                new["metadata"].setdefault("labels", {})[AUTOREBUILD_LABEL] = "true"
+            if new == current:
+                return current
+            return self.client.replace("BuildConfig", self.namespace, new)
+        return retry_on_conflict(write)
+
+    def settled(self, current, architecture, started=None):
+        """`current` with the start window closed and the next free release in its imageLabels (a copy)."""
+        builds = builds_of(self.client, self.namespace, self.name)
+        extra = [labels_of((started.get("spec") or {}).get("output"))] if started else []
+        commit = recorded_commit(current)
+        held = labels_of(current["spec"].get("output"))
+        identity = self.identity(current, builds, commit, False, architecture, extra)
+        held_identity = {key: value for key, value in held.items() if key in IDENTITY_LABELS}
+        if _without_date(held_identity) == _without_date(identity):
+            identity = held_identity  # the next build is the same one: its date is not moved, nothing is written
+        new = with_image_labels(current, identity)
+        window = _window(new)
+        if window is not None:
+            paused = set(window.get("paused") or [])
+            for trigger in new["spec"].get("triggers") or []:
+                if trigger.get("type") == "ImageChange" and _trigger_key(trigger) in paused:
+                    trigger["imageChange"].pop("paused", None)
+            _annotations(new).pop(START_WINDOW_ANNOTATION, None)
+        return new
+
+    def ensure_next(self, buildconfig, architecture, check_mode=False):
+        """When reusing or adopting a build: move the BuildConfig on if a Build holds its release (the cluster
+        started one by itself) or a run died inside its start window. Writes nothing when neither is so."""
+        settled = self.settled(buildconfig, architecture)
+        if not self._needs_settling(buildconfig, settled) or check_mode:
+            return buildconfig
+        return self.settle(architecture)
+
+    @staticmethod
+    def _needs_settling(buildconfig, settled):
+        held = labels_of(buildconfig["spec"].get("output"))
+        wanted = labels_of(settled["spec"].get("output"))
+        if held.get(RELEASE_LABEL) != wanted.get(RELEASE_LABEL):
+            return True
+        return _window(buildconfig) is not None and window_is_stale(buildconfig)
+
+
+
+def _without_date(labels):
+    return {key: value for key, value in labels.items() if key != "build-date"}
