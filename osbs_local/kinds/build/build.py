@@ -24,26 +24,42 @@ if TYPE_CHECKING:
 
 
 def sync_conditions(build: dict) -> None:
-    """Keep status.conditions in step with status.phase, as the Build strategy does on every write."""
+    """Keep status.conditions in step with status.phase, as the Build strategy does on every write (OAS
+    registry/build/strategy.go manageConditions): the phase's condition True with the status's reason and message,
+    every other one False with both cleared."""
     status = build.setdefault("status", {})
-    phase = status.get("phase", "New")
+    phase = status.get("phase")
+    if not phase:
+        return
     conditions = status.get("conditions") or []
-    current = next((c for c in conditions if c.get("type") == phase), None)
     stamp = now()
+    reason, message = status.get("reason") or "", status.get("message") or ""
+    found = False
     for condition in conditions:
-        if condition.get("type") != phase and condition.get("status") == "True":
-            condition["status"] = "False"
-            condition["lastTransitionTime"] = stamp
-            condition["lastUpdateTime"] = stamp
-    if current is None:
-        current = {"type": phase, "status": "True", "lastUpdateTime": stamp, "lastTransitionTime": stamp}
-        conditions.append(current)
-    elif current.get("status") != "True":
-        current.update(status="True", lastTransitionTime=stamp, lastUpdateTime=stamp)
-    for key in ("reason", "message"):
-        if status.get(key):
-            current[key] = status[key]
+        if condition.get("type") == phase:
+            found = True
+            if (condition.get("status"), condition.get("reason") or "", condition.get("message") or "") != ("True", reason, message):
+                if condition.get("status") != "True":
+                    condition.update(status="True", lastTransitionTime=stamp)
+                condition["lastUpdateTime"] = stamp
+                _set_or_drop(condition, reason=reason, message=message)
+        elif condition.get("status") != "False":
+            condition.update(status="False", lastTransitionTime=stamp, lastUpdateTime=stamp)
+            _set_or_drop(condition, reason="", message="")
+    if not found:
+        condition = {"type": phase, "status": "True", "lastUpdateTime": stamp, "lastTransitionTime": stamp}
+        _set_or_drop(condition, reason=reason, message=message)
+        conditions.append(condition)
     status["conditions"] = conditions
+
+
+def _set_or_drop(condition: dict, **fields: str) -> None:
+    """Empty strings are omitted in OpenShift's JSON (omitempty)."""
+    for key, value in fields.items():
+        if value:
+            condition[key] = value
+        else:
+            condition.pop(key, None)
 
 
 class BuildStrategy(Strategy):
@@ -78,8 +94,9 @@ class BuildStrategy(Strategy):
         new["status"] = status
         status.setdefault("phase", old.get("status", {}).get("phase", "New"))
         old_status = old.get("status") or {}
-        if old_status.get("phase") == "Failed" and status.get("reason") != old_status.get("reason") and status.get("reason") != "OutOfMemoryKilled":
-            status["reason"] = old_status.get("reason")
+        if old_status.get("phase") == "Failed" and status.get("reason") != "OutOfMemoryKilled":
+            # OAS strategy.PrepareForUpdate: what the builder recorded about a failure is not overwritten.
+            _set_or_drop(status, reason=old_status.get("reason") or "", message=old_status.get("message") or "")
         sync_conditions(new)
         if spec != old.get("spec"):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1

@@ -235,7 +235,10 @@ def _new_build(api: Api, bc: dict, spec: dict, request: dict, number: int) -> di
     if request.get("revision"):
         build_spec["revision"] = copy.deepcopy(request["revision"])
     triggered_by = copy.deepcopy(request.get("triggeredBy") or [])
-    build_spec["triggeredBy"] = triggered_by or [{"message": "Manually triggered"}]
+    if triggered_by:  # the request's, unchanged (OAS generator.go generateBuildFromConfig); `oc start-build` sends one
+        build_spec["triggeredBy"] = triggered_by
+    else:
+        build_spec.pop("triggeredBy", None)
     return {
         "kind": "Build",
         "apiVersion": "build.openshift.io/v1",
