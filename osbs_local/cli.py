@@ -48,13 +48,20 @@ def cmd_up(args) -> int:
 
 
 def _up(args, state_dir: Path) -> int:
+    if args.scheduled_import_interval is not None and not args.scheduled_import_interval > 0:
+        print(f"osbs-local: --scheduled-import-interval is {args.scheduled_import_interval}: give a number of seconds "
+              "above 0 (OpenShift's default is 900)", file=sys.stderr)
+        return 2
     previous = load_config(state_dir)
     config = ensure_config(state_dir, args.port, args.builder, args.docker_host, args.build_workers)
+    if args.scheduled_import_interval is not None:
+        config["scheduled_import_seconds"] = args.scheduled_import_interval
+        save_config(state_dir, config)
 
     pki = pki_module.ensure_pki(state_dir / "pki")
     client = Client(state_dir, config)
     pid = serve_pid(state_dir)
-    restart_keys = ("api_port", "builder", "docker_host", "build_workers")
+    restart_keys = ("api_port", "builder", "docker_host", "build_workers", "scheduled_import_seconds")
     changed = [key for key in restart_keys if previous and previous.get(key) != config.get(key)]
     if pid is not None and changed:
         print(f"osbs-local settings changed ({', '.join(changed)}): restarting pid {pid}")
@@ -255,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--docker-host", help="Docker Engine API URL for --builder docker (e.g. unix:///run/podman.sock)")
     up.add_argument("--with-pulp", action="store_true", help="also start Pulp")
     up.add_argument("--build-workers", type=int, help="builds run at once (default 2; 0 keeps builds New)")
+    up.add_argument("--scheduled-import-interval", type=float, metavar="SECONDS",
+                    help="how often ImageStream tags with importPolicy.scheduled are imported again "
+                         "(default 900, OpenShift's 15 minutes; kept in config.json as scheduled_import_seconds)")
     up.set_defaults(func=cmd_up)
     with_state_dir(commands.add_parser("down", help="stop the engine, its registry (and Pulp)")).set_defaults(func=cmd_down)
     with_state_dir(commands.add_parser("status", help="what runs, where, and builds per phase")).set_defaults(func=cmd_status)

@@ -20,6 +20,8 @@ import pytest  # noqa: E402
 
 from testlib import start_engine, stop_engine  # noqa: E402
 
+SCHEDULED_IMPORT_SECONDS = 4
+
 
 def pytest_configure(config):
     # Another checkout's link would test that checkout's collection with this one's tests.
@@ -33,7 +35,9 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def osbs_engine(tmp_path_factory):
     """One osbs-local (API server and its TLS+htpasswd registry) for the whole run, stopped after."""
-    engine = start_engine(tmp_path_factory.mktemp("osbs-local"))
+    # Tags with importPolicy.scheduled are imported again every few seconds rather than OpenShift's 15 minutes,
+    # so the tests of scheduled imports see one without waiting (tags without it are never imported on a schedule).
+    engine = start_engine(tmp_path_factory.mktemp("osbs-local"), "--scheduled-import-interval", str(SCHEDULED_IMPORT_SECONDS))
     yield engine
     stop_engine(engine)
 

@@ -17,7 +17,9 @@ log = logging.getLogger("osbs_local.controllers")
 
 class ImageStreamController:
     """Imports spec tags whose `from` is a DockerImage, when their generation is newer than the last import,
-    and re-imports tags with importPolicy.scheduled every `scheduled_seconds` (OpenShift: 15 minutes)."""
+    and re-imports tags with importPolicy.scheduled every `scheduled_seconds` (OpenShift: 15 minutes, the
+    controller config's imageImport.scheduledImageImportMinimumIntervalSeconds; `osbs-local up
+    --scheduled-import-interval` here). A re-import that finds the same image writes nothing (imagestreamimport.py)."""
 
     def __init__(self, api: Api, scheduled_seconds: float = 900.0):
         self.api = api
@@ -30,11 +32,28 @@ class ImageStreamController:
     def _schedule_loop(self) -> None:
         while not self.stopping.wait(self.scheduled_seconds):
             for stream, _ in list(self.api.store.scan("imagestreams")):
-                scheduled = [t["name"] for t in (stream.get("spec") or {}).get("tags") or []
-                             if (t.get("from") or {}).get("kind") == "DockerImage" and not t.get("reference")
-                             and (t.get("importPolicy") or {}).get("scheduled")]
+                scheduled = self.scheduled_tags(stream)
                 if scheduled:
                     self.queue.put((stream["metadata"]["namespace"], stream["metadata"]["name"], scheduled))
+
+    @staticmethod
+    def scheduled_tags(stream: dict) -> list[str]:
+        """The tags a scheduled import re-imports (openshift-controller-manager pkg/image/controller
+        scheduled_image_controller.go needsScheduling, resetScheduledTags): importable tags (a DockerImage `from`,
+        not a reference) with importPolicy.scheduled; a tag by digest only until one import of it succeeded,
+        since that image cannot change."""
+        status_tags = (stream.get("status") or {}).get("tags") or []
+        names = []
+        for tag in (stream.get("spec") or {}).get("tags") or []:
+            source = tag.get("from") or {}
+            if source.get("kind") != "DockerImage" or tag.get("reference") or not (tag.get("importPolicy") or {}).get("scheduled"):
+                continue
+            if "@" in (source.get("name") or ""):
+                items = (find_tag(status_tags, "tag", tag.get("name")) or {}).get("items") or []
+                if items and (items[0].get("generation") or 0) == (tag.get("generation") or 0):
+                    continue
+            names.append(tag["name"])
+        return names
 
     def on_event(self, event: Event) -> None:
         if event.resource == "imagestreams" and event.type != "DELETED" and self.pending_tags(event.obj):

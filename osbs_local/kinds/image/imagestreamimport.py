@@ -211,10 +211,14 @@ def _write_import(api: Api, namespace: str, name: str, changes: list, set_spec: 
                     "generation": generation,
                 }]
         annotations = stream["metadata"].get("annotations") or {}
-        annotations[REPOSITORY_CHECK_ANNOTATION] = now()
         if any((spec.get("importPolicy") or {}).get("insecure") for _, _, spec, _, _ in changes):
             annotations[INSECURE_ANNOTATION] = "true"
         stream["metadata"]["annotations"] = annotations
+        # An import that finds what the stream holds already writes nothing, not even the check time (openshift-apiserver
+        # imagestreamimport rest.go Create: `hasAnnotation && !hasChanges`): a scheduled import every interval would
+        # otherwise write every scheduled stream and wake every watcher.
+        if stream != old or REPOSITORY_CHECK_ANNOTATION not in annotations:
+            annotations[REPOSITORY_CHECK_ANNOTATION] = now()
         return api.update_prepared(streams, old, stream, "import", dry=dry)
 
 

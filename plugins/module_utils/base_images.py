@@ -1,0 +1,295 @@
+# Copyright (c) osbs.flow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Base images the flow does not build (a vendor's ubi9:latest): import a new one, and say where a wave is due.
+
+OSBS left this to OpenShift: a scheduled import noticed the vendor's new image, the ImageChange triggers started
+the dependents' builds. Here `rebuild_dependents` asks the same question on a schedule of its own (AWX, cron):
+
+- the ImageStreamTags that track an external image are the ones the BuildConfigs' ImageChange triggers name whose
+  spec tag imports that image (`from: DockerImage <image>`), in the namespaces given;
+- what the registry holds now is learnt with a preview (an ImageStreamImport with `import: false`, which the
+  server stores nothing for: openshift-apiserver imagestreamimport rest.go Create returns before any update), in
+  the tag's own import mode, so it is compared with exactly what an import would store;
+- a tag whose image moved is imported by tag, with the tag's own importPolicy (its `scheduled` flag and import
+  mode kept: an import with `import: true` writes its importPolicy to the spec tag) and referencePolicy;
+- a wave is due for a tag that moved now, or for one whose cascade is unfinished (`unfinished_cascade`): the
+  cluster imported the new image by itself (importPolicy.scheduled) and its triggers started the first level.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials
+from ansible_collections.osbs.flow.plugins.module_utils.images import import_outcome, parse_image_reference
+from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    build_phase,
+    build_summary,
+    builds_of,
+    digest_of,
+    is_active,
+    list_buildconfigs,
+    output_imagestreamtag,
+    split_imagestreamtag,
+    tag_digest,
+    trigger_imagestreamtag,
+)
+from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import build_graph, key_name
+
+DOCKER_HUB = "docker.io"
+_USER_INFO = re.compile(r"^[^/]*@")
+
+
+def shown_image(image):
+    """`image` as messages show it: user info (`user:password@registry/...`) masked."""
+    if not isinstance(image, str):
+        return image
+    return mask_credentials("https://" + image)[len("https://"):]
+
+
+def canonical_image(image, what="base_images entry"):
+    """`registry/repository:tag` of a base image given by tag, as the registry (and OpenShift's importer) reads it.
+
+    A name without a registry is Docker Hub's, and a one-component repository there is under `library/`
+    (distribution/reference ParseNormalizedNamed); no tag means `latest`. A reference by digest is refused: that
+    image never changes, so there is nothing to watch. The error names the value and the grammar's rule.
+    """
+    if isinstance(image, str) and _USER_INFO.match(image):
+        raise OsbsFlowError(
+            "%s %r holds credentials: give the image as registry/repository:tag; the cluster reads the registry "
+            "with the namespace's pull secrets" % (what, shown_image(image))
+        )
+    try:
+        ref = parse_image_reference(image)
+    except OsbsFlowError as exc:
+        raise OsbsFlowError("%s %r is not an image reference: %s" % (what, shown_image(image), exc)) from None
+    if ref.digest:
+        raise OsbsFlowError(
+            "%s %r is pinned by digest, so it never changes and nothing depends on a newer image of it: give the "
+            "tag the vendor moves (for example %s:latest)" % (what, image, ref.repository)
+        )
+    registry = ref.registry or DOCKER_HUB
+    repository = ref.repository
+    if registry in (DOCKER_HUB, "index.docker.io", "registry-1.docker.io"):
+        registry = DOCKER_HUB
+        if "/" not in repository:
+            repository = "library/" + repository
+    return "%s/%s:%s" % (registry, repository, ref.tag or "latest")
+
+
+def _tracked_image(spec_tag):
+    """The canonical image a spec tag imports, or None (a tag of another stream, a digest, a reference tag)."""
+    source = spec_tag.get("from") or {}
+    if source.get("kind") != "DockerImage" or spec_tag.get("reference"):
+        return None
+    try:
+        return canonical_image(source.get("name"))
+    except OsbsFlowError:
+        return None
+
+
+def spec_tag_of(stream, tag):
+    for spec_tag in ((stream or {}).get("spec") or {}).get("tags") or []:
+        if spec_tag.get("name") == tag:
+            return spec_tag
+    return None
+
+
+class TrackedTag:
+    """One ImageStreamTag that imports an external base image, as read now."""
+
+    def __init__(self, namespace, istag, stream, spec_tag):
+        self.namespace = namespace
+        self.istag = istag
+        self.stream_name, self.tag = split_imagestreamtag(istag)
+        self.stream = stream
+        self.spec_tag = spec_tag
+
+    @property
+    def name(self):
+        return "%s/%s" % (self.namespace, self.istag)
+
+    @property
+    def digest(self):
+        return tag_digest(self.stream, self.tag)
+
+    def import_body(self, store, scheduled=None):
+        """The ImageStreamImport of the tag's own `from`, by tag, with its own policies (`scheduled` set when given)."""
+        policy = copy.deepcopy(self.spec_tag.get("importPolicy") or {})
+        if scheduled is not None:
+            policy["scheduled"] = bool(scheduled)
+        return {
+            "apiVersion": "image.openshift.io/v1",
+            "kind": "ImageStreamImport",
+            "metadata": {"name": self.stream_name, "namespace": self.namespace},
+            "spec": {
+                "import": bool(store),
+                "images": [{
+                    "from": {"kind": "DockerImage", "name": self.spec_tag["from"]["name"]},
+                    "to": {"name": self.tag},
+                    "importPolicy": policy,
+                    "referencePolicy": copy.deepcopy(self.spec_tag.get("referencePolicy") or {"type": "Source"}),
+                }],
+            },
+            "status": {},
+        }
+
+
+def tracking_tags(client, buildconfigs, image):
+    """The TrackedTags importing the canonical `image` among those the BuildConfigs' ImageChange triggers name."""
+    streams = {}
+    found = {}
+    for bc in buildconfigs:
+        for trigger in bc.get("spec", {}).get("triggers") or []:
+            watched = trigger_imagestreamtag(bc, trigger)
+            if watched is None or watched in found:
+                continue
+            namespace, istag = watched
+            stream_name, tag = split_imagestreamtag(istag)
+            if (namespace, stream_name) not in streams:
+                streams[(namespace, stream_name)] = client.get("ImageStream", namespace, stream_name)
+            stream = streams[(namespace, stream_name)]
+            spec_tag = spec_tag_of(stream, tag)
+            if spec_tag and _tracked_image(spec_tag) == image:
+                found[watched] = TrackedTag(namespace, istag, stream, spec_tag)
+    return [found[key] for key in sorted(found)]
+
+
+def recorded_trigger_image(buildconfig, watched):
+    """The image (pull spec) the BuildConfig's ImageChange trigger on `watched` last fired for, or None."""
+    namespace, istag = watched
+    for entry in (buildconfig.get("status") or {}).get("imageChangeTriggers") or []:
+        source = entry.get("from") or {}
+        entry_tag = "%s:%s" % split_imagestreamtag(source["name"]) if source.get("name") else None
+        if entry_tag == istag and (source.get("namespace") or buildconfig["metadata"]["namespace"]) == namespace:
+            return entry.get("lastTriggeredImageID") or None
+    for trigger in buildconfig.get("spec", {}).get("triggers") or []:
+        if trigger_imagestreamtag(buildconfig, trigger) == watched:
+            return (trigger.get("imageChange") or {}).get("lastTriggeredImageID") or None
+    return None
+
+
+def unfinished_cascade(client, buildconfigs, root):
+    """Why the wave of ImageStreamTag `root` = (namespace, name:tag) is not finished, or None when it is.
+
+    Read-only, and cheap enough for a schedule: the BuildConfigs (listed already), one list of builds per
+    dependent and one read per ImageStream. Unfinished means some dependent, transitively:
+    - has a build that has not ended (the cluster's trigger or another run started it);
+    - has an ImageChange trigger that has not fired for the image its tag names now (no build was started
+      for it: a wave is due, or the trigger is paused and the wave starts it);
+    - has as its newest build a completed one whose image its ImageStreamTag does not name (the build ended,
+      nobody imported its image, so its own dependents never saw it).
+    A dependent whose newest build for the current image failed is not retried here: that is a rerun of the
+    build playbook's (or this playbook's with a new image), not a schedule's, which would retry it forever.
+    """
+    graph = build_graph(buildconfigs, root)
+    streams = {}
+
+    def current_digest(watched):
+        namespace, istag = watched
+        stream_name, tag = split_imagestreamtag(istag)
+        if (namespace, stream_name) not in streams:
+            streams[(namespace, stream_name)] = client.get("ImageStream", namespace, stream_name)
+        return tag_digest(streams[(namespace, stream_name)], tag)
+
+    for key in graph.order:
+        bc = graph.nodes[key]
+        name = key_name(key)
+        builds = builds_of(client, key[0], key[1])
+        active = [b["metadata"]["name"] for b in builds if is_active(b)]
+        if active:
+            return "BuildConfig %s has the build %s in progress" % (name, ", ".join(active))
+        for trigger in bc.get("spec", {}).get("triggers") or []:
+            watched = trigger_imagestreamtag(bc, trigger)
+            if watched is None:
+                continue
+            now = current_digest(watched)
+            if now and digest_of(recorded_trigger_image(bc, watched)) != now:
+                return "the ImageChange trigger of BuildConfig %s has not fired for %s/%s at %s" % (
+                    name, watched[0], watched[1], now)
+        output = output_imagestreamtag(bc)
+        built = build_summary(builds[0])["image_digest"] if builds and build_phase(builds[0]) == "Complete" else None
+        if output and built and current_digest(output) != built:
+            return "the image of build %s is not in %s/%s yet" % (builds[0]["metadata"]["name"], output[0], output[1])
+    return None
+
+
+def preview_digest(client, tracked):
+    """The digest an import of the tag would store now (the tag's own import mode); OsbsFlowError on a failure."""
+    answer = client.request("POST", client.path("ImageStreamImport", tracked.namespace), body=tracked.import_body(store=False))
+    digest, _pull_spec = import_outcome(answer, "%s (for ImageStreamTag %s)" % (tracked.spec_tag["from"]["name"], tracked.name))
+    return digest
+
+
+def import_tracked(client, tracked, scheduled=None):
+    """Import the tag's image by tag (the registry's newest), keeping its policies; the digest stored."""
+    answer = client.request("POST", client.path("ImageStreamImport", tracked.namespace),
+                            body=tracked.import_body(store=True, scheduled=scheduled))
+    digest, _pull_spec = import_outcome(answer, "%s (for ImageStreamTag %s)" % (tracked.spec_tag["from"]["name"], tracked.name))
+    return digest
+
+
+def check_base_images(images):
+    """The canonical form of every entry, in order and once each; the first bad entry is an OsbsFlowError."""
+    if not images:
+        raise OsbsFlowError("base_images is empty: give the external images to check, for example "
+                            "[registry.example.com/ubi9:latest]")
+    canonical = {}
+    for image in images:
+        canonical.setdefault(canonical_image(image), image)
+    return canonical
+
+
+def run_base_images(module):
+    """The osbs_base_images module."""
+    params = module.params
+    client = module.client
+    wanted = check_base_images(params["base_images"])  # every entry checked before anything is read or written
+    namespaces = params["namespaces"] or [params["namespace"]]
+    buildconfigs = list_buildconfigs(client, namespaces)
+    result = {"changed": False, "bases": [], "waves": [], "lines": []}
+    before, after = {}, {}
+    for image, given in wanted.items():
+        tags = tracking_tags(client, buildconfigs, image)
+        if not tags:
+            module.warn("no ImageStreamTag tracks base image %s: no ImageChange trigger of a BuildConfig in %s names a "
+                        "tag that imports it, so nothing is rebuilt for it" % (shown_image(given), ", ".join(namespaces)))
+        entry = {"image": given, "canonical": image, "imagestreamtags": []}
+        for tracked in tags:
+            previous = tracked.digest
+            newest = preview_digest(client, tracked)
+            moved = newest != previous
+            policy = tracked.spec_tag.get("importPolicy") or {}
+            reschedule = params["scheduled_import"] is not None and bool(policy.get("scheduled")) != params["scheduled_import"]
+            digest = newest
+            if (moved or reschedule) and not module.check_mode:
+                digest = import_tracked(client, tracked, params["scheduled_import"])
+            if moved or reschedule:
+                result["changed"] = True
+                before[tracked.name] = {"digest": previous, "scheduled": bool(policy.get("scheduled"))}
+                after[tracked.name] = {"digest": digest, "scheduled": params["scheduled_import"] if reschedule else bool(policy.get("scheduled"))}
+            root = (tracked.namespace, tracked.istag)
+            if moved and digest != previous:
+                why = "the base image moved from %s to %s" % (previous or "nothing", digest)
+            else:
+                why = unfinished_cascade(client, buildconfigs, root)
+            row = {"imagestreamtag": tracked.name, "digest": digest, "previous_digest": previous, "moved": moved,
+                   "scheduled": bool(policy.get("scheduled")) if not reschedule else params["scheduled_import"],
+                   "wave": bool(why) and not module.check_mode, "reason": why or "its dependents have their images"}
+            if module.check_mode and why:
+                row["reason"] = "check mode: the wave would run: " + why
+            entry["imagestreamtags"].append(row)
+            if row["wave"]:
+                result["waves"].append({"namespace": tracked.namespace, "imagestreamtag": tracked.istag, "digest": digest,
+                                        "image": given, "reason": why})
+        result["bases"].append(entry)
+        for row in entry["imagestreamtags"]:
+            result["lines"].append("%s -> %s %s%s: %s" % (shown_image(given), row["imagestreamtag"], row["digest"] or "-",
+                                                         " (new)" if row["moved"] else "", row["reason"]))
+        if not entry["imagestreamtags"]:
+            result["lines"].append("%s: no ImageStreamTag tracks it" % shown_image(given))
+    if module._diff:
+        result["diff"] = {"before": before, "after": after}
+    return result

@@ -1,0 +1,192 @@
+"""osbs.flow.rebuild_dependents: a vendor's new base image (not built by the flow) rebuilds what is built on it.
+
+The vendor's image is pushed to the registry by the test with buildah, as a vendor publishes an errata; `app` is
+built FROM it and `leaf` FROM app. The engine's ImageChange triggers are live, as on a cluster: builds they start
+are adopted by the wave, never duplicated. Scheduled imports run every few seconds on the session engine
+(conftest.py), only for tags with importPolicy.scheduled.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from testlib import run_playbook, wait_for
+from vendorlib import Vendor, imagestream
+from wavelib import WaveGraph
+
+SHORTS = ("app", "leaf")
+
+
+def make_graph(engine, busybox_base, root, prefix):
+    """A vendor image published once, `app` FROM it and `leaf` FROM app, built and imported by the flow's modules."""
+    vendor = Vendor(engine, busybox_base, "%s/vendor/%subi:latest" % (engine.registry, prefix), root / "storage")
+    vendor.publish("1")
+    graph = WaveGraph(engine, busybox_base, root, prefix=prefix, parents={"app": None, "leaf": "app"})
+    graph.base_images["app"] = vendor.image
+    graph.build_and_import(*SHORTS)
+    return graph, vendor
+
+
+def build_names(graph):
+    return {short: [b["metadata"]["name"] for b in graph.builds(short)] for short in SHORTS}
+
+
+def new_builds(graph, before):
+    return {short: [b for b in graph.builds(short) if b["metadata"]["name"] not in before[short]] for short in SHORTS}
+
+
+def base_digest(build):
+    return build["spec"]["strategy"]["dockerStrategy"]["from"]["name"].rsplit("@", 1)[1]
+
+
+def rebuild_dependents(engine, vendor, tmp_path=None, **extra):
+    extra_vars = {"base_images": [vendor.image], "osbs_namespace": engine.namespace, "wait_timeout": 600, **extra}
+    if tmp_path is not None:
+        extra_vars["autorebuild_report_path"] = str(tmp_path / "report.json")
+    return run_playbook(engine, "osbs.flow.rebuild_dependents", extra_vars)
+
+
+def vendor_stream_name(vendor):
+    """The ImageStream osbs_buildconfig made for the vendor's image (its repository, '/' as '-')."""
+    return vendor.image.split("/", 1)[1].rsplit(":", 1)[0].replace("/", "-")
+
+
+def vendor_stream(graph, vendor):
+    return imagestream(graph, vendor_stream_name(vendor))
+
+
+def vendor_digest(graph, vendor):
+    return graph.get("imagestreamtag", vendor_stream_name(vendor) + ":latest")["image"]["metadata"]["name"]
+
+
+def assert_cascade(graph, vendor_digest, before):
+    """app and leaf each got exactly one build, app from the vendor's image and leaf from app's new image, both imported."""
+    made = new_builds(graph, before)
+    assert {short: len(builds) for short, builds in made.items()} == {"app": 1, "leaf": 1}, made
+    [app_build], [leaf_build] = made["app"], made["leaf"]
+    assert base_digest(app_build) == vendor_digest
+    assert app_build["status"]["phase"] == leaf_build["status"]["phase"] == "Complete"
+    assert graph.istag_digest("app") == app_build["status"]["output"]["to"]["imageDigest"]
+    assert base_digest(leaf_build) == graph.istag_digest("app")
+    assert graph.istag_digest("leaf") == leaf_build["status"]["output"]["to"]["imageDigest"]
+    return app_build, leaf_build
+
+
+def assert_nothing_written(engine, graph, vendor, tmp_path):
+    """A run with nothing new: no wave, no build, the stream untouched; its one request that is a POST is the preview."""
+    stream_before, builds_before = vendor_stream(graph, vendor), build_names(graph)
+    metrics_before, writes_before = engine.metrics(), engine.writes()
+    again = rebuild_dependents(engine, vendor, tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    metrics_after = engine.metrics()
+    previews = metrics_after.get(("create", "imagestreamimports"), 0) - metrics_before.get(("create", "imagestreamimports"), 0)
+    assert previews == 1  # the ImageStreamImport with import: false, which stores nothing
+    assert engine.writes() - writes_before == previews, sorted(set(metrics_after.items()) - set(metrics_before.items()))
+    assert vendor_stream(graph, vendor)["metadata"]["resourceVersion"] == stream_before["metadata"]["resourceVersion"]
+    assert build_names(graph) == builds_before
+    assert "its dependents have their images" in again.stdout
+    assert "Rebuild the dependents of %s/" % engine.namespace not in again.stdout  # no wave ran
+
+
+@pytest.fixture(scope="module")
+def vendor_graph(osbs_engine, busybox_base, tmp_path_factory):
+    return make_graph(osbs_engine, busybox_base, tmp_path_factory.mktemp("rebuild-dependents"), "rd-")
+
+
+@pytest.mark.slow
+def test_a_new_vendor_image_rebuilds_its_dependents_once_and_a_rerun_writes_nothing(osbs_engine, vendor_graph, tmp_path):
+    graph, vendor = vendor_graph
+    before = build_names(graph)
+    new_digest = vendor.publish("2")
+
+    result = rebuild_dependents(osbs_engine, vendor, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    [wave] = json.loads((tmp_path / "report.json").read_text())
+    assert wave["base_image"] == vendor.image and wave["digest"] == new_digest
+    assert sorted(row["buildconfig"] for row in wave["rows"]) == sorted(graph.buildconfigs[short] for short in SHORTS)
+    assert {row["action"] for row in wave["rows"]} <= {"rebuilt", "adopted"}, wave["rows"]
+    assert vendor_digest(graph, vendor) == new_digest
+    assert_cascade(graph, new_digest, before)
+
+    (tmp_path / "report.json").unlink()
+    assert_nothing_written(osbs_engine, graph, vendor, tmp_path)
+    assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_start_each_dependent_once(osbs_engine, vendor_graph, tmp_path):
+    graph, vendor = vendor_graph
+    before = build_names(graph)
+    new_digest = vendor.publish("3")
+    results = [None, None]
+
+    def run(index):
+        results[index] = rebuild_dependents(osbs_engine, vendor)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        assert result.returncode == 0, result.stdout[-3000:]
+    assert_cascade(graph, new_digest, before)
+
+
+@pytest.fixture(scope="module")
+def scheduled_graph(osbs_engine, busybox_base, tmp_path_factory):
+    return make_graph(osbs_engine, busybox_base, tmp_path_factory.mktemp("rebuild-scheduled"), "rs-")
+
+
+@pytest.mark.slow
+def test_a_scheduled_import_starts_the_first_level_and_the_next_run_finishes_the_cascade(osbs_engine, scheduled_graph, tmp_path):
+    graph, vendor = scheduled_graph
+    # The option sets importPolicy.scheduled on the tag; the image did not move, so no wave runs.
+    scheduled = rebuild_dependents(osbs_engine, vendor, tmp_path, scheduled_import=True)
+    assert scheduled.returncode == 0, scheduled.stdout[-3000:]
+    [spec_tag] = [t for t in vendor_stream(graph, vendor)["spec"]["tags"] if t["name"] == "latest"]
+    assert spec_tag["importPolicy"].get("scheduled") is True, spec_tag
+    assert not (tmp_path / "report.json").exists()
+
+    before = build_names(graph)
+    new_digest = vendor.publish("2")
+    # Nobody runs a playbook: the engine's scheduled import notices the image, and app's trigger starts its build.
+    wait_for(lambda: vendor_digest(graph, vendor) == new_digest, timeout=90, what="the scheduled import of the new image")
+    [app_build] = wait_for(lambda: new_builds(graph, before)["app"], timeout=60, what="the build app's trigger starts")
+    assert app_build["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"].endswith(new_digest)
+    assert new_builds(graph, before)["leaf"] == []  # app's image is not imported: leaf's tag has not moved
+
+    result = rebuild_dependents(osbs_engine, vendor, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    [wave] = json.loads((tmp_path / "report.json").read_text())
+    assert wave["digest"] == new_digest, wave
+    # The tag did not move in this run: the wave runs because the cluster's cascade is unfinished.
+    assert any(words in wave["reason"] for words in ("in progress", "has not fired", "is not in")), wave["reason"]
+    actions = {row["buildconfig"]: row["action"] for row in wave["rows"]}
+    assert actions[graph.buildconfigs["app"]] == "adopted", wave["rows"]
+    assert actions[graph.buildconfigs["leaf"]] in ("rebuilt", "adopted"), wave["rows"]
+    app_again, _ = assert_cascade(graph, new_digest, before)
+    assert app_again["metadata"]["name"] == app_build["metadata"]["name"]
+
+    # The cascade is done: the next scheduled imports find the same image and the next run finds nothing to do.
+    (tmp_path / "report.json").unlink()
+    assert_nothing_written(osbs_engine, graph, vendor, tmp_path)
+
+
+def test_bad_base_images_are_refused_by_name_before_anything_is_written(osbs_engine, tmp_path):
+    writes = osbs_engine.writes()
+    for value, expected in (
+        ("Registry.example.com/UBI9:latest", "is not an image reference"),
+        ("registry.example.com/ubi9@sha256:" + "a" * 64, "is pinned by digest"),
+        ("builder:s3cret@registry.example.com/ubi9:latest", "holds credentials"),
+        ("registry.example.com/ubi9:-bad", "is not an image reference"),
+    ):
+        result = run_playbook(osbs_engine, "osbs.flow.rebuild_dependents", {
+            "base_images": ["registry.example.com/fine:latest", value], "osbs_namespace": osbs_engine.namespace})
+        assert result.returncode != 0
+        assert expected in result.stdout, result.stdout[-2000:]
+        assert "s3cret" not in result.stdout + result.stderr
+    assert osbs_engine.writes() == writes
