@@ -10,7 +10,7 @@ COLLECTIONS := $(BUILD)/collections
 SANITY_ROOT := $(BUILD)/sanity/ansible_collections/osbs/flow
 SITE        := $(shell [ -x $(PY) ] && $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 DEBIAN_PACKAGES := buildah podman skopeo runc docker-registry busybox-static apache2-utils git openssl \
-                   postgresql rsync
+                   postgresql rsync graphviz
 PYTHON      ?= python3
 PYTEST      := $(PY) -m pytest -p no:cacheprovider
 export PATH := $(VENV)/bin:$(PATH)
