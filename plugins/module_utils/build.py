@@ -24,6 +24,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.identity import (
 from ansible_collections.osbs.flow.plugins.module_utils.import_image import same_image
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
 from ansible_collections.osbs.flow.plugins.module_utils.release import ReleaseKeeper
+from ansible_collections.osbs.flow.plugins.module_utils.scratch_build import UNIQUE_TAG_ANNOTATION, start_scratch
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     UNSUCCESSFUL_BUILD_PHASES,
     base_imagestreamtag,
@@ -368,6 +369,8 @@ def _already_triggered(exc):
 def run_build(module):
     """The osbs_build module."""
     params = module.params
+    if params["scratch"] and params["mode"] == "autorebuild":
+        raise OsbsFlowError("scratch builds are user builds: mode=autorebuild and scratch=true do not go together; drop one")
     runner = BuildRunner(
         module.client, params["namespace"], params["buildconfig"], params["wait_timeout"],
         autorebuild=params["mode"] == "autorebuild", git_commit=params["git_commit"], from_latest=params["from_latest"],
@@ -375,7 +378,10 @@ def run_build(module):
         check_mode=module.check_mode, dockerfile_labels=params["dockerfile_labels"],
     )
     try:
-        build, how = runner.start_when_running(params["when_running"])
+        if params["scratch"]:
+            build, how = start_scratch(runner, params["dockerfile_labels"]), "started"
+        else:
+            build, how = runner.start_when_running(params["when_running"])
     except WouldStart as exc:
         return {
             "changed": True,
@@ -393,6 +399,9 @@ def run_build(module):
             exc.result.setdefault("build", build_summary(build))
             raise
     summary = dict(build_summary(build), **build_identity(build, runner.buildconfig(), params["dockerfile_labels"]))
+    summary["scratch"] = params["scratch"]
+    if params["scratch"]:
+        summary["unique_tag"] = (build["metadata"].get("annotations") or {}).get(UNIQUE_TAG_ANNOTATION)
     result = dict(summary, changed=changed, action=how, build=summary)
     if summary["phase"] in UNSUCCESSFUL_BUILD_PHASES:
         result["log_tail"] = failed_build_log(module.client, build)

@@ -23,6 +23,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import (
 )
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     list_buildconfigs,
+    recorded_branch,
     recorded_commit,
     recorded_repo_config_file,
     split_imagestreamtag,
@@ -63,7 +64,7 @@ def describe_dependent(buildconfig, trigger):
         "name": buildconfig["metadata"]["name"],
         "namespace": buildconfig["metadata"]["namespace"],
         "git_uri": git.get("uri"),
-        "git_branch": git.get("ref"),
+        "git_branch": recorded_branch(buildconfig),
         "git_commit": recorded_commit(buildconfig),
         "repo_config_file": recorded_repo_config_file(buildconfig),
         "output_image": to.get("name"),

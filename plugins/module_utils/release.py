@@ -87,7 +87,7 @@ class ReleaseKeeper:
         self.name = name
         self.dockerfile_labels = dockerfile_labels
 
-    def _labels_for(self, buildconfig, commit):
+    def dockerfile_labels_for(self, buildconfig, commit):
         if self.dockerfile_labels is not None:
             return dict(self.dockerfile_labels)
         if commit is None or commit == recorded_commit(buildconfig):
@@ -97,7 +97,7 @@ class ReleaseKeeper:
     def identity(self, buildconfig, builds, commit, user_build, architecture, extra_build_labels=()):
         """The identity labels of the next build of `commit`: a user build keeps its Dockerfile's `release`,
         anything else gets the next free one."""
-        dockerfile_labels = self._labels_for(buildconfig, commit)
+        dockerfile_labels = self.dockerfile_labels_for(buildconfig, commit)
         own = image_identity(buildconfig, dockerfile_labels, {})
         own_release = own.get(RELEASE_LABEL)
         if user_build and own_release:
@@ -120,7 +120,7 @@ class ReleaseKeeper:
             if bump.get("git_ref") != commit:
                 bump["git_ref"] = commit
                 annotations[BUMP_RELEASE_ANNOTATION] = json.dumps(bump, sort_keys=True)
-            labels = self._labels_for(buildconfig, commit)
+            labels = self.dockerfile_labels_for(buildconfig, commit)
             if labels is not None:
                 annotations[DOCKERFILE_LABELS_ANNOTATION] = dockerfile_labels_annotation(labels)
             else:

@@ -31,6 +31,7 @@ OUR_ANNOTATIONS = (BUMP_RELEASE_ANNOTATION, STOP_AUTOREBUILD_ANNOTATION, BASE_IM
 BUILD_CONFIG_LABEL = "openshift.io/build-config.name"
 DEPRECATED_BUILD_CONFIG_LABEL = "buildconfig"
 LABEL_VALUE_MAX_LENGTH = 63
+_COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 ACTIVE_BUILD_PHASES = ("New", "Pending", "Running")
@@ -53,6 +54,18 @@ def _annotation_json(buildconfig, key):
 def recorded_commit(buildconfig):
     """The commit the BuildConfig's bump_release configuration names, or None."""
     return _annotation_json(buildconfig, BUMP_RELEASE_ANNOTATION).get("git_ref")
+
+
+def recorded_branch(buildconfig):
+    """The branch the BuildConfig builds: the bump-release annotation's, else its git ref when that is no commit,
+    else its `git-branch` label (the ref is the recorded commit: the one commit rule, as osbs-client 0.30+ had it)."""
+    branch = _annotation_json(buildconfig, BUMP_RELEASE_ANNOTATION).get("git_branch")
+    ref = ((((buildconfig or {}).get("spec") or {}).get("source") or {}).get("git") or {}).get("ref")
+    if branch:
+        return branch
+    if ref and not _COMMIT.match(ref):
+        return ref
+    return ((buildconfig or {}).get("metadata", {}).get("labels") or {}).get("git-branch") or ref
 
 
 def recorded_repo_config_file(buildconfig):

@@ -33,6 +33,12 @@ description:
     Dockerfile's last LABEL. Right after, the BuildConfig gets the next free release (for the next build the
     cluster may start by itself) and its triggers are unpaused. Labels the Dockerfile sets are kept; a
     Dockerfile's own C(release) is used for a user build, and an autorebuild of it gets C(<release>.<n>).
+  - With O(scratch=true), a scratch build, as OSBS made them: a Build of its own, created from the
+    BuildConfig's spec (C(POST builds), as osbs-client's create_scratch_build did), not instantiated, so it
+    takes no build number, leaves the BuildConfig (its commit, release, triggers) alone and is not one of its
+    builds: the next user build's reuse check and release are as if it never ran. It pushes only to a unique
+    tag of its own (RV(unique_tag)), never C(latest); its release is C(scratch.<timestamp>). Every run makes a
+    new one. The build playbook does not import it, sync it to Pulp, or start an autorebuild wave for it.
   - The one commit rule. A user build records its commit on the BuildConfig (C(spec.source.git.ref) and the
     bump-release annotation) in that same write; an autorebuild builds the commit the BuildConfig records,
     never the branch head, as the builds the cluster's trigger starts do.
@@ -65,6 +71,11 @@ options:
     description:
       - Refused when V(true). An autorebuild builds the commit the BuildConfig records (the one commit rule);
         to build the branch head, run a user build of it. Kept so that playbooks that pass V(false) still run.
+    type: bool
+    default: false
+  scratch:
+    description:
+      - A scratch build (see above). Only with O(mode=user); O(when_running), O(force) do not apply to it.
     type: bool
     default: false
   dockerfile_labels:
@@ -137,6 +148,14 @@ EXAMPLES = r"""
     base_image_digest: "{{ imported.digest }}"
     when_running: wait
 
+- name: A scratch build of a commit, pushed to its own unique tag only
+  osbs.flow.osbs_build:
+    namespace: osbs
+    buildconfig: app-main-1a2b3c4d
+    git_commit: "{{ source.commit }}"
+    scratch: true
+  register: scratch_build
+
 - name: Use the connection set once for the group
   module_defaults:
     group/osbs.flow.openshift:
@@ -193,6 +212,15 @@ nvr:
   returned: a build was started, found or adopted
   type: str
   sample: containers-app-1.0-3
+scratch:
+  description: Whether this was a scratch build.
+  returned: a build was started, found or adopted
+  type: bool
+unique_tag:
+  description: The tag a scratch build pushed to, the only one it has.
+  returned: a scratch build was started
+  type: str
+  sample: main-20261204190000-1a2b3c4d
 release:
   description: The image's C(release) label.
   returned: a build was started, found or adopted
@@ -237,6 +265,7 @@ def main():
         git_commit=dict(type="str"),
         from_latest=dict(type="bool", default=False),
         dockerfile_labels=dict(type="dict"),
+        scratch=dict(type="bool", default=False),
         base_image_digest=dict(type="str"),
         when_running=dict(type="str", choices=["fail", "wait"], default="fail"),
         force=dict(type="bool", default=False),

@@ -71,7 +71,8 @@ def test_user_builds_and_an_autorebuild_get_their_own_release_and_commit_and_the
     made = [b for b in graph.builds("app") if b["metadata"]["name"] not in before]
     assert made, "no build for the new base"
     for build in made:
-        assert build["spec"]["source"]["git"]["ref"] == second_commit, build["spec"]["source"]
+        checked_out = ((build["spec"].get("revision") or build["status"].get("revision") or {}).get("git") or {}).get("commit")
+        assert (build["spec"]["source"]["git"]["ref"], checked_out) == (second_commit, second_commit), build["spec"]
         assert (build.get("status") or {}).get("phase") == "Complete", build.get("status")
     [row] = [r for r in wave["rows"] if r["buildconfig"] == graph.buildconfigs["app"]]
     [rebuilt] = [b for b in made if b["metadata"]["name"] == row["build"]]
