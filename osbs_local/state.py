@@ -128,6 +128,8 @@ def write_env(state_dir: Path, config: dict, extra: Optional[dict] = None) -> Pa
         "OSBS_LOCAL_REGISTRY": f"127.0.0.1:{config['registry_port']}",
         "REGISTRY_AUTH_FILE": str(state_dir / "auth.json"),
         "OSBS_LOCAL_REGISTRY_CA": str(state_dir / "pki" / "ca.crt"),
+        # The build playbook's default registry_ca_cert (as PULP_CA_BUNDLE is pulp_ca_cert's).
+        "REGISTRY_CA_BUNDLE": str(state_dir / "pki" / "ca.crt"),
         "OSBS_LOCAL_NAMESPACE": NAMESPACE,
         "OSBS_LOCAL_REGISTRY_SECRET": REGISTRY_SECRET,
     }

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner, BuildsRunning, WouldStart
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image
-from ansible_collections.osbs.flow.plugins.module_utils.import_image import ImageImporter, same_image
+from ansible_collections.osbs.flow.plugins.module_utils.import_image import ImageImporter, same_image, tags_naming_same_image
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     base_imagestreamtag,
@@ -292,7 +292,8 @@ class Wave:
     def run(self):
         started = time.monotonic()
         root = self.root()
-        graph = build_graph(self.buildconfigs(), root)
+        # Dependents of the new image under any of its tags (latest, version, version-release).
+        graph = build_graph(self.buildconfigs(), root, also=tags_naming_same_image(self.client, *root))
         root_outcome = Outcome("root", digest=self.root_digest(root) if graph.nodes else self.params["digest"])
         follower = BuildFollower(self.client, self.params["wait_timeout"])
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
     PRESERVE_ORIGINAL,
+    check_tag,
     imagestreamimport_body,
     imagestreamtag_for_image,
     import_outcome,
@@ -125,6 +126,22 @@ def same_image(client, namespace, istag, tag_image, digest):
     except OsbsFlowError:
         return False  # not in the repository (or not readable): nothing shows it is the same image
     return found == digest and name in list_children(preview)
+
+
+def tags_naming_same_image(client, namespace, istag):
+    """The other ImageStreamTags of istag's stream that name the image istag names now, as (namespace, name:tag).
+
+    The version and version-release tags osbs_image_tags gives a build's image are imported beside the tag the
+    build pushed to: the new image is under each of them, and each may be the one a dependent's trigger names.
+    """
+    name, tag = split_imagestreamtag(istag)
+    stream = client.get("ImageStream", namespace, name)
+    digest = tag_digest(stream, tag)
+    if not digest:
+        return []
+    others = {item.get("tag") for item in ((stream or {}).get("status") or {}).get("tags") or []}
+    return sorted((namespace, "%s:%s" % (name, other)) for other in others
+                  if other and other != tag and tag_digest(stream, other) == digest)
 
 
 class ImageImporter:
@@ -245,15 +262,36 @@ def run_import(module):
     """The reactor_import_image module."""
     params = module.params
     namespace = params["namespace"]
-    result = ImageImporter(module.client, module.check_mode).run(
+    importer = ImageImporter(module.client, module.check_mode)
+    result = importer.run(
         namespace, params["image"], expected_digest=params["expected_digest"], insecure=params["insecure"],
         expected_build=params["expected_build"],
     )
+    imported = [result]
+    repository = image_repository(params["image"])
+    for tag in params["tags"] or []:
+        check_tag(tag, "tags item")
+        if tag == result["tag"] or any(tag == other["tag"] for other in imported):
+            continue
+        # The same image under its other tags: checked against the digest just imported (or the one expected).
+        imported.append(importer.run(
+            namespace, "%s:%s" % (repository, tag), expected_digest=params["expected_digest"] or result["digest"],
+            insecure=params["insecure"], istag="%s:%s" % (result["imagestream"], tag),
+        ))
+    result["changed"] = any(one["changed"] for one in imported)
+    result["imagestreamtags"] = [one["imagestreamtag"] for one in imported]
+    result["moved_imagestreamtags"] = [one["imagestreamtag"] for one in imported if one["changed"]]
     namespaces = params["dependents_namespaces"] or [namespace]
-    result["dependents"] = find_dependents(list_buildconfigs(module.client, namespaces), namespace, result["imagestreamtag"])
+    buildconfigs = list_buildconfigs(module.client, namespaces)
+    dependents = {}
+    for istag in result["imagestreamtags"]:
+        for dependent in find_dependents(buildconfigs, namespace, istag):
+            dependents.setdefault((dependent["namespace"], dependent["name"]), dependent)
+    result["dependents"] = [dependents[key] for key in sorted(dependents)]
     if module._diff and result["changed"]:
         result["diff"] = {
-            "before": {"imagestreamtag": "%s/%s" % (namespace, result["imagestreamtag"]), "digest": result["previous_digest"]},
-            "after": {"imagestreamtag": "%s/%s" % (namespace, result["imagestreamtag"]), "digest": result["digest"]},
+            side: {"imagestreamtag": "%s/%s" % (namespace, result["imagestreamtag"]), "digest": result[key],
+                   "imagestreamtags": {"%s/%s" % (namespace, one["imagestreamtag"]): one[key] for one in imported}}
+            for side, key in (("before", "previous_digest"), ("after", "digest"))
         }
     return result

@@ -37,8 +37,14 @@ def key_name(key):
     return "%s/%s" % key
 
 
-def build_graph(buildconfigs, root):
-    """The wave of dependents reachable from the ImageStreamTag `root` = (namespace, name:tag)."""
+def build_graph(buildconfigs, root, also=()):
+    """The wave of dependents reachable from the ImageStreamTag `root` = (namespace, name:tag).
+
+    `also`: the other ImageStreamTags that name the same new image (its version and version-release tags
+    beside `latest`): a dependent built `FROM base:1.0` is in the wave when `base:1.0` moved with it, one
+    pinned to another tag is not.
+    """
+    roots = {root} | set(also)
     consumers = defaultdict(list)
     outputs = {}
     by_key = {}
@@ -50,7 +56,7 @@ def build_graph(buildconfigs, root):
             consumers[tag].append(key)
 
     nodes = {}
-    queue, seen_tags = [root], {root}
+    queue, seen_tags = sorted(roots), set(roots)
     while queue:
         tag = queue.pop(0)
         for key in sorted(consumers.get(tag, ())):
@@ -73,7 +79,7 @@ def build_graph(buildconfigs, root):
     for key, bc in nodes.items():
         for tag in trigger_imagestreamtags(bc):
             found = set(producers.get(tag, ()))
-            if tag == root:
+            if tag in roots:
                 found.add(ROOT)
             for parent in found:
                 parents[key].add(parent)
@@ -83,7 +89,7 @@ def build_graph(buildconfigs, root):
         if strategy_tag:
             strategy_tag = (strategy_tag[0], "%s:%s" % split_imagestreamtag(strategy_tag[1]))
             candidates = sorted(producers.get(strategy_tag, ()))
-            if strategy_tag == root:
+            if strategy_tag in roots:
                 base_parent[key] = ROOT
             elif candidates:
                 base_parent[key] = candidates[0]

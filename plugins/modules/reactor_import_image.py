@@ -17,7 +17,7 @@ description:
     built image when it is missing, with only this tag), so that the ImageStreamTag moves to the new
     digest. That tag is the one a dependent's ImageChange trigger names (see
     M(osbs.flow.osbs_buildconfig)), so on a cluster with active triggers the dependents start building.
-  - Reports C(changed) only when the tag now points at a different digest (or the ImageStream was created).
+  - Reports C(changed) only when a tag now points at a different digest (or the ImageStream was created).
   - With O(expected_digest) (the digest M(osbs.flow.osbs_build) returned), a tag already at that digest is left
     alone with no write request; otherwise the registry is asked first, with an import preview that stores
     nothing; another digest there fails the module and the tag is not moved; then exactly that digest is imported.
@@ -57,6 +57,15 @@ options:
       - The name of the Build in O(namespace) that pushed O(image) (M(osbs.flow.osbs_build)'s C(name)).
         Used when O(expected_digest) is not given; see the description.
     type: str
+  tags:
+    description:
+      - More tags of O(image)'s repository that name the same image, each imported into its own ImageStreamTag
+        of the same ImageStream, checked against the same digest (O(expected_digest), or the one O(image)'s
+        import found): the version-release and version tags M(osbs.flow.osbs_image_tags) gave the image
+        (its RV(osbs.flow.osbs_image_tags#module:imagestream_tags)), so that a dependent built C(FROM base:1.0)
+        is found, and rebuilt, when C(1.0) moves.
+    type: list
+    elements: str
   insecure:
     description: The registry is insecure (plain HTTP or an unverified certificate); the import policy says so.
     type: bool
@@ -150,8 +159,20 @@ verified_by:
   returned: always
   type: str
   sample: digest
+imagestreamtags:
+  description: Every ImageStreamTag imported, the one of O(image) first, then those of O(tags).
+  returned: always
+  type: list
+  elements: str
+  sample: ["base-python:latest", "base-python:3.12-4", "base-python:3.12"]
+moved_imagestreamtags:
+  description: Those of RV(imagestreamtags) that moved (in check mode, would move) to the image.
+  returned: always
+  type: list
+  elements: str
 dependents:
-  description: BuildConfigs whose ImageChange trigger names the ImageStreamTag, sorted by namespace and name.
+  description:
+    - BuildConfigs whose ImageChange trigger names one of RV(imagestreamtags), sorted by namespace and name.
   returned: always
   type: list
   elements: dict
@@ -192,6 +213,7 @@ def main():
         image=dict(type="str", required=True),
         expected_digest=dict(type="str"),
         expected_build=dict(type="str"),
+        tags=dict(type="list", elements="str"),
         insecure=dict(type="bool", default=False),
         dependents_namespaces=dict(type="list", elements="str"),
     )

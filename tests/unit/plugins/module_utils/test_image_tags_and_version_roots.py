@@ -1,0 +1,86 @@
+"""The pure part of issue 15's tags: the unique tag, the additional-tags file, the planned tags, and the wave's roots."""
+
+import json
+
+import pytest
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.image_tags import (
+    additional_tags_path,
+    build_annotations,
+    is_valid_tag,
+    parse_additional_tags,
+    planned_tags,
+    unique_tag,
+)
+from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import ROOT, build_graph
+
+UID = "3f9a2c1b-0d4e-4b7a-9c2d-aa00bb11cc22"
+
+
+def test_unique_tag_is_valid_grammar_and_differs_per_build():
+    tag = unique_tag("main", "2026-12-04T18:53:09Z", UID)
+    assert tag == "main-20261204185309-3f9a2c1b"
+    assert unique_tag("main", "2026-12-04T18:53:09Z", "00000000-0000-4000-8000-000000000001") != tag
+    # Characters outside the tag grammar, a long branch, no branch: still one valid tag of at most 128 characters.
+    for branch in ("feature/ünïcode+x", "x" * 300, "", None, ".hidden"):
+        made = unique_tag(branch, "2026-12-04T18:53:09Z", UID)
+        assert is_valid_tag(made) and len(made) <= 128, made
+    assert unique_tag(None, "2026-12-04T18:53:09Z", UID).startswith("none-")
+    with pytest.raises(OsbsFlowError, match="creationTimestamp"):
+        unique_tag("main", "yesterday", UID)
+
+
+def test_additional_tags_file_keeps_valid_tags_and_names_the_others():
+    valid, refused = parse_additional_tags("stable\n\n  v1.0  \nnot-valid\nbad/tag\nstable\n" + "y" * 129 + "\n")
+    assert valid == ["stable", "v1.0"]
+    assert [tag for tag, _why in refused] == ["not-valid", "bad/tag", "y" * 129]
+    assert parse_additional_tags(None) == ([], [])
+    assert additional_tags_path("sub", "docker/Dockerfile") == "sub/docker/additional-tags"
+    assert additional_tags_path("", "Dockerfile") == "additional-tags"
+
+
+def test_planned_tags_for_a_build_a_scratch_build_and_missing_labels():
+    labels = {"name": "containers/app", "version": "1.0", "release": "3"}
+    plan, warnings = planned_tags(labels, "u", additional=["extra", "latest"])
+    assert plan == [("u", "unique"), ("1.0-3", "primary"), ("1.0", "floating"), ("latest", "floating"), ("extra", "additional")]
+    assert warnings == []
+    assert planned_tags(labels, "u", additional=["extra"], scratch=True)[0] == [("u", "unique")]
+    plan, warnings = planned_tags({"name": "a"}, "u")
+    assert plan == [("u", "unique"), ("latest", "floating")]
+    assert any("no 'version' label" in w for w in warnings) and any("no 'release' label" in w for w in warnings)
+    plan, warnings = planned_tags({"version": "1 0", "release": "1"}, "u")
+    assert ("1 0", "floating") not in plan and any("'1 0'" in w for w in warnings)
+
+
+def test_annotations_as_store_metadata_in_osv3_wrote_them():
+    tags = [("u", "unique", True), ("1.0-3", "primary", True), ("latest", "floating", True), ("old", "primary", False)]
+    annotations = build_annotations("r.example.com", "app", tags, "sha256:" + "a" * 64,
+                                    "application/vnd.oci.image.manifest.v1+json", "sha256:" + "b" * 64, "c" * 40,
+                                    "r.example.com/base:1", "sha256:" + "d" * 64, "FROM base\n")
+    assert json.loads(annotations["repositories"]) == {
+        "primary": ["r.example.com/app:1.0-3"], "floating": ["r.example.com/app:latest"], "unique": ["r.example.com/app:u"]}
+    assert {entry["tag"] for entry in json.loads(annotations["digests"])} == {"u", "1.0-3", "latest"}
+    assert json.loads(annotations["digests"])[0]["version"] == "oci"
+    assert annotations["commit_id"] == "c" * 40 and annotations["dockerfile"] == "FROM base\n"
+
+
+def _bc(name, base_tag, output):
+    return {
+        "metadata": {"name": name, "namespace": "osbs"},
+        "spec": {
+            "triggers": [{"type": "ImageChange", "imageChange": {}}],
+            "strategy": {"type": "Docker", "dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": base_tag}}},
+            "output": {"to": {"kind": "DockerImage", "name": "registry.example.com/%s:latest" % output}},
+        },
+    }
+
+
+def test_the_wave_starts_from_every_tag_of_the_new_image():
+    items = [_bc("floating", "base:1.0", "floating"), _bc("pinned", "base:1.0-3", "pinned"),
+             _bc("latest", "base:latest", "lat"), _bc("child", "floating:latest", "child")]
+    graph = build_graph(items, ("osbs", "base:latest"), also=[("osbs", "base:1.0"), ("osbs", "base:1.0-4")])
+    assert sorted(name for _ns, name in graph.nodes) == ["child", "floating", "latest"]
+    assert graph.base_parent[("osbs", "floating")] == ROOT
+    assert graph.parents[("osbs", "child")] == {("osbs", "floating")}
+    assert sorted(name for _ns, name in build_graph(items, ("osbs", "base:latest")).nodes) == ["latest"]
