@@ -2,7 +2,8 @@
 # `make demo`: the main job on osbs-local. Sample repositories (a busybox base, an app on it,
 # a leaf on the app, a tool with autorebuilds disabled) get their user builds; then the base
 # gets a new commit and is rebuilt, and the autorebuild wave rebuilds the app, then the leaf,
-# and skips the tool. Every step is idempotent: running the demo again builds nothing.
+# and skips the tool, and draws the wave (autorebuild-base.svg and .md beside its JSON report).
+# Every step is idempotent: running the demo again builds nothing.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -104,6 +105,22 @@ for name in app leaf; do
   say "$name again: built from the new base already, so nothing is built"
   build "$name" | grep -E '^ *"build +:|^localhost'
 done
+
+say "The wave as a picture (written beside the wave's JSON report by the last wave of base)"
+picture=$state/demo/autorebuild-base
+if [ ! -f "$picture.md" ]; then
+  echo "  no wave of base has run yet, so there is no picture"
+else
+  if [ -s "$picture.svg" ]; then
+    echo "  SVG (Graphviz):        $picture.svg"
+  else
+    echo "  no SVG was made (is Graphviz's dot installed? make setup installs it); the Markdown has the graph"
+  fi
+  echo "  Markdown with Mermaid: $picture.md"
+  echo "  report (JSON):         $picture.json"
+  # Each node of the Mermaid block: image, outcome, BuildConfig, NVR, build.
+  grep -E '^  n[0-9]+\["' "$picture.md" | sed -e 's/<br\/>/ | /g' -e 's/^  n[0-9]*\["/  /' -e 's/"\]$//'
+fi
 
 say "Done. osbs-local keeps running: '$venv/bin/osbs-local status --state-dir $state'; stop it with 'osbs-local down'"
 "$venv/bin/osbs-local" status --state-dir "$state"

@@ -7,8 +7,10 @@ passes alone: it reads only the graph its fixtures build, and what the cluster h
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -150,6 +152,14 @@ def test_wave_with_the_engines_triggers_active(wave_graph, tmp_path):
     # wins, the other sees its build (assert_issue_outcome checks there is exactly one).
     by_bc = {row["buildconfig"]: row for row in rows}
     assert by_bc[graph.buildconfigs["app"]]["action"] == "adopted", rows
+    # Beside the report, the picture: each dependent's image and outcome in the SVG and in the Mermaid block.
+    svg, markdown = (tmp_path / "report.svg").read_text(), (tmp_path / "report.md").read_text()
+    assert "The wave as a picture: %s and %s" % (tmp_path / "report.svg", tmp_path / "report.md") in out, out
+    svg_lines = [html.unescape(text) for text in re.findall(r"<text[^>]*>(.*?)</text>", svg)]  # dot writes - as &#45;
+    for row in rows:
+        name = row["image"].split("/", 1)[1]
+        assert svg_lines[svg_lines.index(name) + 1] == row["action"].upper(), (name, svg_lines)
+        assert '["%s<br/>%s<br/>' % (name, row["action"].upper()) in markdown, (name, markdown)
     new = graph.new_builds(before)
     assert len(new["tool"]) == len(new["odd"]) == 1, "the triggers started no build for the wave to cancel: %s" % new
     assert sorted(by_bc[graph.buildconfigs[s]]["reason"].count("cancelled build") for s in ("tool", "odd")) == [1, 1], rows
