@@ -92,3 +92,51 @@ def test_a_buildconfig_osbs_client_made_is_adopted_in_place_and_the_changes_are_
     again = run_module(osbs_engine, "osbs_buildconfig", args)
     assert again["changed"] is False and again["name"] == name and "adopted" not in again, again
     assert osbs_engine.writes() == writes
+
+
+def test_two_buildconfigs_for_one_branch_are_an_error_naming_both_and_nothing_is_written(osbs_engine, busybox_base, base_seen):
+    """What an older osbs.flow left on a cluster where it missed osbs-client's BuildConfig (ref = commit): two of them.
+    Which to keep is the user's decision."""
+    data = recorded("0.39")
+    http = osbs_engine.session()
+    uri = data["git_uri"].replace("legacy-v039", "twice")
+    legacy = copy.deepcopy(data["buildconfig"])
+    legacy["metadata"].update(name="twice-main-1a2b3", labels=dict(legacy["metadata"]["labels"], **{"git-repo-name": "twice"}))
+    legacy["spec"]["source"]["git"]["uri"] = uri
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    assert http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60).status_code == 201
+    ours = copy.deepcopy(legacy)
+    ours["metadata"].update(name="twice-main-0c0ffee0", annotations={"osbs.flow/bump-release": json.dumps({"git_branch": "main"})})
+    assert http.post(api(osbs_engine, "buildconfigs"), json=ours, timeout=60).status_code == 201
+
+    writes = osbs_engine.writes()
+    result = run_module(osbs_engine, "osbs_buildconfig", dict(
+        namespace=osbs_engine.namespace, git_uri=uri, git_branch="main", base_image=busybox_base, image="osbs/twice",
+        registry_uri=osbs_engine.registry, registry_secret=osbs_engine.registry_secret))
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "BuildConfigs twice-main-0c0ffee0, twice-main-1a2b3 in namespace %s are all for %s at branch main (labels "
+        "git-repo-name=twice,git-branch=main; git-repo-name=twice,git-branch=main): keep one (delete the others, or remove "
+        "their git labels) or name the one to use with the name option" % (osbs_engine.namespace, uri))
+    assert osbs_engine.writes() == writes
+
+
+def test_a_legacy_name_of_another_repository_is_not_adopted(osbs_engine, busybox_base, base_seen):
+    """osbs-client 0.15's `<repo>-<branch>` of a fork (same repository name, other URI) is another repository's."""
+    data = recorded("0.15")
+    http = osbs_engine.session()
+    fork = copy.deepcopy(data["buildconfig"])
+    fork["metadata"]["name"] = "forked-main"
+    fork["spec"]["source"]["git"]["uri"] = "https://git.example.com/someone-else/forked.git"
+    fork["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    created = http.post(api(osbs_engine, "buildconfigs"), json=fork, timeout=60)
+    assert created.status_code == 201, created.text
+
+    result = run_module(osbs_engine, "osbs_buildconfig", dict(
+        namespace=osbs_engine.namespace, git_uri="https://git.example.com/containers/forked.git", git_branch="main",
+        base_image=busybox_base, image="osbs/forked", registry_uri=osbs_engine.registry,
+        registry_secret=osbs_engine.registry_secret))
+    assert result.get("failed") is not True, result
+    assert result["name"] != "forked-main" and "adopted" not in result
+    kept = http.get(api(osbs_engine, "buildconfigs", "forked-main"), timeout=60).json()
+    assert kept["metadata"]["resourceVersion"] == created.json()["metadata"]["resourceVersion"], "the fork's was changed"
