@@ -45,7 +45,9 @@ STALE_WINDOW_SECONDS = 120
 
 
 def _annotations(buildconfig):
-    return buildconfig.setdefault("metadata", {}).setdefault("annotations", {}) or {}
+    metadata = buildconfig.setdefault("metadata", {})
+    metadata["annotations"] = metadata.get("annotations") or {}
+    return metadata["annotations"]
 
 
 def _trigger_key(trigger):
@@ -187,7 +189,6 @@ class ReleaseKeeper:
         if held.get(RELEASE_LABEL) != wanted.get(RELEASE_LABEL):
             return True
         return _window(buildconfig) is not None and window_is_stale(buildconfig)
-
 
 
 def _without_date(labels):

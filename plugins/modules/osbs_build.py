@@ -33,10 +33,10 @@ description:
     Dockerfile's last LABEL. Right after, the BuildConfig gets the next free release (for the next build the
     cluster may start by itself) and its triggers are unpaused. Labels the Dockerfile sets are kept; a
     Dockerfile's own C(release) is used for a user build, and an autorebuild of it gets C(<release>.<n>).
-  - With O(scratch=true), a scratch build, as OSBS made them: a Build of its own, created from the
+  - With O(scratch=true), a scratch build as OSBS made them, a Build of its own created from the
     BuildConfig's spec (C(POST builds), as osbs-client's create_scratch_build did), not instantiated, so it
     takes no build number, leaves the BuildConfig (its commit, release, triggers) alone and is not one of its
-    builds: the next user build's reuse check and release are as if it never ran. It pushes only to a unique
+    builds; the next user build's reuse check and release are as if it never ran. It pushes only to a unique
     tag of its own (RV(unique_tag)), never C(latest); its release is C(scratch.<timestamp>). Every run makes a
     new one. The build playbook does not import it, sync it to Pulp, or start an autorebuild wave for it.
   - The one commit rule. A user build records its commit on the BuildConfig (C(spec.source.git.ref) and the

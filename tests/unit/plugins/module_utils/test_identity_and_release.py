@@ -1,0 +1,164 @@
+"""Release numbering and identity labels (identity.py), the writes around instantiate (release.py), and the reuse
+check leaving the identity labels out (build.same_recipe)."""
+
+import copy
+import datetime
+import json
+
+from ansible_collections.osbs.flow.plugins.module_utils.build import same_recipe
+from ansible_collections.osbs.flow.plugins.module_utils.identity import (
+    START_WINDOW_ANNOTATION,
+    identity_labels,
+    labels_of,
+    next_release,
+    nvr,
+    with_image_labels,
+)
+from ansible_collections.osbs.flow.plugins.module_utils.release import STALE_WINDOW_SECONDS, ReleaseKeeper
+
+COMMIT = "c" * 40
+NOW = datetime.datetime(2026, 12, 4, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def buildconfig(triggers=None, image_labels=None, annotations=None):
+    bc = {
+        "metadata": {"name": "app", "namespace": "ns", "resourceVersion": "1",
+                     "annotations": dict({"osbs.flow/bump-release": json.dumps({"git_ref": COMMIT, "git_branch": "main"}),
+                                          "osbs.flow/dockerfile-labels": json.dumps({"name": "osbs/app", "version": "1.0"})},
+                                         **(annotations or {}))},
+        "spec": {
+            "source": {"type": "Git", "git": {"uri": "https://git.example.com/osbs/app.git", "ref": COMMIT}},
+            "strategy": {"type": "Docker", "dockerStrategy": {}},
+            "output": {"to": {"kind": "DockerImage", "name": "registry.example.com/osbs/app:latest"}},
+            "triggers": triggers if triggers is not None else [
+                {"type": "ImageChange", "imageChange": {"from": {"kind": "ImageStreamTag", "name": "base:latest"}}},
+                {"type": "ImageChange", "imageChange": {"from": {"kind": "ImageStreamTag", "name": "other:1"}, "paused": True}},
+            ],
+        },
+    }
+    if image_labels:
+        bc["spec"]["output"]["imageLabels"] = [{"name": k, "value": v} for k, v in image_labels.items()]
+    return bc
+
+
+def build_with(release, version=None):
+    labels = [{"name": "release", "value": release}]
+    if version:
+        labels.append({"name": "version", "value": version})
+    return {"metadata": {"name": "app-%s" % release}, "spec": {"output": {"imageLabels": labels}}}
+
+
+def test_the_next_release_is_one_above_every_build_and_never_below_what_the_buildconfig_holds():
+    assert next_release([], {}, "osbs/app", "1.0") == "1"
+    assert next_release([{"release": "1"}, {"release": "3"}, {"release": "x"}], {}, "osbs/app", "1.0") == "4"
+    # Builds pruned: the BuildConfig's number still counts.
+    assert next_release([{"release": "2"}], {"release": "6"}, "osbs/app", "1.0") == "6"
+    # A build whose labels show another version does not count; one whose labels leave it out (the Dockerfile set it) does.
+    assert next_release([{"release": "9", "version": "0.9"}, {"release": "2"}], {}, "osbs/app", "1.0") == "3"
+
+
+def test_a_dockerfile_release_gets_release_dot_n_for_autorebuilds():
+    assert next_release([], {}, "osbs/app", "1.0", dockerfile_release="7") == "7.1"
+    assert next_release([{"release": "7"}, {"release": "7.1"}, {"release": "8.5"}], {}, "osbs/app", "1.0",
+                        dockerfile_release="7") == "7.2"
+
+
+def test_identity_labels_keep_the_dockerfiles_own_and_mask_credentials():
+    bc = buildconfig()
+    bc["spec"]["source"]["git"]["uri"] = "https://ci-token:s3cret@git.example.com/osbs/app.git"
+    labels = identity_labels(bc, {"name": "osbs/app", "version": "1.0", "vcs-ref": "mine"}, COMMIT, "3",
+                             "https://api.cluster.example.com:6443", "amd64", NOW)
+    assert labels == {
+        "release": "3", "vcs-type": "git", "vcs-url": "https://***@git.example.com/osbs/app.git",
+        "build-date": "2026-12-04T12:00:00Z", "architecture": "amd64", "com.redhat.build-host": "api.cluster.example.com:6443",
+    }
+    # A Dockerfile's own release is not written again; unknown Dockerfile labels: only `name` is taken as set.
+    assert "release" not in identity_labels(bc, {"name": "osbs/app", "release": "3"}, COMMIT, "3", None, None, NOW)
+    assert identity_labels(bc, None, COMMIT, "1", None, None, NOW)["vcs-ref"] == COMMIT
+    assert "name" not in identity_labels(bc, None, COMMIT, "1", None, None, NOW)
+
+
+def test_nvr():
+    assert nvr({"name": "osbs/app", "version": "1.0", "release": "3"}) == "osbs-app-1.0-3"
+    assert nvr({"name": "osbs/app", "com.redhat.component": "app-container", "version": "1.0", "release": "3"}) == "app-container-1.0-3"
+    assert nvr({"name": "osbs/app", "release": "3"}) == "osbs-app-3"
+    assert nvr({"name": "osbs/app"}) is None
+
+
+def test_the_reuse_check_leaves_the_identity_labels_out_but_not_a_users_own_image_label():
+    bc = with_image_labels(buildconfig(), {"release": "5", "build-date": "2026-12-04T12:00:00Z", "vcs-ref": COMMIT})
+    bc["spec"]["output"]["imageLabels"].insert(0, {"name": "team", "value": "blue"})
+    build = {"spec": copy.deepcopy({k: bc["spec"][k] for k in ("source", "strategy", "output")})}
+    build["spec"]["output"] = with_image_labels(
+        {"spec": {"output": build["spec"]["output"]}}, {"release": "4", "build-date": "2026-12-01T00:00:00Z"})["spec"]["output"]
+    assert same_recipe(build, bc)
+    build["spec"]["output"]["imageLabels"][0]["value"] = "red"
+    assert not same_recipe(build, bc)
+
+
+class FakeClient:
+    """The BuildConfig and Builds of one namespace; replace() checks the resourceVersion as the server does."""
+
+    host = "https://api.example.com:6443"
+
+    def __init__(self, bc, builds=()):
+        self.bc = copy.deepcopy(bc)
+        self.builds = list(builds)
+        self.writes = 0
+
+    def get(self, kind, namespace, name):
+        assert kind == "BuildConfig"
+        return copy.deepcopy(self.bc)
+
+    def list(self, kind, namespace, label_selector=None):
+        return {"items": copy.deepcopy(self.builds) if label_selector.startswith("openshift.io/") else []}
+
+    def replace(self, kind, namespace, body):
+        assert body["metadata"]["resourceVersion"] == self.bc["metadata"]["resourceVersion"], "written blind"
+        self.writes += 1
+        self.bc = copy.deepcopy(body)
+        self.bc["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
+        return copy.deepcopy(self.bc)
+
+
+def paused(bc):
+    return {t["imageChange"]["from"]["name"]: bool(t["imageChange"].get("paused")) for t in bc["spec"]["triggers"]}
+
+
+def test_prepare_pauses_the_triggers_for_the_window_and_settle_unpauses_only_those_it_paused():
+    client = FakeClient(buildconfig(), [build_with("1")])
+    keeper = ReleaseKeeper(client, "ns", "app")
+    written, identity = keeper.prepare(client.get("BuildConfig", "ns", "app"), client.builds, COMMIT, True, "amd64")
+    assert identity["release"] == "2" and labels_of(written["spec"]["output"])["release"] == "2"
+    assert paused(written) == {"base:latest": True, "other:1": True}
+    assert written["metadata"]["labels"]["is_autorebuild"] == "false"
+    client.builds.insert(0, build_with("2"))  # what instantiate made from it
+    settled = keeper.settle("amd64", started=client.builds[0], user_build=True)
+    # The next build the cluster may start gets 3; the trigger paused by the repository's config stays paused.
+    assert labels_of(settled["spec"]["output"])["release"] == "3"
+    assert paused(settled) == {"base:latest": False, "other:1": True}
+    assert START_WINDOW_ANNOTATION not in settled["metadata"]["annotations"]
+    assert settled["metadata"]["labels"]["is_autorebuild"] == "true"
+    # Nothing new: nothing written.
+    writes = client.writes
+    assert keeper.ensure_next(client.get("BuildConfig", "ns", "app"), "amd64") == client.bc
+    assert client.writes == writes
+
+
+def test_a_build_the_cluster_started_by_itself_moves_the_buildconfig_on_when_adopted():
+    client = FakeClient(buildconfig(image_labels={"release": "3", "vcs-ref": COMMIT}), [build_with("3"), build_with("2")])
+    after = ReleaseKeeper(client, "ns", "app").ensure_next(client.get("BuildConfig", "ns", "app"), "amd64")
+    assert labels_of(after["spec"]["output"])["release"] == "4" and client.writes == 1
+
+
+def test_a_window_left_by_a_run_that_died_is_closed_by_the_next_run_and_another_runs_fresh_one_is_not():
+    old = (NOW - datetime.timedelta(seconds=STALE_WINDOW_SECONDS + 60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for since, closed in ((old, True), (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), False)):
+        triggers = [{"type": "ImageChange", "imageChange": {"from": {"kind": "ImageStreamTag", "name": "base:latest"}, "paused": True}}]
+        bc = buildconfig(triggers=triggers, image_labels={"release": "4", "vcs-ref": COMMIT, "name": "osbs/app"},
+                         annotations={START_WINDOW_ANNOTATION: json.dumps({"paused": ["base:latest"], "since": since})})
+        client = FakeClient(bc, [build_with("3")])
+        after = ReleaseKeeper(client, "ns", "app").ensure_next(client.get("BuildConfig", "ns", "app"), "amd64")
+        assert paused(after) == {"base:latest": not closed}
+        assert (START_WINDOW_ANNOTATION in after["metadata"]["annotations"]) is not closed
+        assert client.writes == (1 if closed else 0)
