@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from testlib import run_module
+from testlib import make_git_repo, run_module, run_playbook
 
 DATA = Path(__file__).resolve().parent.parent.parent / "data" / "osbs-client"
 
@@ -140,3 +141,38 @@ def test_a_legacy_name_of_another_repository_is_not_adopted(osbs_engine, busybox
     assert result["name"] != "forked-main" and "adopted" not in result
     kept = http.get(api(osbs_engine, "buildconfigs", "forked-main"), timeout=60).json()
     assert kept["metadata"]["resourceVersion"] == created.json()["metadata"]["resourceVersion"], "the fork's was changed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("release", ["0.39", "0.15"])
+def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_engine, busybox_base, base_seen, tmp_path, release):
+    """The whole flow on a real repository: osbs-client's BuildConfig (0.39: the ref a commit, found by labels; 0.15:
+    no labels, found by name) is adopted with its changes in the diff, builds the image, and a rerun changes nothing."""
+    data = recorded(release)
+    repo = data["git_uri"].rstrip("/").rsplit("/", 1)[-1][: -len(".git")]
+    uri, commit = make_git_repo(tmp_path / repo, {"Dockerfile": "FROM %s\nLABEL name=osbs/%s\nRUN echo adopted > /adopted\n"
+                                                                % (busybox_base, repo)})
+    legacy = copy.deepcopy(data["buildconfig"])
+    name = legacy["metadata"]["name"]
+    legacy["spec"]["source"]["git"].update(uri=uri, ref=commit if release == "0.39" else "main")
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    http = osbs_engine.session()
+    created = http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60)
+    assert created.status_code == 201, created.text
+
+    extra = {"git_uri": uri, "git_branch": "main", "registry_uri": osbs_engine.registry, "autorebuild": False,
+             "registry_secret": osbs_engine.registry_secret, "osbs_namespace": osbs_engine.namespace}
+    first = run_playbook(osbs_engine, "osbs.flow.build", extra, env={"ANSIBLE_DIFF_ALWAYS": "true"})
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert re.search(r'^-\s+"customStrategy": \{', first.stdout, re.M), first.stdout[-4000:]  # the diff shows it
+    assert re.search(r'^\+\s+"dockerStrategy": \{', first.stdout, re.M)
+    assert "build      : %s-1 Complete (started)" % name in first.stdout, first.stdout[-3000:]
+
+    items = http.get(api(osbs_engine, "buildconfigs"), timeout=60).json()["items"]
+    assert [bc["metadata"]["name"] for bc in items if bc["spec"]["source"]["git"]["uri"] == uri] == [name]
+
+    writes = osbs_engine.writes()
+    again = run_playbook(osbs_engine, "osbs.flow.build", extra)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert "build      : %s-1 Complete (existing)" % name in again.stdout, again.stdout[-3000:]
+    assert osbs_engine.writes() == writes, "a rerun with nothing new wrote"
