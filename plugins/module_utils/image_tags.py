@@ -27,8 +27,9 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import TAG_RULES
 ADDITIONAL_TAGS_FILE = "additional-tags"
 NAME_LABEL, VERSION_LABEL, RELEASE_LABEL = "name", "version", "release"
 TAG_MAX_LENGTH = 128
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_NOT_TAG_CHARACTER = re.compile(r"[^\w.-]+")
+# ASCII: Python's \w also matches letters such as ü, which no registry accepts in a tag.
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+_NOT_TAG_CHARACTER = re.compile(r"[^\w.-]+", re.ASCII)
 _TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})")
 
 PRIMARY, FLOATING, UNIQUE, ADDITIONAL = "primary", "floating", "unique", "additional"
@@ -62,9 +63,7 @@ def unique_tag(branch, created, uid):
         raise OsbsFlowError("the Build's uid %r has fewer than 8 hex digits: cannot make its unique tag" % (uid,))
     suffix = "-%s-%s" % ("".join(match.groups()), hex_uid[:8])
     prefix = _NOT_TAG_CHARACTER.sub("_", branch or "").lstrip(".-")[:TAG_MAX_LENGTH - len(suffix)] or "none"
-    tag = prefix + suffix
-    assert is_valid_tag(tag), tag
-    return tag
+    return prefix + suffix
 
 
 def additional_tags_path(context_dir, dockerfile_path):

@@ -61,9 +61,10 @@ options:
     description:
       - More tags of O(image)'s repository that name the same image, each imported into its own ImageStreamTag
         of the same ImageStream, checked against the same digest (O(expected_digest), or the one O(image)'s
-        import found): the version-release and version tags M(osbs.flow.osbs_image_tags) gave the image
-        (its RV(osbs.flow.osbs_image_tags#module:imagestream_tags)), so that a dependent built C(FROM base:1.0)
-        is found, and rebuilt, when C(1.0) moves.
+        import found).
+      - These are the version-release and version tags M(osbs.flow.osbs_image_tags) gave the image (its
+        RV(osbs.flow.osbs_image_tags#module:imagestream_tags)), so that a dependent built C(FROM base:1.0) is
+        found, and rebuilt, when C(1.0) moves.
     type: list
     elements: str
   insecure:

@@ -84,3 +84,8 @@ def test_the_wave_starts_from_every_tag_of_the_new_image():
     assert graph.base_parent[("osbs", "floating")] == ROOT
     assert graph.parents[("osbs", "child")] == {("osbs", "floating")}
     assert sorted(name for _ns, name in build_graph(items, ("osbs", "base:latest")).nodes) == ["latest"]
+
+
+def test_tags_are_ascii_as_registries_take_them():
+    assert not is_valid_tag("ünï")
+    assert unique_tag("feature/ünï", "2026-12-04T18:53:09Z", UID) == "feature_n_-20261204185309-3f9a2c1b"
