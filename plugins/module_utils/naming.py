@@ -126,8 +126,13 @@ OSBS_CLIENT_NAME_LIMIT = 53  # room for `-<build number>-build` in the build pod
 OSBS_CLIENT_HASH_LENGTH = 5
 _NOT_NAME_CHARS = re.compile(r"[^-a-z0-9]")
 _NOT_OSBS_LABEL_CHARS = re.compile(r"[^-a-z0-9.]")
-# What osbs-client 0.15 accepted as a build name (spec.py BuildIDParam); nothing else is ever looked up by name.
-_OSBS_CLIENT_0_15_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+# A BuildConfig name OpenShift 4 accepts (a DNS subdomain: OAS validation.go ValidateBuildConfig); no other name
+# can exist on the cluster, so no other is ever looked up.
+_BUILDCONFIG_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def is_buildconfig_name(name):
+    return bool(_BUILDCONFIG_NAME.match(name))
 
 
 def humanish_repo_name(git_uri):
@@ -181,7 +186,7 @@ def osbs_client_names(git_uri, git_branch):
     path = urlsplit(git_uri).path.lstrip("/")
     shortened = _osbs_client_0_48_sanitized(repo, branch, OSBS_CLIENT_NAME_LIMIT - OSBS_CLIENT_HASH_LENGTH - 1, _NOT_NAME_CHARS)
     names["0.48"] = "-".join(part for part in (shortened, _short_hash(path + branch)) if part)
-    return {release: name for release, name in names.items() if _OSBS_CLIENT_0_15_NAME.match(name)}
+    return names
 
 
 def osbs_client_label_value(text):

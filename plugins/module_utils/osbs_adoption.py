@@ -21,6 +21,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     branch_label_values,
     buildconfig_name,
     git_branch_name,
+    is_buildconfig_name,
     normalize_git_uri,
     osbs_client_names,
     repo_label_values,
@@ -136,7 +137,8 @@ def find_existing_buildconfig(client, namespace, params):
         return Found(bc, "name %s" % ours)
     legacy = {}
     for release, name in sorted(osbs_client_names(git_uri, git_branch).items(), reverse=True):
-        legacy.setdefault(name, []).insert(0, release)
+        if is_buildconfig_name(name):
+            legacy.setdefault(name, []).insert(0, release)
     for name, releases in legacy.items():
         bc = client.get("BuildConfig", namespace, name)
         # A name another repository's BuildConfig has under osbs-client's shortened names is not this one's.
