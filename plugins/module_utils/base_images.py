@@ -231,6 +231,21 @@ def import_tracked(client, tracked, scheduled=None):
     return digest
 
 
+def schedule_tag(client, namespace, istag, stream, check_mode):
+    """Make an existing ImageStreamTag that imports an image by tag scheduled; whether it was not already.
+
+    With an import of the tag (its own policies, `scheduled` added): the server writes an import's importPolicy to
+    the spec tag, which is how `oc tag --scheduled` and `oc import-image --scheduled` set it too.
+    """
+    stream_name, tag = split_imagestreamtag(istag)
+    spec_tag = spec_tag_of(stream, tag)
+    if not spec_tag or _tracked_image(spec_tag) is None or (spec_tag.get("importPolicy") or {}).get("scheduled"):
+        return False
+    if not check_mode:
+        import_tracked(client, TrackedTag(namespace, "%s:%s" % (stream_name, tag), stream, spec_tag), scheduled=True)
+    return True
+
+
 def check_base_images(images):
     """The canonical form of every entry, in order and once each; the first bad entry is an OsbsFlowError."""
     if not images:
@@ -240,6 +255,29 @@ def check_base_images(images):
     for image in images:
         canonical.setdefault(canonical_image(image), image)
     return canonical
+
+
+def refresh_tag(client, tracked, buildconfigs, scheduled, check_mode):
+    """Import the tag's image when the registry holds a new one (or its scheduled flag changes); its report row."""
+    previous = tracked.digest
+    newest = preview_digest(client, tracked)
+    moved = newest != previous
+    was_scheduled = bool((tracked.spec_tag.get("importPolicy") or {}).get("scheduled"))
+    reschedule = scheduled is not None and was_scheduled != scheduled
+    digest = newest
+    if (moved or reschedule) and not check_mode:
+        digest = import_tracked(client, tracked, scheduled)
+    if moved and digest != previous:
+        why = "the base image moved from %s to %s" % (previous or "nothing", digest)
+    else:
+        why = unfinished_cascade(client, buildconfigs, (tracked.namespace, tracked.istag))
+    return {
+        "imagestreamtag": tracked.name, "digest": digest, "previous_digest": previous, "moved": moved,
+        "scheduled": scheduled if reschedule else was_scheduled,
+        "changed": moved or reschedule, "was_scheduled": was_scheduled,
+        "wave": bool(why) and not check_mode,
+        "reason": ("check mode: the wave would run: " + why if check_mode else why) if why else "its dependents have their images",
+    }
 
 
 def run_base_images(module):
@@ -252,44 +290,25 @@ def run_base_images(module):
     result = {"changed": False, "bases": [], "waves": [], "lines": []}
     before, after = {}, {}
     for image, given in wanted.items():
-        tags = tracking_tags(client, buildconfigs, image)
-        if not tags:
+        rows = []
+        for tracked in tracking_tags(client, buildconfigs, image):
+            row = refresh_tag(client, tracked, buildconfigs, params["scheduled_import"], module.check_mode)
+            if row.pop("changed"):
+                result["changed"] = True
+                before[row["imagestreamtag"]] = {"digest": row["previous_digest"], "scheduled": row["was_scheduled"]}
+                after[row["imagestreamtag"]] = {"digest": row["digest"], "scheduled": row["scheduled"]}
+            row.pop("was_scheduled")
+            rows.append(row)
+            if row["wave"]:
+                result["waves"].append({"namespace": tracked.namespace, "imagestreamtag": tracked.istag,
+                                        "digest": row["digest"], "image": given, "reason": row["reason"]})
+            new = " (new)" if row["moved"] else ""
+            result["lines"].append("%s -> %s %s%s: %s" % (shown_image(given), row["imagestreamtag"], row["digest"] or "-", new, row["reason"]))
+        if not rows:
             module.warn("no ImageStreamTag tracks base image %s: no ImageChange trigger of a BuildConfig in %s names a "
                         "tag that imports it, so nothing is rebuilt for it" % (shown_image(given), ", ".join(namespaces)))
-        entry = {"image": given, "canonical": image, "imagestreamtags": []}
-        for tracked in tags:
-            previous = tracked.digest
-            newest = preview_digest(client, tracked)
-            moved = newest != previous
-            policy = tracked.spec_tag.get("importPolicy") or {}
-            reschedule = params["scheduled_import"] is not None and bool(policy.get("scheduled")) != params["scheduled_import"]
-            digest = newest
-            if (moved or reschedule) and not module.check_mode:
-                digest = import_tracked(client, tracked, params["scheduled_import"])
-            if moved or reschedule:
-                result["changed"] = True
-                before[tracked.name] = {"digest": previous, "scheduled": bool(policy.get("scheduled"))}
-                after[tracked.name] = {"digest": digest, "scheduled": params["scheduled_import"] if reschedule else bool(policy.get("scheduled"))}
-            root = (tracked.namespace, tracked.istag)
-            if moved and digest != previous:
-                why = "the base image moved from %s to %s" % (previous or "nothing", digest)
-            else:
-                why = unfinished_cascade(client, buildconfigs, root)
-            row = {"imagestreamtag": tracked.name, "digest": digest, "previous_digest": previous, "moved": moved,
-                   "scheduled": bool(policy.get("scheduled")) if not reschedule else params["scheduled_import"],
-                   "wave": bool(why) and not module.check_mode, "reason": why or "its dependents have their images"}
-            if module.check_mode and why:
-                row["reason"] = "check mode: the wave would run: " + why
-            entry["imagestreamtags"].append(row)
-            if row["wave"]:
-                result["waves"].append({"namespace": tracked.namespace, "imagestreamtag": tracked.istag, "digest": digest,
-                                        "image": given, "reason": why})
-        result["bases"].append(entry)
-        for row in entry["imagestreamtags"]:
-            result["lines"].append("%s -> %s %s%s: %s" % (shown_image(given), row["imagestreamtag"], row["digest"] or "-",
-                                                         " (new)" if row["moved"] else "", row["reason"]))
-        if not entry["imagestreamtags"]:
             result["lines"].append("%s: no ImageStreamTag tracks it" % shown_image(given))
+        result["bases"].append({"image": given, "canonical": image, "imagestreamtags": rows})
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     return result

@@ -15,6 +15,7 @@ import json
 import posixpath
 import time
 
+from ansible_collections.osbs.flow.plugins.module_utils.base_images import schedule_tag
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.identity import DOCKERFILE_LABELS_ANNOTATION, dockerfile_labels_annotation
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
@@ -259,13 +260,14 @@ def _trigger_from(trigger):
     return source
 
 
-def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure):
+def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure, scheduled=False):
     """Make the ImageStreamTag the trigger watches resolve, importing the base image when it is missing.
 
     The import is synchronous (an ImageStreamImport), so the new trigger can be
     marked as already seeing the current image and fires only for a newer one.
-    Returns the name of the ImageStream imported into, or None; a base image
+    Returns the name of the ImageStream imported into (or made scheduled), or None; a base image
     that cannot be imported is an OsbsFlowError with the registry's reason.
+    `scheduled` also makes an existing tag that imports an image by tag scheduled (base_images.schedule_tag).
     """
     client = module.client
     stream_name, tag = trigger_tag.split(":", 1)
@@ -274,12 +276,13 @@ def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure
         known = {t.get("name") for t in (stream.get("spec") or {}).get("tags") or []}
         known |= {t.get("tag") for t in (stream.get("status") or {}).get("tags") or []}
         if tag in known:
-            return None
+            return stream_name if scheduled and schedule_tag(client, namespace, trigger_tag, stream, module.check_mode) else None
     if module.check_mode:
         return stream_name
     # The base image must be importable: without it no build of this BuildConfig can start.
     import_outcome(
-        client.create("ImageStreamImport", namespace, imagestreamimport_body(namespace, stream_name, tag, base_image, insecure, True)),
+        client.create("ImageStreamImport", namespace,
+                      imagestreamimport_body(namespace, stream_name, tag, base_image, insecure, True, scheduled=scheduled)),
         "base image %s (for ImageStreamTag %s/%s; set base_image_insecure for an insecure registry)" % (base_image, namespace, trigger_tag),
     )
     return stream_name
@@ -316,7 +319,8 @@ def ensure_buildconfig(module):
         name = existing["metadata"]["name"]
     desired = desired_spec(params, recorded_commit(existing) if existing else None)
     if desired["trigger_tag"] and params["create_base_imagestream"]:
-        created = ensure_base_imagestream(module, namespace, params["base_image"], desired["trigger_tag"], params["base_image_insecure"])
+        created = ensure_base_imagestream(module, namespace, params["base_image"], desired["trigger_tag"], params["base_image_insecure"],
+                                          params["base_image_scheduled_import"])
         if created:
             result["changed"] = True
             result["base_imagestream_created"] = created

@@ -144,12 +144,15 @@ def tag_import_mode(stream, tag):
     return tag_import_policy(stream, tag).get("importMode") or None
 
 
-def imagestreamimport_body(namespace, name, tag, image, insecure, store, import_mode=None):
+def imagestreamimport_body(namespace, name, tag, image, insecure, store, import_mode=None, scheduled=False):
     """An ImageStreamImport of one image. import_mode is sent when given: an import with `import: true` writes
-    its importPolicy to the spec tag, so the tag's own mode must be sent back or it would become Legacy."""
+    its importPolicy to the spec tag, so the tag's own mode must be sent back or it would become Legacy.
+    `scheduled`: the cluster re-imports the tag periodically (importPolicy.scheduled)."""
     import_policy = {"insecure": bool(insecure)}
     if import_mode:
         import_policy["importMode"] = import_mode
+    if scheduled:
+        import_policy["scheduled"] = True
     return {
         "apiVersion": "image.openshift.io/v1",
         "kind": "ImageStreamImport",

@@ -21,7 +21,7 @@ description:
     untouched and nothing is written.
   - A new image is imported by tag, keeping the tag's import policy (its C(scheduled) flag and import mode) and
     reference policy, so a scheduled tag stays scheduled.
-  - Returns in RV(waves) the tags whose dependents need the autorebuild wave (M(osbs.flow.osbs_autorebuild)):
+  - Returns in RV(waves) the tags whose dependents need the autorebuild wave (M(osbs.flow.osbs_autorebuild)),
     those whose image moved now, and those whose cascade is unfinished because the cluster imported a new image
     by itself (C(importPolicy.scheduled)) and its ImageChange triggers started the first level of builds. A tag
     whose dependents all have their images needs no wave.

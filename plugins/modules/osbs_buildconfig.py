@@ -109,6 +109,18 @@ options:
     description: Create the base image's ImageStream (importing the base image) when it does not exist.
     type: bool
     default: true
+  base_image_scheduled_import:
+    description:
+      - Give the base image's ImageStreamTag C(importPolicy.scheduled=true), so the cluster imports the base image
+        again periodically (every 15 minutes by default) and the ImageChange trigger starts a build when it
+        changes, with nobody importing it; for base images the flow does not build (a vendor's).
+        An existing tag that imports an image by tag is made scheduled too, with an import of it (which brings in
+        a newer image if the registry has one, as the first scheduled import would).
+      - V(false), OpenShift's default, creates the tag without it and leaves an existing tag's policy as it is,
+        since other BuildConfigs share the tag; the playbook osbs.flow.rebuild_dependents's C(scheduled_import)
+        sets or clears it.
+    type: bool
+    default: false
   image:
     description:
       - Repository of the built image in the registry, without registry or tag (the Dockerfile's C(name) label).
@@ -304,6 +316,7 @@ def main():
         base_image=dict(type="str"),
         base_image_insecure=dict(type="bool", default=False),
         create_base_imagestream=dict(type="bool", default=True),
+        base_image_scheduled_import=dict(type="bool", default=False),
         image=dict(type="str"),
         image_tag=dict(type="str", default="latest"),
         registry_uri=dict(type="str"),

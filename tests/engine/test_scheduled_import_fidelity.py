@@ -1,4 +1,4 @@
-"""Scheduled imports as openshift-controller-manager's scheduled image controller makes them (docs/openshift-fidelity.md E1, E2).
+"""Scheduled imports as openshift-controller-manager's scheduled image controller makes them (docs/openshift-fidelity.md D3, D4).
 
 A re-import that finds the image the tag names already writes nothing (openshift-apiserver imagestreamimport rest.go
 Create: `hasAnnotation && !hasChanges`), so a scheduled tag whose image did not move keeps its ImageStream's

@@ -34,6 +34,8 @@ def test_tarball_has_the_collection_and_leaves_the_rest_out(tarball):
     for module in ("osbs_buildconfig", "osbs_build", "reactor_import_image", "pulp_sync", "osbs_autorebuild"):
         assert "plugins/modules/%s.py" % module in names
     assert "playbooks/build.yml" in names
+    assert "playbooks/rebuild_dependents.yml" in names and "plugins/modules/osbs_base_images.py" in names
+    assert "roles/rebuild_dependents/tasks/wave.yml" in names
     assert "meta/runtime.yml" in names
     # What galaxy.yml's license names, and what meta/execution-environment.yml points at.
     assert {"LICENSE", "requirements.txt", "bindep.txt"} <= top

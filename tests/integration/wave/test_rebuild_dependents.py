@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from testlib import run_playbook, wait_for
+from testlib import run_module, run_playbook, wait_for
 from vendorlib import Vendor, imagestream
 from wavelib import WaveGraph
 
@@ -190,3 +190,37 @@ def test_bad_base_images_are_refused_by_name_before_anything_is_written(osbs_eng
         assert expected in result.stdout, result.stdout[-2000:]
         assert "s3cret" not in result.stdout + result.stderr
     assert osbs_engine.writes() == writes
+
+
+@pytest.mark.slow
+def test_osbs_buildconfig_makes_the_base_tag_scheduled_when_asked(osbs_engine, busybox_base, tmp_path):
+    vendor = Vendor(osbs_engine, busybox_base, "%s/vendor/sb-ubi:latest" % osbs_engine.registry, tmp_path / "storage")
+    vendor.publish("1")
+    graph = WaveGraph(osbs_engine, busybox_base, tmp_path, prefix="sb-", parents={"app": None, "other": None})
+    graph.base_images.update(app=vendor.image, other=vendor.image)
+    graph.make_repo("app")
+    graph.make_repo("other")
+
+    def scheduled():
+        [spec_tag] = [t for t in vendor_stream(graph, vendor)["spec"]["tags"] if t["name"] == "latest"]
+        return spec_tag["importPolicy"].get("scheduled", False)
+
+    graph.ensure_buildconfig("app")  # the default, as OpenShift's: not scheduled
+    assert scheduled() is False
+
+    def ensure_other(check_mode=False):
+        _, uri = graph.repos["other"]
+        return run_module(osbs_engine, "osbs_buildconfig", dict(
+            namespace=osbs_engine.namespace, git_uri=uri, git_branch="main", git_commit=graph.commits["other"],
+            base_image=vendor.image, image="sb-other", registry_uri=osbs_engine.registry,
+            registry_secret=osbs_engine.registry_secret, base_image_scheduled_import=True,
+        ), check_mode=check_mode)
+
+    checked = ensure_other(check_mode=True)
+    assert checked["changed"] is True and scheduled() is False, checked
+    made = ensure_other()
+    assert not made.get("failed"), made.get("msg")
+    assert made["base_imagestream_created"] == vendor_stream_name(vendor) and scheduled() is True
+    writes = osbs_engine.writes()
+    again = ensure_other()
+    assert again["changed"] is False and osbs_engine.writes() == writes, again
