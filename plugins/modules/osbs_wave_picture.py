@@ -23,6 +23,8 @@ description:
   - Every name in the graph comes from BuildConfigs and repositories, so nodes are identified by position and every
     label is escaped for DOT, Mermaid and Markdown, so no name can change the graph, the page or the command.
     C(dot) gets the graph on its standard input and only fixed options, and is stopped after 60 seconds.
+extends_documentation_fragment:
+  - osbs.flow.attributes
 options:
   rows:
     description:
