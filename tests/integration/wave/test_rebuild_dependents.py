@@ -102,9 +102,22 @@ def test_a_new_vendor_image_rebuilds_its_dependents_once_and_a_rerun_writes_noth
     before = build_names(graph)
     new_digest = vendor.publish("2")
 
+    # Check mode: the new image is seen, nothing is imported or built.
+    writes, stream = osbs_engine.writes(), vendor_stream(graph, vendor)
+    checked = run_playbook(osbs_engine, "osbs.flow.rebuild_dependents", {
+        "base_images": [vendor.image], "osbs_namespace": osbs_engine.namespace}, check=True)
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert "%s (new): check mode: the wave would run" % new_digest in checked.stdout, checked.stdout[-3000:]
+    assert osbs_engine.writes() - writes == 1  # the preview
+    assert vendor_stream(graph, vendor)["metadata"]["resourceVersion"] == stream["metadata"]["resourceVersion"]
+    assert build_names(graph) == before
+
     result = rebuild_dependents(osbs_engine, vendor, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     [wave] = json.loads((tmp_path / "report.json").read_text())
+    # The wave's own report, as the build playbook writes it, beside the combined one.
+    own = json.loads((tmp_path / ("report-%s-%s-latest.json" % (osbs_engine.namespace, vendor_stream_name(vendor)))).read_text())
+    assert own == wave["rows"]
     assert wave["base_image"] == vendor.image and wave["digest"] == new_digest
     assert sorted(row["buildconfig"] for row in wave["rows"]) == sorted(graph.buildconfigs[short] for short in SHORTS)
     assert {row["action"] for row in wave["rows"]} <= {"rebuilt", "adopted"}, wave["rows"]
