@@ -149,6 +149,46 @@ def test_two_runs_at_once_start_each_dependent_once(osbs_engine, vendor_graph, t
     assert_cascade(graph, new_digest, before)
 
 
+@pytest.mark.slow
+def test_a_run_racing_the_build_playbook_starts_no_build_twice_for_one_image(osbs_engine, vendor_graph, tmp_path):
+    """rebuild_dependents for a new vendor image, and at the same time the build playbook of app (when_running=wait).
+
+    The build playbook may make a user build of app beside the autorebuild (the recipe is the user's), and then its
+    own wave rebuilds leaf from that image; what must never happen is two builds for one trigger: one autorebuild
+    of app for the vendor's image, and one build of leaf per image of app.
+    """
+    graph, vendor = vendor_graph
+    before = build_names(graph)
+    new_digest = vendor.publish("4")
+    _, uri = graph.repos["app"]
+    results = {}
+    runs = {
+        "rebuild": lambda: rebuild_dependents(osbs_engine, vendor),
+        "build": lambda: run_playbook(osbs_engine, "osbs.flow.build", {
+            "git_uri": uri, "git_branch": "main", "registry_uri": osbs_engine.registry,
+            "registry_secret": osbs_engine.registry_secret, "osbs_namespace": osbs_engine.namespace,
+            "when_running": "wait", "wait_timeout": 600}),
+    }
+    threads = [threading.Thread(target=lambda name=name, run=run: results.__setitem__(name, run())) for name, run in runs.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, result in results.items():
+        assert result.returncode == 0, (name, result.stdout[-3000:])
+
+    made = new_builds(graph, before)
+    autorebuilds = [b for b in made["app"] if any((c.get("imageChangeBuild") or {}).get("imageID", "").endswith(new_digest)
+                                                    for c in b["spec"].get("triggeredBy") or [])]
+    assert len(autorebuilds) == 1, [b["metadata"]["name"] for b in made["app"]]
+    assert len(made["app"]) <= 2  # the autorebuild, and the playbook's user build when the recipe differs
+    app_images = {b["status"]["output"]["to"]["imageDigest"] for b in made["app"]}
+    leaf_bases = [base_digest(b) for b in made["leaf"]]
+    assert sorted(set(leaf_bases)) == sorted(leaf_bases), leaf_bases  # one leaf build per image of app
+    assert set(leaf_bases) <= app_images and graph.istag_digest("app") in leaf_bases
+    assert base_digest(graph.builds("leaf")[-1]) == graph.istag_digest("app")
+
+
 @pytest.fixture(scope="module")
 def scheduled_graph(osbs_engine, busybox_base, tmp_path_factory):
     return make_graph(osbs_engine, busybox_base, tmp_path_factory.mktemp("rebuild-scheduled"), "rs-")
