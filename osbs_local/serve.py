@@ -26,6 +26,7 @@ from .controllers.builds import BuildController, BuildSettings
 from .controllers.imports import ImageStreamController
 from .controllers.serviceaccounts import ServiceAccountController
 from .controllers.triggers import TriggerController
+from .kinds import rbac
 from .kinds.core import NAMESPACES, SECRETS  # importing osbs_local.kinds registers every kind the API serves
 from .executor import git_source
 from .executor.process import record_process_groups_in
@@ -42,8 +43,9 @@ def _ca_bundle(state_dir: Path, ca_cert: Path) -> Path:
 
 
 def _bootstrap(api) -> None:
-    """Namespace `osbs` and the dockercfg secret for the integrated registry (kept current)."""
+    """The bootstrap RBAC policy, namespace `osbs` and the dockercfg secret for the integrated registry (kept current)."""
     namespaces, secrets_resource = NAMESPACES.resource, SECRETS.resource
+    rbac.bootstrap(api)
     if api.store.peek("namespaces", "", NAMESPACE) is None:
         api.create(namespaces, None, {"metadata": {"name": NAMESPACE}})
     dockercfg = base64.b64encode(json.dumps(api.registry_auths).encode()).decode()

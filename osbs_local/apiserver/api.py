@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from . import patching, registration
+from .authn import Tokens
 from .errors import (ApiError, Cause, already_exists, bad_request, conflict, invalid, invalid_object, not_found,
                      status_details, success_status)
 from .meta import GENERATE_CHARS, NAME_RE, now
@@ -46,6 +47,7 @@ class Api:
         self.registry_ca = registry_ca
         # Credentials for the integrated registry, used when a build or import names it without a secret.
         self.registry_auths: Optional[dict] = None
+        self.tokens: Optional[Tokens] = None  # who may call the API (the HTTP server's; authn.py)
 
     # -- helpers ---------------------------------------------------------------------------------
     def require_namespace(self, namespace: str) -> None:
@@ -101,6 +103,7 @@ class Api:
         causes = strategy.validate(self, obj, None)
         if causes:
             raise invalid_object(resource, meta["name"], causes)
+        strategy.admit(self, resource, obj, None, "")
         if dry:
             return obj
         try:
@@ -138,6 +141,13 @@ class Api:
         return obj
 
     def _validate_name(self, resource: Resource, name: str) -> None:
+        if resource.path_segment_names:
+            # apimachinery path.IsValidPathSegmentName
+            problem = ("may not be '.' or '..'" if name in (".", "..") else
+                       "may not contain '/'" if "/" in name else "may not contain '%'" if "%" in name else None)
+            if problem:
+                raise invalid_object(resource, name, [Cause("metadata.name", "FieldValueInvalid", f"Invalid value: {name!r}: {problem}")])
+            return
         if len(name) > 253 or not NAME_RE.match(name):
             raise invalid_object(
                 resource,
@@ -257,6 +267,7 @@ class Api:
         causes = strategy.validate(self, new, old, subresource)
         if causes:
             raise invalid_object(resource, meta["name"], causes)
+        strategy.admit(self, resource, new, old, subresource)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
         if _without_rv(new) == _without_rv(old) or dry:
             return new  # a no-op update writes nothing and keeps the resourceVersion, like the apiserver

@@ -7,7 +7,6 @@ the connection's own thread, so one slow client never stalls the accept loop.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import socket
@@ -21,6 +20,7 @@ import yaml
 
 from . import discovery, printing, routing
 from .api import Api
+from .authn import Tokens, UserInfo, acting_as
 from .errors import ApiError, bad_request
 from .metrics import Metrics
 from .rest import Response
@@ -39,7 +39,7 @@ class EngineHTTPServer(ThreadingHTTPServer):
     def __init__(self, address, api: Api, token: str, ssl_context: Optional[ssl.SSLContext]):
         super().__init__(address, RequestHandler)
         self.api = api
-        self.token = token
+        api.tokens = Tokens(token)
         self.ssl_context = ssl_context
         self.metrics = Metrics()
         self.stopping = threading.Event()
@@ -130,10 +130,18 @@ class RequestHandler(BaseHTTPRequestHandler):
                     raise bad_request(f"the request body is not valid YAML: {exc}") from None
             raise bad_request("the request body is not valid JSON") from None
 
-    def _authorised(self) -> bool:
+    def _user(self) -> Optional[UserInfo]:
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.server.token.encode())
+        if scheme.lower() != "bearer":
+            return None
+        store = self.server.api.store
+
+        def service_account_uid(namespace: str, name: str) -> Optional[str]:
+            service_account = store.peek("serviceaccounts", namespace, name)
+            return service_account["metadata"]["uid"] if service_account else None
+
+        return self.server.api.tokens.authenticate(token.strip(), service_account_uid)
 
     def _start_stream(self, content_type: str) -> None:
         self.send_response(200)
@@ -195,13 +203,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             if public is not None:
                 self._respond(public)
                 return
-            if not self._authorised():
+            user = self._user()
+            if user is None:
                 self._read_body()
                 self._send_error(ApiError(401, "Unauthorized", "Unauthorized"))
                 return
             if self._non_resource(method, path):
                 return
-            self._respond(routing.resource_request(self.server.api, incoming))
+            with acting_as(user):
+                response = routing.resource_request(self.server.api, incoming)
+            self._respond(response)
         except ApiError as error:
             self._send_error(error)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):

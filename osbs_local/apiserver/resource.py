@@ -38,6 +38,8 @@ class Resource:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = ()
+    # Names validated as path segments only (RBAC's ValidateRBACName), not as DNS subdomains.
+    path_segment_names: bool = False
     extra_field_selectors: dict = field(default_factory=dict)
     version: str = "v1"
     # Stored in the object store (False: computed from other objects, like imagestreamtags).

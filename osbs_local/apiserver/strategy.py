@@ -26,6 +26,9 @@ class Strategy:
     def validate(self, api: "Api", obj: dict, old: Optional[dict], subresource: str = "") -> list[Cause]:
         return []
 
+    def admit(self, api: "Api", resource: "Resource", obj: dict, old: Optional[dict], subresource: str) -> None:
+        """Validating admission, after validation: raise an ApiError (403) to refuse the write."""
+
     def delete(self, api: "Api", resource: "Resource", old: dict, options: dict, dry: bool) -> dict:
         """Remove old (its preconditions already checked) and answer the DELETE."""
         return api.delete_stored(resource, old, options, dry)

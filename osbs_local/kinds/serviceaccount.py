@@ -15,14 +15,17 @@ import copy
 import fnmatch
 import json
 import random
+import time
 from typing import TYPE_CHECKING, Optional
 
 from .. import registry_client
 from ..apiserver import registration
+from ..apiserver.errors import Cause, invalid, not_found
 from ..apiserver.meta import GENERATE_CHARS
 from ..apiserver.printing import AGE, NAME
 from ..apiserver.registration import Kind
-from ..apiserver.resource import Resource
+from ..apiserver.resource import Resource, Subresource
+from ..apiserver.rest import Request, Response
 from ..apiserver.strategy import Strategy
 
 if TYPE_CHECKING:
@@ -177,9 +180,39 @@ def first_docker_secret(secrets: list[dict]) -> Optional[str]:
     return next((s["metadata"]["name"] for s in secrets if s.get("type") in DOCKER_SECRET_TYPES), None)
 
 
+MIN_TOKEN_SECONDS = 600  # Kubernetes' validation of TokenRequest.spec.expirationSeconds
+DEFAULT_TOKEN_SECONDS = 3600
+
+
+def _token(request: Request) -> Response:
+    """serviceaccounts/NAME/token: a TokenRequest answered with a bearer token for the ServiceAccount
+    (`kubectl create token NAME`; Kubernetes pkg/registry/core/serviceaccount/storage/token.go)."""
+    api = request.api
+    service_account = api.store.peek("serviceaccounts", request.namespace, request.name)
+    if service_account is None:
+        raise not_found(_sa_resource(), request.name)
+    spec = dict((request.body or {}).get("spec") or {})
+    seconds = spec.get("expirationSeconds") or DEFAULT_TOKEN_SECONDS
+    if not isinstance(seconds, int) or seconds < MIN_TOKEN_SECONDS:
+        raise invalid("TokenRequest.authentication.k8s.io", request.name, [Cause(
+            "spec.expirationSeconds", "FieldValueInvalid",
+            f"may not specify a duration less than {MIN_TOKEN_SECONDS} seconds")], "authentication.k8s.io", "TokenRequest")
+    spec["expirationSeconds"] = seconds
+    token, expires = api.tokens.issue(request.namespace, request.name, service_account["metadata"]["uid"], seconds)
+    return Response(201, {
+        "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": request.name, "namespace": request.namespace,
+                     "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "spec": spec,
+        "status": {"token": token, "expirationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))},
+    })
+
+
 KIND = Kind(
-    Resource("", "serviceaccounts", "serviceaccount", "ServiceAccount", True, short_names=("sa",)),
+    Resource("", "serviceaccounts", "serviceaccount", "ServiceAccount", True, short_names=("sa",),
+             subresources=(Subresource("token", "TokenRequest", ("create",)),)),
     Strategy(),
+    handlers={("create", "token"): _token},
     columns=[NAME, ("Secrets", "integer", "The number of secrets the service account lists.",
                     lambda o: len(o.get("secrets") or []), 0), AGE],
     merge_keys={"secrets": "name"},

@@ -114,7 +114,10 @@ def test_build_spec_is_immutable_and_terminal_phases_stay(engine, http, namespac
 
 def test_instantiate_errors(engine, http, namespace, make_bc):
     url = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
-    assert_status(http.post(f"{url}/ghost/instantiate", json={"metadata": {"name": "ghost"}}), 404, "NotFound")
+    # The build strategy admission reads the BuildConfig first and wraps its 404 (OAS strategyrestrictions, admission.NewForbidden).
+    ghost = assert_status(http.post(f"{url}/ghost/instantiate", json={"metadata": {"name": "ghost"}}), 403, "Forbidden")
+    assert ghost["message"] == 'buildconfigs.build.openshift.io "ghost" is forbidden: buildconfigs.build.openshift.io "ghost" not found'
+    assert ghost["details"] == {"name": "ghost", "group": "build.openshift.io", "kind": "buildconfigs"}
     paused = make_bc("paused")
     paused["metadata"]["annotations"] = {"openshift.io/build-config.paused": "true"}
     assert http.post(url, json=paused).status_code == 201

@@ -2,9 +2,9 @@
 
 OAS pkg/build/apiserver/registry/build/strategy.go: PrepareForUpdate keeps a Failed build's reason and message
 (only OutOfMemoryKilled may replace them), and manageConditions keeps one condition per phase: the current one
-True with the status's reason and message, every other one False with both cleared. OAS buildgenerator
-generator.go generateBuildFromConfig copies the request's triggeredBy unchanged, so a request without one makes a
-Build without one (`oc start-build` sends "Manually triggered" itself).
+True with the status's reason and message, every other one False with both cleared. OAS
+InstantiateREST.Create gives a BuildRequest without triggeredBy the cause "Manually triggered" (buildconfiginstantiate/
+rest.go); clone does not, and the generator copies the request's causes unchanged (generator.go).
 """
 
 from __future__ import annotations
@@ -36,9 +36,13 @@ def failed_build(engine, http, namespace, make_bc, name, push_secret=None):
     return started.json(), url
 
 
-def test_a_request_without_triggered_by_makes_a_build_without_it(engine, http, namespace, make_bc):
+def test_instantiate_without_triggered_by_is_manually_triggered_and_a_clone_keeps_the_requests(engine, http, namespace, make_bc):
     build, _ = failed_build(engine, http, namespace, make_bc, "no-cause")
-    assert "triggeredBy" not in build["spec"], build["spec"]
+    assert build["spec"]["triggeredBy"] == [{"message": "Manually triggered"}], build["spec"]
+    clone = http.post(f"{engine.base}{BUILD_API}/namespaces/{namespace}/builds/no-cause-1/clone",
+                      json={"kind": "BuildRequest", "apiVersion": "build.openshift.io/v1", "metadata": {"name": "no-cause-1"}})
+    assert clone.status_code == 201, clone.text
+    assert "triggeredBy" not in clone.json()["spec"], clone.json()["spec"]
 
 
 def test_conditions_follow_the_phase_and_only_the_current_one_has_a_reason(engine, http, namespace, make_bc):

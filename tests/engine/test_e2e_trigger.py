@@ -173,7 +173,7 @@ def test_import_then_image_change_trigger_fires_exactly_once_per_image(engine, h
     manual = http.post(f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs/{bc_name}/instantiate",
                        json={"kind": "BuildRequest", "metadata": {"name": bc_name}}).json()
     assert manual["spec"]["strategy"]["dockerStrategy"]["from"]["name"] == new_pull_spec
-    assert "triggeredBy" not in manual["spec"], manual["spec"]  # the request had none (OAS generateBuildFromConfig)
+    assert manual["spec"]["triggeredBy"] == [{"message": "Manually triggered"}]  # OAS InstantiateREST.Create
     assert wait_build(http, engine, namespace, manual["metadata"]["name"])["status"]["phase"] == "Complete"
     # The push secret's password reached neither the engine log nor any build log.
     password = json.loads((engine.state_dir / "registry" / "credentials.json").read_text())["password"]

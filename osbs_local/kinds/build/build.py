@@ -15,7 +15,7 @@ from ...apiserver.registration import Kind
 from ...apiserver.resource import Resource, Subresource, field_path
 from ...apiserver.rest import Request, Response
 from ...apiserver.strategy import Strategy
-from . import generator
+from . import admission, generator
 from .spec import (ACTIVE_PHASES, BUILD_CONFIG_LABEL, BUILD_NUMBER_ANNOTATION, TERMINAL_PHASES, build_name,
                    common_spec_defaults, source_label, strategy_type, validate_common_spec)
 
@@ -100,6 +100,9 @@ class BuildStrategy(Strategy):
         sync_conditions(new)
         if spec != old.get("spec"):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+
+    def admit(self, api, resource, obj, old, subresource):
+        admission.admit_write(api, resource, obj, old, subresource)
 
     def validate(self, api, obj, old, subresource=""):
         causes = validate_common_spec(obj.get("spec") or {})
@@ -219,6 +222,7 @@ def _log(request: Request) -> Response:
 
 
 def _clone(request: Request) -> Response:
+    admission.check_request(request.api, request.resource, request.namespace, request.name)
     return Response(201, generator.clone(request.api, request.namespace, request.name, request.body, request.dry_run))
 
 

@@ -14,7 +14,7 @@ from ...apiserver.registration import Kind, PublicHandler
 from ...apiserver.resource import Resource, Subresource
 from ...apiserver.rest import Request, Response
 from ...apiserver.strategy import Strategy
-from . import generator
+from . import admission, generator
 from .spec import (DEPRECATED_TRIGGER_TYPES, RUN_POLICIES, TRIGGER_TYPES, WEBHOOK_FIELDS, common_spec_defaults, source_label,
                    strategy_from, strategy_type, validate_common_spec)
 
@@ -62,6 +62,9 @@ class BuildConfigStrategy(Strategy):
             if value is not None and (not isinstance(value, int) or value < 0):
                 causes.append(Cause(f"spec.{field}", "FieldValueInvalid", "must be a non-negative integer"))
         return causes
+
+    def admit(self, api, resource, obj, old, subresource):
+        admission.admit_write(api, resource, obj, old, subresource)
 
 
 def _known_triggers(spec: dict) -> list:
@@ -178,8 +181,16 @@ def _webhook_secret_matches(api: Api, namespace: str, hook: dict, secret: str) -
     return bool(expected) and hmac.compare_digest(expected.encode(), secret.encode())
 
 
+MANUAL_TRIGGER_MESSAGE = "Manually triggered"  # buildapi.BuildTriggerCauseManualMsg
+
+
 def _instantiate(request: Request) -> Response:
-    return Response(201, generator.instantiate(request.api, request.namespace, request.name, request.body, request.dry_run))
+    admission.check_request(request.api, request.resource, request.namespace, request.name)
+    body = request.body
+    if isinstance(body, dict) and not body.get("triggeredBy"):
+        # OAS buildconfiginstantiate/rest.go InstantiateREST.Create; clone and the triggers do not add it
+        body = dict(body, triggeredBy=[{"message": MANUAL_TRIGGER_MESSAGE}])
+    return Response(201, generator.instantiate(request.api, request.namespace, request.name, body, request.dry_run))
 
 
 def _webhook(request: Request) -> Response:

@@ -235,7 +235,7 @@ def _new_build(api: Api, bc: dict, spec: dict, request: dict, number: int) -> di
     if request.get("revision"):
         build_spec["revision"] = copy.deepcopy(request["revision"])
     triggered_by = copy.deepcopy(request.get("triggeredBy") or [])
-    if triggered_by:  # the request's, unchanged (OAS generator.go generateBuildFromConfig); `oc start-build` sends one
+    if triggered_by:  # the request's, unchanged (OAS generator.go generateBuildFromConfig)
         build_spec["triggeredBy"] = triggered_by
     else:
         build_spec.pop("triggeredBy", None)

@@ -6,8 +6,6 @@ docs/openshift-fidelity.md A1, A5, B6 and C5 name the OpenShift source of each b
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -58,92 +56,6 @@ def test_an_oc_new_build_buildconfig_with_a_default_trigger_is_adopted_with_one_
     triggers = get_bc(osbs_engine, "newbuild")["spec"]["triggers"]
     assert triggers == [{"type": "GitHub", "github": {"secret": "hook"}}, {"type": "ImageChange", "imageChange": {"paused": True}}]
     assert run_module(osbs_engine, "osbs_buildconfig", args)["changed"] is False
-
-
-class _RestrictedApi(BaseHTTPRequestHandler):
-    """Answers as an OpenShift API server does to a user without `create` on builds/optimizeddocker.
-
-    The 403 is the Status that OAS strategyrestrictions/admission.go notAllowed makes through
-    admission.NewForbidden -> apierrors.NewForbidden(buildconfigs.build.openshift.io, name, ...).
-    """
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        path = self.path.split("?", 1)[0]
-        if path == "/version":
-            self._answer(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0"})
-        elif path == "/api":
-            self._answer(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
-        elif path == "/apis":
-            self._answer(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
-        elif path.endswith("/buildconfigs"):
-            self._answer(200, {"kind": "BuildConfigList", "apiVersion": "build.openshift.io/v1", "metadata": {}, "items": []})
-        else:
-            name = path.rsplit("/", 1)[-1]
-            self._answer(404, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": 'buildconfigs.build.openshift.io "%s" not found' % name, "reason": "NotFound",
-                               "details": {"name": name, "group": "build.openshift.io", "kind": "buildconfigs"}, "code": 404})
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.posted.append((self.path, body))
-        name = body["metadata"]["name"]
-        self._answer(403, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                           "message": 'buildconfigs.build.openshift.io "%s" is forbidden: build strategy Docker is not allowed' % name,
-                           "reason": "Forbidden", "details": {"name": name, "group": "build.openshift.io", "kind": "buildconfigs"},
-                           "code": 403})
-
-
-class _EngineThrough:
-    """The engine's module environment, pointed at another API server with another token."""
-
-    def __init__(self, engine, host):
-        self.engine, self.host = engine, host
-
-    def module_env(self, collections):
-        env = self.engine.module_env(collections)
-        env.pop("K8S_AUTH_KUBECONFIG", None)
-        env.update(K8S_AUTH_HOST=self.host, K8S_AUTH_API_KEY="restricted-user-token", K8S_AUTH_VERIFY_SSL="false")
-        return env
-
-
-@pytest.mark.parametrize("policy, permission", [
-    ("SkipLayers", "builds/optimizeddocker (imageOptimizationPolicy SkipLayers)"),
-    ("None", "builds/docker"),
-])
-def test_a_403_of_the_build_strategy_check_names_the_permission_and_the_role(osbs_engine, policy, permission, tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RestrictedApi)
-    server.posted = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        engine = _EngineThrough(osbs_engine, "http://127.0.0.1:%d" % server.server_address[1])
-        args = dict(namespace="restricted", git_uri="https://git.example.com/osbs/app.git", git_branch="main", git_commit="a" * 40,
-                    base_image="registry.example.com/osbs/base@sha256:" + "1" * 64, image="osbs/app",
-                    registry_uri="registry.example.com", image_optimization_policy=policy)
-        result = run_module(engine, "osbs_buildconfig", args)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert [path for path, _ in server.posted] == ["/apis/build.openshift.io/v1/namespaces/restricted/buildconfigs"]
-    assert result["failed"] is True
-    assert result["msg"].startswith('buildconfigs.build.openshift.io "app-main-')
-    assert "is forbidden: build strategy Docker is not allowed" in result["msg"]
-    assert ("this needs permission to create %s in group build.openshift.io in namespace restricted" % permission) in result["msg"]
-    assert "The cluster role system:build-strategy-docker grants it" in result["msg"]
-    assert "oc adm policy add-role-to-user system:build-strategy-docker USER -n restricted" in result["msg"]
-    assert "HTTP 403 Forbidden" in result["msg"]
-    assert result["status"]["reason"] == "Forbidden"
 
 
 @pytest.mark.slow
