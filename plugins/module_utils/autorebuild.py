@@ -27,7 +27,9 @@ from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image
 from ansible_collections.osbs.flow.plugins.module_utils.import_image import ImageImporter, same_image, tags_naming_same_image
+from ansible_collections.osbs.flow.plugins.module_utils.registry_api import DEFAULT_TIMEOUT as REGISTRY_TIMEOUT
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
+from ansible_collections.osbs.flow.plugins.module_utils.tag_build import BuildTagger, registry_clients
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     base_imagestreamtag,
     build_base_digest,
@@ -231,7 +233,9 @@ class Wave:
             reason = "check mode: its image would be imported"
         return Outcome(action, reason, build=summary["name"], digest=imported["digest"],
                        duration=summary["duration"] if summary["duration"] is not None else round(time.monotonic() - started, 3),
-                       changed=how == "started" or imported["changed"], pending=self.check_mode and imported["changed"])
+                       changed=how == "started" or imported["changed"] or imported.get("tags_changed", False),
+                       pending=self.check_mode and imported["changed"], nvr=imported.get("nvr"),
+                       unique_pull_spec=imported.get("unique_pull_spec"), warnings=imported.get("tag_warnings"))
 
     def moved_on_from(self, bc, digest, newer=None):
         """The digest the dependent's base ImageStreamTag has moved on to from `digest` (`newer`, or its newest
@@ -257,9 +261,28 @@ class Wave:
         if to.get("kind") != "DockerImage":
             # An ImageStreamTag output is moved by the cluster when the build pushes.
             return {"changed": False, "digest": summary["image_digest"]}
+        namespace = bc["metadata"]["namespace"]
+        tagged = self.tag_output(namespace, summary)
         # Without a digest in the build's status, the image is verified by the builder's labels naming the build.
-        return self.importer.run(bc["metadata"]["namespace"], to["name"], expected_digest=summary["image_digest"],
-                                 insecure=self.params["insecure_registry"], expected_build=summary["name"])
+        imported, _each = self.importer.run_with_tags(
+            namespace, to["name"], tagged.get("imagestream_tags"), expected_digest=summary["image_digest"],
+            insecure=self.params["insecure_registry"], expected_build=summary["name"])
+        imported.update(nvr=tagged.get("nvr"), unique_pull_spec=tagged.get("unique_pull_spec"),
+                        tags_changed=bool(tagged.get("changed")), tag_warnings=tagged.get("warnings", []))
+        return imported
+
+    def tag_output(self, namespace, summary):
+        """osbs_image_tags' step for a dependent's build (with `image_tags`): its NVR, unique and floating tags."""
+        if not self.params.get("image_tags"):
+            return {}
+        registry_params = dict(registry_uri=None, registry_insecure=self.params["insecure_registry"],
+                               registry_ca_cert=self.params.get("registry_ca_cert"),
+                               registry_dockercfg_path=self.params.get("registry_dockercfg_path"),
+                               registry_timeout=REGISTRY_TIMEOUT)
+        tagger = BuildTagger(self.client, registry_clients(registry_params), self.repo_source, check_mode=self.check_mode)
+        tagged = tagger.run(namespace, summary["name"])
+        tagged["warnings"] = tagger.warnings
+        return tagged
 
     def stop_trigger_builds(self, key, base_digest):
         """Cancel builds the cluster's trigger started for this base image, as stop_autorebuild_if_disabled did.

@@ -209,6 +209,26 @@ class ImageImporter:
         return self._result(created or digest != before, created, namespace, name, tag, digest, before, pull_spec, image,
                             verified_by)
 
+    def run_with_tags(self, namespace, image, tags, expected_digest=None, insecure=False, expected_build=None):
+        """`run` for `image`, then for each of `tags` in the same repository and ImageStream, checked against the
+        digest expected (or the one the first import found): (the first result with `changed`, `imagestreamtags`
+        and `moved_imagestreamtags` for all of them, [each result])."""
+        result = self.run(namespace, image, expected_digest=expected_digest, insecure=insecure, expected_build=expected_build)
+        imported = [result]
+        repository = image_repository(image)
+        for tag in tags or []:
+            check_tag(tag, "tags item")
+            if any(tag == other["tag"] for other in imported):
+                continue
+            imported.append(self.run(
+                namespace, "%s:%s" % (repository, tag), expected_digest=expected_digest or result["digest"],
+                insecure=insecure, istag="%s:%s" % (result["imagestream"], tag),
+            ))
+        result["moved_imagestreamtags"] = [one["imagestreamtag"] for one in imported if one["changed"]]
+        result["imagestreamtags"] = [one["imagestreamtag"] for one in imported]
+        result["changed"] = bool(result["moved_imagestreamtags"])
+        return result, imported
+
     @staticmethod
     def _result(changed, created, namespace, name, tag, digest, before, pull_spec, image, verified_by):
         return {
@@ -262,25 +282,10 @@ def run_import(module):
     """The reactor_import_image module."""
     params = module.params
     namespace = params["namespace"]
-    importer = ImageImporter(module.client, module.check_mode)
-    result = importer.run(
-        namespace, params["image"], expected_digest=params["expected_digest"], insecure=params["insecure"],
+    result, imported = ImageImporter(module.client, module.check_mode).run_with_tags(
+        namespace, params["image"], params["tags"], expected_digest=params["expected_digest"], insecure=params["insecure"],
         expected_build=params["expected_build"],
     )
-    imported = [result]
-    repository = image_repository(params["image"])
-    for tag in params["tags"] or []:
-        check_tag(tag, "tags item")
-        if tag == result["tag"] or any(tag == other["tag"] for other in imported):
-            continue
-        # The same image under its other tags: checked against the digest just imported (or the one expected).
-        imported.append(importer.run(
-            namespace, "%s:%s" % (repository, tag), expected_digest=params["expected_digest"] or result["digest"],
-            insecure=params["insecure"], istag="%s:%s" % (result["imagestream"], tag),
-        ))
-    result["changed"] = any(one["changed"] for one in imported)
-    result["imagestreamtags"] = [one["imagestreamtag"] for one in imported]
-    result["moved_imagestreamtags"] = [one["imagestreamtag"] for one in imported if one["changed"]]
     namespaces = params["dependents_namespaces"] or [namespace]
     buildconfigs = list_buildconfigs(module.client, namespaces)
     dependents = {}

@@ -8,7 +8,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import ROOT, 
 from ansible_collections.osbs.flow.plugins.module_utils.wave_scheduler import ADOPTED, REBUILT, UNCHANGED
 
 TABLE_COLUMNS = (("image", "IMAGE"), ("buildconfig", "BUILDCONFIG"), ("action", "ACTION"), ("build", "BUILD"),
-                 ("digest", "NEW DIGEST"), ("duration", "DURATION"), ("reason", "REASON"))
+                 ("nvr", "NVR"), ("digest", "NEW DIGEST"), ("duration", "DURATION"), ("reason", "REASON"))
 
 
 def make_rows(graph, outcomes):
@@ -23,11 +23,15 @@ def make_rows(graph, outcomes):
             "action": outcome.action,
             "build": outcome.build,
             "digest": outcome.digest if outcome.action in (REBUILT, ADOPTED, UNCHANGED) else None,
+            "nvr": outcome.nvr,
+            "unique_pull_spec": outcome.unique_pull_spec,
             "duration": outcome.duration,
             "reason": outcome.reason,
             "depth": graph.depth.get(key),
             "parents": sorted(key_name(p) if p != ROOT else "%s/%s" % graph.root for p in graph.parents[key]),
         })
+        if outcome.warnings:
+            rows[-1]["warnings"] = outcome.warnings
         if outcome.detail:
             rows[-1]["traceback"] = outcome.detail
     return rows

@@ -30,7 +30,8 @@ PROCEEDS = (REBUILT, ADOPTED, UNCHANGED)
 class Outcome:
     """What happened to one dependent; `digest` is its newly imported image for its children."""
 
-    def __init__(self, action, reason="", build=None, digest=None, duration=None, changed=False, pending=False, detail=None):
+    def __init__(self, action, reason="", build=None, digest=None, duration=None, changed=False, pending=False, detail=None,
+                 nvr=None, unique_pull_spec=None, warnings=None):
         self.action = action
         self.reason = reason
         self.build = build
@@ -40,6 +41,10 @@ class Outcome:
         # Check mode: the dependent would be rebuilt, so its new digest is not known.
         self.pending = pending
         self.detail = detail  # the traceback of an unexpected error, for the result rather than the table
+        # The new image's identity (osbs_image_tags' step in the wave) and what tagging it warned about.
+        self.nvr = nvr
+        self.unique_pull_spec = unique_pull_spec
+        self.warnings = list(warnings or [])
 
     def __repr__(self):
         return "Outcome(%s, %r)" % (self.action, self.reason)

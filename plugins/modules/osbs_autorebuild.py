@@ -88,6 +88,20 @@ options:
     description: The registry the dependents push to is insecure; their images are imported with an insecure import policy.
     type: bool
     default: false
+  image_tags:
+    description:
+      - Give each dependent's new image OSBS's tags (version-release, version, latest, a unique tag and its
+        C(additional-tags)) and its Build the metadata annotations, as M(osbs.flow.osbs_image_tags) does, then
+        import its version-release and version tags beside the pushed one, so that its own dependents built
+        C(FROM it:1.0) are in the wave. Needs registry credentials that may push (O(registry_dockercfg_path)).
+    type: bool
+    default: false
+  registry_dockercfg_path:
+    description: With O(image_tags), a dockercfg or containers auth file with credentials for the dependents' registry.
+    type: path
+  registry_ca_cert:
+    description: With O(image_tags), the CA certificate of the registry's TLS certificate; by default the system's trust.
+    type: path
   git_cache_dir:
     description:
       - Directory for the bare git repositories the repo config files are read from. Kept between runs when
@@ -169,6 +183,17 @@ rows:
     digest:
       description: Its new image digest, or null.
       type: str
+    nvr:
+      description: With O(image_tags), its new image's C(name-version-release), or null.
+      type: str
+    unique_pull_spec:
+      description: With O(image_tags), the pull spec by its new image's unique tag, or null.
+      type: str
+    warnings:
+      description: What tagging its image warned about (an invalid C(additional-tags) line, a missing label).
+      type: list
+      elements: str
+      returned: tagging warned
     duration:
       description: How long its build took, in seconds, or null.
       type: float
@@ -251,6 +276,9 @@ def main():
         wait_timeout=dict(type="int", default=3600),
         from_latest=dict(type="bool", default=False),
         insecure_registry=dict(type="bool", default=False),
+        image_tags=dict(type="bool", default=False),
+        registry_dockercfg_path=dict(type="path"),
+        registry_ca_cert=dict(type="path"),
         git_cache_dir=dict(type="path"),
         fail_on_error=dict(type="bool", default=True),
     )

@@ -80,3 +80,14 @@ def test_floating_version_dependent_is_rebuilt_and_a_pinned_one_is_not(osbs_engi
     assert len(floating_new) == 1, [b["metadata"]["name"] for b in floating_new]
     assert floating_new[0]["spec"]["strategy"]["dockerStrategy"]["from"]["name"].endswith("@" + new_digest)
     assert {b["metadata"]["name"] for b in builds_of(engine, "osbs/vt-pinned")} == pinned_before
+
+    # The rebuilt dependent has an identity of its own too: its NVR and unique tags, and its version tag imported.
+    rebuilt_digest = floating_row["digest"]
+    assert floating_row["nvr"] and floating_row["nvr"].startswith("osbs-vt-floating-3-"), floating_row
+    rebuilt_vr = floating_row["nvr"][len("osbs-vt-floating-"):]
+    assert registry.get_manifest("osbs/vt-floating", rebuilt_vr)[2] == rebuilt_digest
+    assert registry.get_manifest("osbs/vt-floating", floating_row["unique_pull_spec"].rsplit(":", 1)[1])[2] == rebuilt_digest
+    version_tag = json.loads(engine.kubectl("get", "imagestreamtag", "osbs-vt-floating:3", "-o", "json",
+                                            namespace=engine.namespace).stdout)
+    assert version_tag["image"]["metadata"]["name"] == rebuilt_digest
+    assert floating_row["nvr"] in second.stdout  # the wave's table shows it

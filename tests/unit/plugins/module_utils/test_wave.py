@@ -424,15 +424,16 @@ def test_a_then_that_raises_fails_that_dependent_alone():
 def test_report_table_is_fixed_width():
     graph = build_graph(issue_graph(), (NS, "base:latest"))
     outcomes = {
-        (NS, "app"): Outcome(REBUILT, "built from base image sha256:1", build="app-2", digest="sha256:" + "a" * 64, duration=12.34),
+        (NS, "app"): Outcome(REBUILT, "built from base image sha256:1", build="app-2", digest="sha256:" + "a" * 64, duration=12.34,
+                             nvr="app-1.0-2"),
         (NS, "odd"): Outcome(FAILED, ".osbs-repo-config: [autorebuild] enabled has the value 'maybe'"),
         (NS, "tool"): Outcome(SKIPPED, "autorebuilds are disabled"),
         (NS, "leaf"): Outcome(REBUILT, "built", build="leaf-2", digest="sha256:" + "b" * 64, duration=3.0),
     }
     lines = report_table(make_rows(graph, outcomes)).splitlines()
-    assert lines[0].split() == ["IMAGE", "BUILDCONFIG", "ACTION", "BUILD", "NEW", "DIGEST", "DURATION", "REASON"]
-    assert lines[1].split()[:6] == ["app:latest", "app", "rebuilt", "app-2", "aaaaaaaaaaaa", "12.3s"]
-    assert lines[2].split()[:5] == ["odd:latest", "odd", "failed", "-", "-"]
+    assert lines[0].split() == ["IMAGE", "BUILDCONFIG", "ACTION", "BUILD", "NVR", "NEW", "DIGEST", "DURATION", "REASON"]
+    assert lines[1].split()[:7] == ["app:latest", "app", "rebuilt", "app-2", "app-1.0-2", "aaaaaaaaaaaa", "12.3s"]
+    assert lines[2].split()[:6] == ["odd:latest", "odd", "failed", "-", "-", "-"]
     # Every column but the last starts at the same offset on every line.
     reason_at = lines[0].index("REASON")
     assert all(line[reason_at - 2:reason_at] == "  " for line in lines)
