@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on osbs-local. Sample repositories (a busybox base, an app on it,
-# a leaf on the app, a tool with autorebuilds disabled) get their user builds; then the base
+# a leaf on the app, a tool with autorebuilds disabled) get their user builds and OSBS's tags; then the base
 # gets a new commit and is rebuilt, and the autorebuild wave rebuilds the app, then the leaf,
 # and skips the tool, and draws the wave (autorebuild-base.svg and .md beside its JSON report).
 # Every step is idempotent: running the demo again builds nothing.
@@ -66,7 +66,7 @@ FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 COPY release /etc/demo-release
-LABEL name=osbs/base
+LABEL name=osbs/base version=1.0
 CMD ["/bin/sh"]
 EOF
 }
@@ -78,17 +78,18 @@ if [ -d "$repos/base/.git" ]; then
 else
   mkdir -p "$repos/base"
   cp /bin/busybox "$repos/base/busybox"
-  ensure_repo base Dockerfile "$(base_dockerfile)"$'\n' release $'1\n'
-  ensure_repo app Dockerfile "FROM $registry/osbs/base:latest
-LABEL name=osbs/app
+  # additional-tags: one valid tag, and one the flow reports and skips (a '-' is for version-release tags only).
+  ensure_repo base Dockerfile "$(base_dockerfile)"$'\n' release $'1\n' additional-tags $'stable\nnot-valid\n'
+  ensure_repo app Dockerfile "FROM $registry/osbs/base:1.0
+LABEL name=osbs/app version=2.1
 RUN echo app built on \$(cat /etc/demo-release) > /app
 " .osbs-repo-config $'[autorebuild]\nenabled = true\n'
   ensure_repo leaf Dockerfile "FROM $registry/osbs/app:latest
-LABEL name=osbs/leaf
+LABEL name=osbs/leaf version=0.3
 RUN cat /app > /leaf
 "
   ensure_repo tool Dockerfile "FROM $registry/osbs/base:latest
-LABEL name=osbs/tool
+LABEL name=osbs/tool version=1
 RUN echo tool > /tool
 " .osbs-repo-config $'[autorebuild]\nenabled = false\n'
 
@@ -103,7 +104,7 @@ build base
 
 for name in app leaf; do
   say "$name again: built from the new base already, so nothing is built"
-  build "$name" | grep -E '^ *"build +:|^localhost'
+  build "$name" | grep -E '^ *"(build|nvr|unique tag) +:|^localhost'
 done
 
 say "The wave as a picture (written beside the wave's JSON report by the last wave of base)"
