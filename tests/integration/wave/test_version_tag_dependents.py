@@ -30,6 +30,12 @@ def playbook(engine, uri, tmp_path, autorebuild=False):
     return result, (json.loads(report.read_text()) if report.exists() else None)
 
 
+def registry_put_count(engine):
+    """The PUTs (manifests and blob uploads) the registry has answered: its access log."""
+    text = (engine.state_dir / "registry" / "registry.log").read_text(errors="replace")
+    return len(re.findall(r'"PUT /v2/', text))
+
+
 def builds_of(engine, image):
     items = json.loads(engine.kubectl("get", "builds", "-o", "json", namespace=engine.namespace).stdout)["items"]
     return [b for b in items if (b["spec"]["output"]["to"]["name"]).rsplit(":", 1)[0].endswith("/" + image)]
@@ -91,3 +97,10 @@ def test_floating_version_dependent_is_rebuilt_and_a_pinned_one_is_not(osbs_engi
                                             namespace=engine.namespace).stdout)
     assert version_tag["image"]["metadata"]["name"] == rebuilt_digest
     assert floating_row["nvr"] in second.stdout  # the wave's table shows it
+
+    # A rerun finds every tag, ImageStreamTag and annotation in place: no registry write, no API write, no change.
+    puts, writes = registry_put_count(engine), engine.writes()
+    third, rows_again = playbook(engine, base_uri, tmp_path, autorebuild=True)
+    assert recap(third.stdout)["changed"] == 0, third.stdout[-4000:]
+    assert registry_put_count(engine) == puts and engine.writes() == writes
+    assert [row["action"] for row in rows_again if row["buildconfig"].startswith("vt-floating")] == ["unchanged"]
