@@ -287,12 +287,20 @@ def run_base_images(module):
     wanted = check_base_images(params["base_images"])  # every entry checked before anything is read or written
     namespaces = params["namespaces"] or [params["namespace"]]
     buildconfigs = list_buildconfigs(client, namespaces)
-    result = {"changed": False, "bases": [], "waves": [], "lines": []}
+    result = {"changed": False, "bases": [], "waves": [], "lines": [], "errors": []}
     before, after = {}, {}
     for image, given in wanted.items():
         rows = []
         for tracked in tracking_tags(client, buildconfigs, image):
-            row = refresh_tag(client, tracked, buildconfigs, params["scheduled_import"], module.check_mode)
+            try:
+                row = refresh_tag(client, tracked, buildconfigs, params["scheduled_import"], module.check_mode)
+            except OsbsFlowError as exc:  # ApiError included: one base image's registry, not the others'
+                result["errors"].append("%s (ImageStreamTag %s): %s" % (shown_image(given), tracked.name, exc))
+                rows.append({"imagestreamtag": tracked.name, "digest": tracked.digest, "previous_digest": tracked.digest,
+                             "moved": False, "wave": False, "reason": "failed: %s" % exc,
+                             "scheduled": bool((tracked.spec_tag.get("importPolicy") or {}).get("scheduled"))})
+                result["lines"].append("%s -> %s: failed: %s" % (shown_image(given), tracked.name, exc))
+                continue
             if row.pop("changed"):
                 result["changed"] = True
                 before[row["imagestreamtag"]] = {"digest": row["previous_digest"], "scheduled": row["was_scheduled"]}
@@ -311,4 +319,6 @@ def run_base_images(module):
         result["bases"].append({"image": given, "canonical": image, "imagestreamtags": rows})
     if module._diff:
         result["diff"] = {"before": before, "after": after}
+    if result["errors"] and params["fail_on_error"]:
+        raise OsbsFlowError("base images could not be checked: %s" % "; ".join(result["errors"]), **result)
     return result

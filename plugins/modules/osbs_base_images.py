@@ -53,6 +53,13 @@ options:
         (OpenShift's default interval is 15 minutes) and its ImageChange triggers start the first level of
         dependents by themselves. By default the tags' own policy is kept.
     type: bool
+  fail_on_error:
+    description:
+      - Fail when a base image could not be checked or imported (its registry refused or did not answer), after the
+        others were. The role C(osbs.flow.rebuild_dependents) sets V(false), runs the other base images' waves,
+        then fails naming it.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -126,6 +133,11 @@ bases:
         reason:
           description: Why a wave is due, or that none is.
           type: str
+errors:
+  description: One message per tag whose image could not be checked or imported, naming the image and the tag.
+  returned: always
+  type: list
+  elements: str
 lines:
   description: One line per tag for a person to read (the image, its tag, its digest, whether it is new, and why a wave is or is not due).
   returned: always
@@ -164,6 +176,7 @@ def main():
         namespace=dict(type="str", required=True),
         namespaces=dict(type="list", elements="str"),
         scheduled_import=dict(type="bool"),
+        fail_on_error=dict(type="bool", default=True),
     )
     module = OsbsOpenShiftModule(argument_spec=argument_spec, supports_check_mode=True)
     module.run(run_base_images)

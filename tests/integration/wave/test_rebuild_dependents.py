@@ -43,6 +43,7 @@ def base_digest(build):
 
 
 def rebuild_dependents(engine, vendor, tmp_path=None, **extra):
+    """The playbook for the vendor's image (or extra's base_images), the report in tmp_path/report.json if given."""
     extra_vars = {"base_images": [vendor.image], "osbs_namespace": engine.namespace, "wait_timeout": 600, **extra}
     if tmp_path is not None:
         extra_vars["autorebuild_report_path"] = str(tmp_path / "report.json")
@@ -187,6 +188,34 @@ def test_a_run_racing_the_build_playbook_starts_no_build_twice_for_one_image(osb
     assert sorted(set(leaf_bases)) == sorted(leaf_bases), leaf_bases  # one leaf build per image of app
     assert set(leaf_bases) <= app_images and graph.istag_digest("app") in leaf_bases
     assert base_digest(graph.builds("leaf")[-1]) == graph.istag_digest("app")
+
+
+@pytest.mark.slow
+def test_a_base_image_whose_registry_fails_is_named_after_the_others_waves_ran(osbs_engine, vendor_graph, tmp_path):
+    graph, vendor = vendor_graph
+    gone = "%s/vendor/rd-gone:latest" % osbs_engine.registry  # never pushed: every import of it fails
+    created = graph.kubectl("create", "--validate=false", "-f", "-", check=False, stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": {"name": "rd-gone"},
+         "spec": {"tags": [{"name": "latest", "from": {"kind": "DockerImage", "name": gone}}]}},
+        {"apiVersion": "build.openshift.io/v1", "kind": "BuildConfig", "metadata": {"name": "rd-on-gone"},
+         "spec": {"source": {"git": {"uri": graph.repos["leaf"][1], "ref": "main"}},
+                  "strategy": {"dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": "rd-gone:latest"}}},
+                  "output": {"to": {"kind": "DockerImage", "name": "%s/rd-on-gone:latest" % osbs_engine.registry}},
+                  "triggers": [{"type": "ImageChange", "imageChange": {}}]}},
+    ]}))
+    assert created.returncode == 0, created.stderr
+    before = build_names(graph)
+    new_digest = vendor.publish("5")
+
+    result = rebuild_dependents(osbs_engine, vendor, tmp_path, base_images=[gone, vendor.image])
+    assert result.returncode != 0
+    assert "Base images not checked: %s (ImageStreamTag %s/rd-gone:latest)" % (gone, osbs_engine.namespace) in result.stdout, \
+        result.stdout[-3000:]
+    assert "The other base images and dependents went on" in result.stdout
+    [wave] = json.loads((tmp_path / "report.json").read_text())
+    assert wave["digest"] == new_digest
+    assert_cascade(graph, new_digest, before)
+    graph.kubectl("delete", "bc/rd-on-gone", "is/rd-gone")
 
 
 @pytest.fixture(scope="module")
