@@ -144,3 +144,31 @@ def test_scratch_gets_only_its_unique_tag(osbs_engine, busybox_base, tmp_path):
     assert digest_at(client, image, tagged["unique_tag"]) == build["image_digest"]
     for tag in ("2.0-7", "2.0", "extra"):
         assert digest_at(client, image, tag) is None, tag
+
+
+@pytest.mark.slow
+def test_a_manifest_list_is_tagged_as_a_list_by_one_put(osbs_engine, tmp_path):
+    """The registry side of osbs_image_tags on a real manifest list: read by digest with every list type accepted,
+    put under a tag with the list's media type, so the tag names the list's digest (not one platform's)."""
+    from ansible_collections.osbs.flow.plugins.module_utils.pulp_sync import read_dockercfg
+    from ansible_collections.osbs.flow.plugins.module_utils.registry_api import LIST_TYPES, RegistryClient as Client
+    from ansible_collections.osbs.flow.plugins.module_utils.tag_build import MOVED, UNCHANGED, BuildTagger, image_config
+    from multiarch import push_multiarch_busybox
+
+    engine = osbs_engine
+    cert_dir = engine.state_dir / "certs.d" / engine.registry
+    auth_file = engine.env["REGISTRY_AUTH_FILE"]
+    digests = push_multiarch_busybox(
+        "%s/osbs/tags-list:pushed" % engine.registry, storage_dir=tmp_path / "storage", auth_file=auth_file,
+        cert_dir=cert_dir, ca_file=cert_dir / "ca.crt", auths=json.loads(open(auth_file).read())["auths"])
+    client = Client("https", engine.registry, credentials=read_dockercfg(auth_file, engine.registry),
+                    verify=engine.env["OSBS_LOCAL_REGISTRY_CA"])
+    media_type, body, config, _config_digest = image_config(client, "osbs/tags-list", digests["list"])
+    assert media_type in LIST_TYPES and config.get("os") == "linux"
+
+    tagger = BuildTagger(None, None, None)
+    assert tagger.move(client, "osbs/tags-list", "1.0-1", "primary", digests["list"], media_type, body, "")[0] == MOVED
+    assert client.writes == 1
+    assert digest_at(registry(engine), "osbs/tags-list", "1.0-1") == digests["list"]
+    assert tagger.move(client, "osbs/tags-list", "1.0-1", "primary", digests["list"], media_type, body, "")[0] == UNCHANGED
+    assert client.writes == 1
