@@ -306,3 +306,19 @@ def test_osbs_buildconfig_makes_the_base_tag_scheduled_when_asked(osbs_engine, b
     writes = osbs_engine.writes()
     again = ensure_other()
     assert again["changed"] is False and osbs_engine.writes() == writes, again
+
+
+@pytest.mark.slow
+def test_the_build_playbook_passes_base_image_scheduled_import(osbs_engine, busybox_base, tmp_path):
+    vendor = Vendor(osbs_engine, busybox_base, "%s/vendor/sp-ubi:latest" % osbs_engine.registry, tmp_path / "storage")
+    vendor.publish("1")
+    graph = WaveGraph(osbs_engine, busybox_base, tmp_path, prefix="sp-", parents={"app": None})
+    graph.base_images["app"] = vendor.image
+    graph.make_repo("app")
+    result = run_playbook(osbs_engine, "osbs.flow.build", {
+        "git_uri": graph.repos["app"][1], "git_branch": "main", "registry_uri": osbs_engine.registry,
+        "registry_secret": osbs_engine.registry_secret, "osbs_namespace": osbs_engine.namespace,
+        "base_image_scheduled_import": True, "autorebuild": False})
+    assert result.returncode == 0, result.stdout[-3000:]
+    [spec_tag] = [t for t in vendor_stream(graph, vendor)["spec"]["tags"] if t["name"] == "latest"]
+    assert spec_tag["importPolicy"].get("scheduled") is True, spec_tag
