@@ -144,23 +144,25 @@ def test_a_legacy_name_of_another_repository_is_not_adopted(osbs_engine, busybox
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("release", ["0.39", "0.15"])
+@pytest.mark.parametrize("release", ["0.15", "0.24", "0.39", "0.48"])
 def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_engine, busybox_base, base_seen, tmp_path, release):
-    """The whole flow on a real repository: osbs-client's BuildConfig (0.39: the ref a commit, found by labels; 0.15:
-    no labels, found by name) is adopted with its changes in the diff, builds the image, and a rerun changes nothing."""
+    """The whole flow on a real repository of the recorded name and branch: osbs-client's BuildConfig (0.15: no
+    labels, found by name; 0.24: labels, the ref the branch; 0.39 and 0.48: the ref a commit, the branch in the
+    label, sanitized by 0.48) is adopted with its changes in the diff, builds the image, and a rerun changes nothing."""
     data = recorded(release)
     repo = data["git_uri"].rstrip("/").rsplit("/", 1)[-1][: -len(".git")]
     uri, commit = make_git_repo(tmp_path / repo, {"Dockerfile": "FROM %s\nLABEL name=osbs/%s\nRUN echo adopted > /adopted\n"
-                                                                % (busybox_base, repo)})
+                                                                % (busybox_base, repo[:29])}, branch=data["git_branch"])
     legacy = copy.deepcopy(data["buildconfig"])
     name = legacy["metadata"]["name"]
-    legacy["spec"]["source"]["git"].update(uri=uri, ref=commit if release == "0.39" else "main")
+    # The ref as that release wrote it: the branch up to 0.29 (bump_release), the commit from 0.30 on.
+    legacy["spec"]["source"]["git"].update(uri=uri, ref=commit if release in ("0.39", "0.48") else data["git_branch"])
     legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
     http = osbs_engine.session()
     created = http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60)
     assert created.status_code == 201, created.text
 
-    extra = {"git_uri": uri, "git_branch": "main", "registry_uri": osbs_engine.registry, "autorebuild": False,
+    extra = {"git_uri": uri, "git_branch": data["git_branch"], "registry_uri": osbs_engine.registry, "autorebuild": False,
              "registry_secret": osbs_engine.registry_secret, "osbs_namespace": osbs_engine.namespace}
     first = run_playbook(osbs_engine, "osbs.flow.build", extra, env={"ANSIBLE_DIFF_ALWAYS": "true"})
     assert first.returncode == 0, first.stdout[-4000:]
