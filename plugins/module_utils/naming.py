@@ -194,20 +194,19 @@ def osbs_client_label_value(text):
     return _osbs_client_0_48_sanitized(text, "", MAX_NAME_LENGTH, _NOT_OSBS_LABEL_CHARS)
 
 
+# A label value the server accepts; no BuildConfig carries another, and a selector with another is refused (400).
+_VALID_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
 def repo_label_values(git_uri):
     """Every value the `git-repo-name` label of this repository's BuildConfig may have: osbs.flow's, osbs-client's
     before 0.48 (the name as it is) and since 0.48 (sanitized)."""
     repo = humanish_repo_name(git_uri)
-    values = {_label_value(git_repo_name(git_uri)), osbs_client_label_value(repo)}
-    if _label_value(repo) == repo:
-        values.add(repo)
-    return {value for value in values if value}
+    return {value for value in (_label_value(git_repo_name(git_uri)), osbs_client_label_value(repo), repo)
+            if _VALID_LABEL_VALUE.match(value)}
 
 
 def branch_label_values(git_branch):
     """Every value the `git-branch` label of this branch's BuildConfig may have (as repo_label_values)."""
     branch = git_branch_name(git_branch)
-    values = {_label_value(branch), osbs_client_label_value(branch)}
-    if _label_value(branch) == branch:
-        values.add(branch)
-    return {value for value in values if value}
+    return {value for value in (_label_value(branch), osbs_client_label_value(branch), branch) if _VALID_LABEL_VALUE.match(value)}
