@@ -146,7 +146,11 @@ class BuildTagger:
                 or (ref if ref and not FULL_COMMIT.match(ref) else None))
 
     def unique_tag_of(self, build):
-        """The unique tag the Build's annotations already name (a rerun keeps it), else a new one."""
+        """The unique tag the Build's annotations already name (a rerun keeps it; a scratch Build names the tag it
+        pushed to in osbs.flow/unique-tag, scratch_build.py), else a new one."""
+        pushed = (build["metadata"].get("annotations") or {}).get("osbs.flow/unique-tag")
+        if is_valid_tag(pushed):
+            return pushed
         try:
             recorded = json.loads((build["metadata"].get("annotations") or {}).get("repositories") or "{}")
         except ValueError:
