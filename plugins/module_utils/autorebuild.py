@@ -26,7 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner, BuildsRunning, WouldStart
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image
-from ansible_collections.osbs.flow.plugins.module_utils.import_image import ImageImporter, same_image, tags_naming_same_image
+from ansible_collections.osbs.flow.plugins.module_utils.import_image import (
+    ImageImporter,
+    same_image,
+    tags_moving_with,
+    tags_naming_same_image,
+)
 from ansible_collections.osbs.flow.plugins.module_utils.registry_api import DEFAULT_TIMEOUT as REGISTRY_TIMEOUT
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
 from ansible_collections.osbs.flow.plugins.module_utils.tag_build import BuildTagger, registry_clients
@@ -316,7 +321,8 @@ class Wave:
         started = time.monotonic()
         root = self.root()
         # Dependents of the new image under any of its tags (latest, version, version-release).
-        graph = build_graph(self.buildconfigs(), root, also=tags_naming_same_image(self.client, *root))
+        graph = build_graph(self.buildconfigs(), root, also=tags_naming_same_image(self.client, *root),
+                            moving_with=lambda _key, out: tags_moving_with(self.client, *out))
         root_outcome = Outcome("root", digest=self.root_digest(root) if graph.nodes else self.params["digest"])
         follower = BuildFollower(self.client, self.params["wait_timeout"])
         try:

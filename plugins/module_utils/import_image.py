@@ -23,6 +23,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import (
     tag_import_policy,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    imagestreamtag_image,
     list_buildconfigs,
     recorded_branch,
     recorded_commit,
@@ -142,6 +143,15 @@ def tags_naming_same_image(client, namespace, istag):
     others = {item.get("tag") for item in ((stream or {}).get("status") or {}).get("tags") or []}
     return sorted((namespace, "%s:%s" % (name, other)) for other in others
                   if other and other != tag and tag_digest(stream, other) == digest)
+
+
+def tags_moving_with(client, namespace, istag):
+    """The tags of istag's stream a rebuild of its image moves beside istag: those naming its image now, but its
+    version-release tag (its `version` and `release` labels), which belongs to that one build."""
+    image = imagestreamtag_image(client, namespace, istag) or {}
+    labels = ((image.get("dockerImageMetadata") or {}).get("Config") or {}).get("Labels") or {}
+    pinned = "%s:%s-%s" % (split_imagestreamtag(istag)[0], labels.get("version"), labels.get("release"))
+    return [tag for tag in tags_naming_same_image(client, namespace, istag) if tag[1] != pinned]
 
 
 class ImageImporter:

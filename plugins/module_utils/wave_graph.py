@@ -37,12 +37,13 @@ def key_name(key):
     return "%s/%s" % key
 
 
-def build_graph(buildconfigs, root, also=()):
+def build_graph(buildconfigs, root, also=(), moving_with=None):
     """The wave of dependents reachable from the ImageStreamTag `root` = (namespace, name:tag).
 
     `also`: the other ImageStreamTags that name the same new image (its version and version-release tags
     beside `latest`): a dependent built `FROM base:1.0` is in the wave when `base:1.0` moved with it, one
-    pinned to another tag is not.
+    pinned to another tag is not. `moving_with(key, output_tag)`: the other ImageStreamTags a dependent's
+    rebuild moves beside its output tag (its version tag), so that their consumers are in the wave too.
     """
     roots = {root} | set(also)
     consumers = defaultdict(list)
@@ -56,6 +57,7 @@ def build_graph(buildconfigs, root, also=()):
             consumers[tag].append(key)
 
     nodes = {}
+    moved = {}  # key -> every ImageStreamTag its rebuild moves
     queue, seen_tags = sorted(roots), set(roots)
     while queue:
         tag = queue.pop(0)
@@ -64,14 +66,18 @@ def build_graph(buildconfigs, root, also=()):
                 continue
             nodes[key] = by_key[key]
             out = outputs[key]
-            if out and out not in seen_tags:
-                seen_tags.add(out)
-                queue.append(out)
+            moved[key] = [out] if out else []
+            if out and moving_with:
+                moved[key] += sorted(set(moving_with(key, out)) - {out})
+            for out in moved[key]:
+                if out not in seen_tags:
+                    seen_tags.add(out)
+                    queue.append(out)
 
     producers = defaultdict(set)
     for key in nodes:
-        if outputs[key]:
-            producers[outputs[key]].add(key)
+        for out in moved[key]:
+            producers[out].add(key)
     parents = {key: set() for key in nodes}
     children = {key: set() for key in nodes}
     children[ROOT] = set()

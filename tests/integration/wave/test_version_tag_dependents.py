@@ -1,5 +1,6 @@
 """The build playbook tags the image as OSBS did and imports every primary tag into the ImageStream (issue 15):
-a dependent built FROM base:1.0 is rebuilt when a new 1.0-N of the base appears; one pinned FROM base:1.0-N is not."""
+a dependent built FROM base:1.0 is rebuilt when a new 1.0-N of the base appears; one pinned FROM base:1.0-N is not;
+and the wave carries on to a dependent built FROM the rebuilt dependent's version tag."""
 
 from __future__ import annotations
 
@@ -63,6 +64,11 @@ def test_floating_version_dependent_is_rebuilt_and_a_pinned_one_is_not(osbs_engi
                       % (engine.registry, first_vr)})
     playbook(engine, floating_uri, tmp_path)
     playbook(engine, pinned_uri, tmp_path)
+    # A dependent of the dependent, by its version tag: the wave carries on to it once vt-floating:3 moves.
+    grand_uri, _ = make_git_repo(tmp_path / "vt-grand", {
+        "Dockerfile": "FROM %s/osbs/vt-floating:3\nLABEL name=osbs/vt-grand version=7 release=1\nRUN echo g > /g\n"
+                      % engine.registry})
+    playbook(engine, grand_uri, tmp_path)
     floating_before = {b["metadata"]["name"] for b in builds_of(engine, "osbs/vt-floating")}
     pinned_before = {b["metadata"]["name"] for b in builds_of(engine, "osbs/vt-pinned")}
 
@@ -81,6 +87,8 @@ def test_floating_version_dependent_is_rebuilt_and_a_pinned_one_is_not(osbs_engi
     [floating_row] = [row for name, row in by_bc.items() if name.startswith("vt-floating")]
     assert floating_row["action"] in ("rebuilt", "adopted"), rows
     assert not [name for name in by_bc if name.startswith("vt-pinned")], rows
+    [grand_row] = [row for name, row in by_bc.items() if name.startswith("vt-grand")]
+    assert grand_row["action"] in ("rebuilt", "adopted") and grand_row["depth"] == 2, rows
 
     floating_new = [b for b in builds_of(engine, "osbs/vt-floating") if b["metadata"]["name"] not in floating_before]
     assert len(floating_new) == 1, [b["metadata"]["name"] for b in floating_new]
@@ -103,4 +111,5 @@ def test_floating_version_dependent_is_rebuilt_and_a_pinned_one_is_not(osbs_engi
     third, rows_again = playbook(engine, base_uri, tmp_path, autorebuild=True)
     assert recap(third.stdout)["changed"] == 0, third.stdout[-4000:]
     assert registry_put_count(engine) == puts and engine.writes() == writes
-    assert [row["action"] for row in rows_again if row["buildconfig"].startswith("vt-floating")] == ["unchanged"]
+    assert [row["action"] for row in rows_again if row["buildconfig"].startswith(("vt-floating", "vt-grand"))] == \
+        ["unchanged", "unchanged"]

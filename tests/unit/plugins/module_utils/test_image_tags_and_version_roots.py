@@ -89,3 +89,14 @@ def test_the_wave_starts_from_every_tag_of_the_new_image():
 def test_tags_are_ascii_as_registries_take_them():
     assert not is_valid_tag("ünï")
     assert unique_tag("feature/ünï", "2026-12-04T18:53:09Z", UID) == "feature_n_-20261204185309-3f9a2c1b"
+
+
+def test_a_dependents_version_tag_carries_the_wave_on():
+    items = [_bc("floating", "base:1.0", "floating"), _bc("grand", "floating:3", "grand"),
+             _bc("pinned", "floating:3-1", "pinned")]
+    graph = build_graph(items, ("osbs", "base:1.0"),
+                        moving_with=lambda key, out: [("osbs", "floating:3")] if key == ("osbs", "floating") else [])
+    assert sorted(name for _ns, name in graph.nodes) == ["floating", "grand"]
+    assert graph.parents[("osbs", "grand")] == {("osbs", "floating")}
+    assert graph.base_parent[("osbs", "grand")] == ("osbs", "floating")
+    assert sorted(name for _ns, name in build_graph(items, ("osbs", "base:1.0")).nodes) == ["floating"]
