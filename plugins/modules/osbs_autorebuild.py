@@ -80,8 +80,9 @@ options:
     default: 3600
   from_latest:
     description:
-      - Read the repo config file at the branch head and build the branch head, instead of the commit each
-        BuildConfig records (what atomic-reactor's C(autorebuild.from_latest) did).
+      - Refused when V(true). Every autorebuild builds the commit each BuildConfig records, the commit of its
+        last user build, as the builds the cluster's ImageChange triggers start do (the one commit rule, see
+        osbs.flow.osbs_build); to build a branch head, run a user build of it. Kept so that V(false) still runs.
     type: bool
     default: false
   insecure_registry:

@@ -103,3 +103,15 @@ def test_a_scratch_build_touches_nothing_of_the_component(osbs_engine, busybox_b
                                                         git_commit=next_commit, dockerfile_labels=labels))
     assert second.get("failed") is not True and second["action"] == "started", second.get("msg")
     assert (second["release"], second["nvr"]) == ("2", "osbs-scratchy-1.0-2")
+
+
+def test_from_latest_is_refused_by_the_one_commit_rule_before_anything_is_written(osbs_engine):
+    writes = osbs_engine.writes()
+    build = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig="any-bc", mode="autorebuild",
+                                                       from_latest=True))
+    wave = run_module(osbs_engine, "osbs_autorebuild", dict(namespace=osbs_engine.namespace, imagestreamtag="any:latest",
+                                                            from_latest=True))
+    for result in (build, wave):
+        assert result["failed"] is True
+        assert "from_latest is not supported" in result["msg"] and "records" in result["msg"], result["msg"]
+    assert osbs_engine.writes() == writes
