@@ -35,6 +35,9 @@ LIST_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 # manifest to schema 1 (another digest), and a tag moved with that would name another image.
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST_V2))
 DEFAULT_TIMEOUT = 30
+# What a registry names a manifest by: a tag, or a digest (distribution/reference); nothing else reaches a URL.
+_REFERENCE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,})$")
+_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 
 
 class RegistryClient:
@@ -70,6 +73,14 @@ class RegistryClient:
         except requests.exceptions.RequestException as exc:
             raise OsbsFlowError("cannot reach registry %s (%s %s): %s; check registry_uri and that the registry runs"
                                 % (self.host, method, path, _short(exc)))
+
+    @staticmethod
+    def _path(repository, kind, reference):
+        """`/v2/<repository>/<kind>/<reference>`, once both are what their grammar allows (they come from Builds,
+        labels and files others wrote)."""
+        if not _REPOSITORY.match(repository or "") or not _REFERENCE.match(reference or ""):
+            raise OsbsFlowError("%r / %r is not a repository and a tag or digest a registry takes" % (repository, reference))
+        return "/v2/%s/%s/%s" % (repository, kind, reference)
 
     def _request(self, method, path, scope, headers=None, data=None):
         response = self._send(method, path, scope, headers, data)
@@ -124,7 +135,7 @@ class RegistryClient:
     def tag_digest(self, repository, tag):
         """The digest `repository:tag` names now (HEAD, by the registry's Docker-Content-Digest), or None."""
         scope = "repository:%s:pull" % repository
-        response = self._request("HEAD", "/v2/%s/manifests/%s" % (repository, tag), scope, {"Accept": ACCEPT})
+        response = self._request("HEAD", self._path(repository, "manifests", tag), scope, {"Accept": ACCEPT})
         if response.status_code == 404:
             return None
         self._check(response, scope, "HEAD of %s:%s" % (repository, tag))
@@ -134,7 +145,7 @@ class RegistryClient:
         """(media type, raw body, parsed manifest) of `repository@reference`, as stored: the digest stays the same."""
         scope = "repository:%s:pull" % repository
         response = self._check(
-            self._request("GET", "/v2/%s/manifests/%s" % (repository, reference), scope, {"Accept": ACCEPT}),
+            self._request("GET", self._path(repository, "manifests", reference), scope, {"Accept": ACCEPT}),
             scope, "the manifest %s%s%s" % (repository, "@" if ":" in reference else ":", reference))
         body = response.content
         if reference.startswith("sha256:") and "sha256:" + hashlib.sha256(body).hexdigest() != reference:
@@ -153,7 +164,7 @@ class RegistryClient:
         if not digest:
             raise OsbsFlowError("the manifest in %s/%s names no image configuration" % (self.host, repository))
         scope = "repository:%s:pull" % repository
-        response = self._check(self._request("GET", "/v2/%s/blobs/%s" % (repository, digest), scope), scope,
+        response = self._check(self._request("GET", self._path(repository, "blobs", digest), scope), scope,
                                "the configuration blob %s of %s" % (digest, repository))
         try:
             return json.loads(response.content)
@@ -164,7 +175,7 @@ class RegistryClient:
         """Put the manifest `body` under `tag`: one request, no layer moves (they are in the repository already)."""
         scope = "repository:%s:pull,push" % repository
         self.writes += 1
-        response = self._request("PUT", "/v2/%s/manifests/%s" % (repository, tag), scope,
+        response = self._request("PUT", self._path(repository, "manifests", tag), scope,
                                  {"Content-Type": media_type}, data=body)
         self._check(response, scope, "the PUT of tag %s:%s" % (repository, tag))
         return response.headers.get("Docker-Content-Digest")

@@ -100,3 +100,14 @@ def test_a_dependents_version_tag_carries_the_wave_on():
     assert graph.parents[("osbs", "grand")] == {("osbs", "floating")}
     assert graph.base_parent[("osbs", "grand")] == ("osbs", "floating")
     assert sorted(name for _ns, name in build_graph(items, ("osbs", "base:1.0")).nodes) == ["floating"]
+
+
+def test_only_a_repository_and_a_tag_or_digest_reach_a_registry_url():
+    from ansible_collections.osbs.flow.plugins.module_utils.registry_api import RegistryClient
+
+    assert RegistryClient._path("osbs/app", "manifests", "1.0-3") == "/v2/osbs/app/manifests/1.0-3"
+    assert RegistryClient._path("osbs/app", "blobs", "sha256:" + "a" * 64).endswith("/blobs/sha256:" + "a" * 64)
+    for repository, reference in (("osbs/app", "../x"), ("Osbs", "x"), ("osbs", "a/b"), ("osbs", "x?y"), ("", "x"),
+                                  ("osbs/app", "-x")):
+        with pytest.raises(OsbsFlowError, match="is not a repository and a tag or digest"):
+            RegistryClient._path(repository, "manifests", reference)
