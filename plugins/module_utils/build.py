@@ -126,6 +126,7 @@ class BuildRunner:
         self.cancel_on_timeout = cancel_on_timeout
         self.check_mode = check_mode
         self.releases = ReleaseKeeper(client, namespace, name, dockerfile_labels)
+        self.moved_release_on = False  # a reused or adopted build made the BuildConfig move on to the next release
         if from_latest:
             raise OsbsFlowError(
                 "from_latest is not supported: an autorebuild of BuildConfig %s/%s builds the commit the BuildConfig "
@@ -237,7 +238,7 @@ class BuildRunner:
                 match = matching_build(builds, bc, commit, base_digest, self.autorebuild)
                 if match is not None:
                     # A build the cluster started by itself took the BuildConfig's release: the next one gets another.
-                    self.releases.ensure_next(bc, architecture, self.check_mode)
+                    self.moved_release_on = self.releases.ensure_next(bc, architecture, self.check_mode) is not bc
                     return match, "existing" if build_phase(match) == "Complete" else "adopted"
 
             running = [b for b in builds if is_active(b)]
@@ -389,7 +390,7 @@ def run_build(module):
             "msg": " ".join(filter(None, ["a build of BuildConfig %s/%s would start" % (runner.namespace, runner.name), str(exc)])),
             "build": None,
         }
-    changed = how == "started"
+    changed = how == "started" or runner.moved_release_on
     if params["wait"] and params["wait_timeout"] > 0 and not is_terminal(build):
         try:
             build = runner.wait(build)
