@@ -18,12 +18,11 @@ the dependents' builds. Here `rebuild_dependents` asks the same question on a sc
 
 from __future__ import annotations
 
-import copy
 import re
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials
-from ansible_collections.osbs.flow.plugins.module_utils.images import import_outcome, parse_image_reference
+from ansible_collections.osbs.flow.plugins.module_utils.images import import_outcome, parse_image_reference, spec_tag_import_body
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     build_phase,
     build_summary,
@@ -117,24 +116,7 @@ class TrackedTag:
 
     def import_body(self, store, scheduled=None):
         """The ImageStreamImport of the tag's own `from`, by tag, with its own policies (`scheduled` set when given)."""
-        policy = copy.deepcopy(self.spec_tag.get("importPolicy") or {})
-        if scheduled is not None:
-            policy["scheduled"] = bool(scheduled)
-        return {
-            "apiVersion": "image.openshift.io/v1",
-            "kind": "ImageStreamImport",
-            "metadata": {"name": self.stream_name, "namespace": self.namespace},
-            "spec": {
-                "import": bool(store),
-                "images": [{
-                    "from": {"kind": "DockerImage", "name": self.spec_tag["from"]["name"]},
-                    "to": {"name": self.tag},
-                    "importPolicy": policy,
-                    "referencePolicy": copy.deepcopy(self.spec_tag.get("referencePolicy") or {"type": "Source"}),
-                }],
-            },
-            "status": {},
-        }
+        return spec_tag_import_body(self.namespace, self.stream_name, self.spec_tag, store, scheduled)
 
 
 def tracking_tags(client, buildconfigs, image):
@@ -229,21 +211,6 @@ def import_tracked(client, tracked, scheduled=None):
                             body=tracked.import_body(store=True, scheduled=scheduled))
     digest, _pull_spec = import_outcome(answer, "%s (for ImageStreamTag %s)" % (tracked.spec_tag["from"]["name"], tracked.name))
     return digest
-
-
-def schedule_tag(client, namespace, istag, stream, check_mode):
-    """Make an existing ImageStreamTag that imports an image by tag scheduled; whether it was not already.
-
-    With an import of the tag (its own policies, `scheduled` added): the server writes an import's importPolicy to
-    the spec tag, which is how `oc tag --scheduled` and `oc import-image --scheduled` set it too.
-    """
-    stream_name, tag = split_imagestreamtag(istag)
-    spec_tag = spec_tag_of(stream, tag)
-    if not spec_tag or _tracked_image(spec_tag) is None or (spec_tag.get("importPolicy") or {}).get("scheduled"):
-        return False
-    if not check_mode:
-        import_tracked(client, TrackedTag(namespace, "%s:%s" % (stream_name, tag), stream, spec_tag), scheduled=True)
-    return True
 
 
 def check_base_images(images):

@@ -15,7 +15,6 @@ import json
 import posixpath
 import time
 
-from ansible_collections.osbs.flow.plugins.module_utils.base_images import schedule_tag
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.identity import DOCKERFILE_LABELS_ANNOTATION, dockerfile_labels_annotation
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
@@ -25,6 +24,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.images import (
     imagestreamtag_for_image,
     import_outcome,
     is_trackable,
+    spec_tag_import_body,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     buildconfig_name,
@@ -267,7 +267,7 @@ def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure
     marked as already seeing the current image and fires only for a newer one.
     Returns the name of the ImageStream imported into (or made scheduled), or None; a base image
     that cannot be imported is an OsbsFlowError with the registry's reason.
-    `scheduled` also makes an existing tag that imports an image by tag scheduled (base_images.schedule_tag).
+    `scheduled` also makes an existing tag that imports an image by tag scheduled (schedule_base_tag).
     """
     client = module.client
     stream_name, tag = trigger_tag.split(":", 1)
@@ -276,7 +276,7 @@ def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure
         known = {t.get("name") for t in (stream.get("spec") or {}).get("tags") or []}
         known |= {t.get("tag") for t in (stream.get("status") or {}).get("tags") or []}
         if tag in known:
-            return stream_name if scheduled and schedule_tag(client, namespace, trigger_tag, stream, module.check_mode) else None
+            return stream_name if scheduled and schedule_base_tag(module, namespace, stream, tag) else None
     if module.check_mode:
         return stream_name
     # The base image must be importable: without it no build of this BuildConfig can start.
@@ -286,6 +286,26 @@ def ensure_base_imagestream(module, namespace, base_image, trigger_tag, insecure
         "base image %s (for ImageStreamTag %s/%s; set base_image_insecure for an insecure registry)" % (base_image, namespace, trigger_tag),
     )
     return stream_name
+
+
+def schedule_base_tag(module, namespace, stream, tag):
+    """Make an existing tag that imports an image by tag scheduled, with an import of it; whether it was not already.
+
+    The server writes an import's importPolicy to the spec tag, as `oc tag --scheduled` relies on; the import also
+    brings in a newer image when the registry has one, as the first scheduled import would.
+    """
+    spec_tag = next((t for t in (stream.get("spec") or {}).get("tags") or [] if t.get("name") == tag), None)
+    source = (spec_tag or {}).get("from") or {}
+    if (source.get("kind") != "DockerImage" or spec_tag.get("reference") or "@" in (source.get("name") or "")
+            or (spec_tag.get("importPolicy") or {}).get("scheduled")):
+        return False  # a tag by digest never changes; another stream's tag is not an import
+    if not module.check_mode:
+        stream_name = stream["metadata"]["name"]
+        import_outcome(
+            module.client.create("ImageStreamImport", namespace, spec_tag_import_body(namespace, stream_name, spec_tag, True, True)),
+            "base image %s (for ImageStreamTag %s/%s:%s)" % (source["name"], namespace, stream_name, tag),
+        )
+    return True
 
 
 def current_pull_spec(client, namespace, trigger_tag):

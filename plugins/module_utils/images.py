@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import namedtuple
 
@@ -164,6 +165,30 @@ def imagestreamimport_body(namespace, name, tag, image, insecure, store, import_
                 "to": {"name": tag},
                 "importPolicy": import_policy,
                 "referencePolicy": {"type": "Source"},
+            }],
+        },
+        "status": {},
+    }
+
+
+def spec_tag_import_body(namespace, stream_name, spec_tag, store, scheduled=None):
+    """The ImageStreamImport of a spec tag's own DockerImage `from` (by tag), with the tag's importPolicy and
+    referencePolicy: an import with `import: true` writes its policies to the spec tag, so they are sent back as
+    they are, `scheduled` set when given (as `oc tag --scheduled` and `oc import-image --scheduled` set it)."""
+    import_policy = copy.deepcopy(spec_tag.get("importPolicy") or {})
+    if scheduled is not None:
+        import_policy["scheduled"] = bool(scheduled)
+    return {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStreamImport",
+        "metadata": {"name": stream_name, "namespace": namespace},
+        "spec": {
+            "import": bool(store),
+            "images": [{
+                "from": {"kind": "DockerImage", "name": spec_tag["from"]["name"]},
+                "to": {"name": spec_tag["name"]},
+                "importPolicy": import_policy,
+                "referencePolicy": copy.deepcopy(spec_tag.get("referencePolicy") or {"type": "Source"}),
             }],
         },
         "status": {},
