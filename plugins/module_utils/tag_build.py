@@ -221,22 +221,25 @@ class BuildTagger:
         annotations = build_annotations(
             host, repository, here, digest, media_type, config_digest, build_commit(build),
             read_dockerfile(dockerfile)["base_image"] if dockerfile else None, build_base_digest(build), dockerfile)
-        result["annotations_changed"] = self.annotate(build, annotations) if annotate else False
+        written = self.annotate(build, annotations) if annotate else {}
+        result["annotations_changed"] = bool(written)
         result["changed"] = result["changed"] or result["annotations_changed"]
+        current = build["metadata"].get("annotations") or {}
         result["diff"] = {
-            "before": {row["tag"]: row["previous_digest"] for row in rows if row["action"] == MOVED},
-            "after": {row["tag"]: digest for row in rows if row["action"] == MOVED},
+            "before": {"tags": {row["tag"]: row["previous_digest"] for row in rows if row["action"] == MOVED},
+                       "annotations": {key: current.get(key) for key in written}},
+            "after": {"tags": {row["tag"]: digest for row in rows if row["action"] == MOVED}, "annotations": written},
         }
         return result
 
     def annotate(self, build, annotations):
-        """Merge-patch the annotations that differ onto the Build; whether any did."""
+        """Merge-patch the annotations that differ onto the Build; those (in check mode: that would be) written."""
         current = build["metadata"].get("annotations") or {}
         changed = {key: value for key, value in annotations.items() if current.get(key) != value}
         if changed and not self.check_mode:
             self.client.merge_patch("Build", build["metadata"]["namespace"], build["metadata"]["name"],
                                     {"metadata": {"annotations": changed}})
-        return bool(changed)
+        return changed
 
 
 def registry_clients(params):

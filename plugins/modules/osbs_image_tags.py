@@ -30,6 +30,9 @@ description:
   - A floating tag is not moved back to an older image (one whose configuration's C(created) is earlier than the
     image there). A version-release or unique tag that names another image keeps it, with a warning.
   - With O(scratch), only the unique tag is made, as for OSBS's scratch builds.
+  - A registry has no compare-and-set for tags. Two runs for two builds of one image at the same moment each
+    read the image a floating tag names before moving it, so the older build's run can still move it back if
+    its read comes just before the newer build's PUT; a rerun for the newer build puts it right.
   - The Build gets the annotations exit_store_metadata_in_osv3 wrote, under the same keys - C(repositories)
     (JSON, C(primary), C(floating) and C(unique) pull specs), C(digests) (JSON, one entry per tag), C(commit_id),
     C(base-image-name), C(base-image-id), C(image-id) (the configuration's digest) and C(dockerfile) - with one
@@ -93,7 +96,7 @@ attributes:
     details: Reads the registry and the Build and says which tags would move and whether the annotations would change.
   diff_mode:
     support: full
-    details: Shows, for each tag that moves, the digest it named before and after.
+    details: Shows, for each tag that moves, the digest it named before and after, and the annotations that change.
   idempotent:
     support: full
     details: A second run finds every tag at the image and the annotations in place, and writes nothing.

@@ -71,6 +71,9 @@ def test_two_builds_get_their_tags_and_a_rerun_moves_nothing(osbs_engine, busybo
     checked = run_module(engine, "osbs_image_tags", tag_args(engine, first["name"]), check_mode=True, diff=True)
     assert not checked.get("failed"), checked.get("msg")
     assert checked["changed"] is True and checked["registry_writes"] == 0
+    assert checked["diff"]["after"]["tags"][checked["unique_tag"]] == first["image_digest"]
+    assert checked["diff"]["before"]["annotations"]["repositories"] is None
+    assert "repositories" in checked["diff"]["after"]["annotations"]
     client = registry(engine)
     assert digest_at(client, image, checked["unique_tag"]) is None, "check mode put a tag"
 
@@ -111,6 +114,7 @@ def test_two_builds_get_their_tags_and_a_rerun_moves_nothing(osbs_engine, busybo
     again = run_module(engine, "osbs_image_tags", tag_args(engine, second["name"]), diff=True)
     late = run_module(engine, "osbs_image_tags", tag_args(engine, first["name"]))
     assert again["changed"] is False and again["registry_writes"] == 0, again
+    assert again["diff"]["after"] == {"tags": {}, "annotations": {}}
     assert late["changed"] is False and late["registry_writes"] == 0, late
     assert {row["tag"]: row["action"] for row in late["tags"]}["latest"] == "kept"
     assert registry_put_count(engine) == puts
