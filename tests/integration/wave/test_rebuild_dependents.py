@@ -101,7 +101,16 @@ def vendor_graph(osbs_engine, busybox_base, tmp_path_factory):
 def test_a_new_vendor_image_rebuilds_its_dependents_once_and_a_rerun_writes_nothing(osbs_engine, vendor_graph, tmp_path):
     graph, vendor = vendor_graph
     before = build_names(graph)
+    old_digest = vendor_digest(graph, vendor)
     new_digest = vendor.publish("2")
+
+    # The module in check mode with diff: the tag that would move, from which image to which; no wave is returned.
+    tag = "%s/%s:latest" % (osbs_engine.namespace, vendor_stream_name(vendor))
+    diffed = run_module(osbs_engine, "osbs_base_images", dict(namespace=osbs_engine.namespace, base_images=[vendor.image]),
+                        check_mode=True, diff=True)
+    assert diffed["changed"] is True and diffed["waves"] == [], diffed
+    assert diffed["diff"] == {"before": {tag: {"digest": old_digest, "scheduled": False}},
+                              "after": {tag: {"digest": new_digest, "scheduled": False}}}, diffed["diff"]
 
     # Check mode: the new image is seen, nothing is imported or built.
     writes, stream = osbs_engine.writes(), vendor_stream(graph, vendor)
