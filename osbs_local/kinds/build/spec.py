@@ -24,6 +24,9 @@ TRIGGER_TYPES = ("GitHub", "Generic", "GitLab", "Bitbucket", "ImageChange", "Con
 # Convert_v1_BuildTriggerPolicy_To_build_BuildTriggerPolicy).
 DEPRECATED_TRIGGER_TYPES = {"imageChange": "ImageChange", "generic": "Generic", "github": "GitHub"}
 LABEL_VALUE_MAX_LENGTH = 63
+_QUALIFIED_NAME_PART = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_QUALIFIED_NAME_RE = re.compile("^" + _QUALIFIED_NAME_PART + "$")
+_DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 WEBHOOK_FIELDS = {"GitHub": "github", "Generic": "generic", "GitLab": "gitlab", "Bitbucket": "bitbucket"}
 STRATEGY_FIELDS = {
@@ -171,12 +174,61 @@ def validate_common_spec(spec: dict, path: str = "spec") -> list[Cause]:
     if git is not None and (not isinstance(git, dict) or not git.get("uri")):
         causes.append(Cause(f"{path}.source.git.uri", "FieldValueRequired", "must provide a uri"))
     causes.extend(_clean_relative_paths(spec, path))
+    causes.extend(_image_label_causes((spec.get("output") or {}).get("imageLabels"), path))
     to = (spec.get("output") or {}).get("to")
     if isinstance(to, dict):
         if to.get("kind") not in ("ImageStreamTag", "DockerImage"):
             causes.append(Cause(f"{path}.output.to.kind", "FieldValueInvalid", f"{to.get('kind')!r}: kind must be one of ImageStreamTag or DockerImage"))
         elif not to.get("name"):
             causes.append(Cause(f"{path}.output.to.name", "FieldValueRequired", "name is required"))
+    return causes
+
+
+def qualified_name_problems(value: str) -> list[str]:
+    """apimachinery validation.IsQualifiedName: `[prefix/]name`, name at most 63 characters, prefix a DNS-1123 subdomain."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        return ["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+                "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation "
+                f"is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. "
+                "'example.com/MyName')"]
+    problems = []
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            problems.append("prefix part must be non-empty")
+        elif len(prefix) > 253 or not _DNS1123_SUBDOMAIN_RE.match(prefix):
+            problems.append("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                            "characters, '-' or '.', and must start and end with an alphanumeric character")
+    if not name:
+        problems.append("name part must be non-empty")
+    elif len(name) > 63:
+        problems.append("name part must be no more than 63 characters")
+    elif not _QUALIFIED_NAME_RE.match(name):
+        problems.append("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+                        "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+                        f"validation is '{_QUALIFIED_NAME_PART}')")
+    return problems
+
+
+def _image_label_causes(labels, path: str) -> list[Cause]:
+    """OAS validation.go ValidateImageLabels: each name required and qualified, then each name once."""
+    causes = []
+    labels = labels if isinstance(labels, list) else []
+    for index, label in enumerate(labels):
+        name = (label or {}).get("name") if isinstance(label, dict) else None
+        field = f"{path}.output.imageLabels[{index}].name"
+        if not name:
+            causes.append(Cause(field, "FieldValueRequired", "Required value"))
+        elif qualified_name_problems(name):
+            causes.append(Cause(field, "FieldValueInvalid", f"Invalid value: {name!r}: " + "; ".join(qualified_name_problems(name))))
+    seen = set()
+    for index, label in enumerate(labels):
+        name = (label or {}).get("name") if isinstance(label, dict) else None
+        if name in seen:
+            causes.append(Cause(f"{path}.output.imageLabels[{index}].name", "FieldValueInvalid", f"Invalid value: {name!r}: duplicate name"))
+        seen.add(name)
     return causes
 
 
