@@ -59,6 +59,27 @@ def test_a_dockerfile_release_is_kept_for_user_builds_and_autorebuilds_get_relea
     assert (auto["release"], auto["nvr"], auto["git_commit"]) == ("7.1", "osbs-relkeep-2.0-7.1", commit)
     assert image_labels(osbs_engine, "osbs/relkeep", auto["image_digest"])["release"] == "7.1"
 
+    # A run that died between its prepare and settle writes left the triggers paused: the next run, even one that
+    # builds nothing, unpauses them and closes the window; the one after writes nothing.
+    bc = kubectl_json(osbs_engine, "get", "bc", name)
+    for trigger in bc["spec"]["triggers"]:
+        trigger["imageChange"]["paused"] = True
+    bc["metadata"]["annotations"]["osbs.flow/triggers-paused-for-start"] = json.dumps(
+        {"paused": [t["imageChange"]["from"]["name"] for t in bc["spec"]["triggers"]], "since": "2026-01-01T00:00:00Z"})
+    replaced = subprocess.run(["kubectl", "--kubeconfig", osbs_engine.kubeconfig, "-n", osbs_engine.namespace, "replace", "--validate=false", "-f", "-"],
+                              input=json.dumps(bc), capture_output=True, text=True, check=False)
+    assert replaced.returncode == 0, replaced.stderr
+    rerun = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=name, git_commit=commit,
+                                                       dockerfile_labels=labels))
+    assert rerun["action"] == "existing" and rerun["changed"] is True, rerun
+    bc = kubectl_json(osbs_engine, "get", "bc", name)
+    assert not [t for t in bc["spec"]["triggers"] if t["imageChange"].get("paused")]
+    assert "osbs.flow/triggers-paused-for-start" not in bc["metadata"]["annotations"]
+    writes = osbs_engine.writes()
+    again = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=name, git_commit=commit,
+                                                       dockerfile_labels=labels))
+    assert again["action"] == "existing" and again["changed"] is False and osbs_engine.writes() == writes
+
 
 @pytest.mark.slow
 def test_a_scratch_build_touches_nothing_of_the_component(osbs_engine, busybox_base, tmp_path):
