@@ -187,18 +187,3 @@ def with_image_labels(buildconfig, identity):
         output.pop("imageLabels", None)
     return changed
 
-
-def scratch_release(build_name):
-    """A scratch build's release: its own Build's name, as bump_release gave scratch builds, so it spends none
-    of the component's numbers."""
-    return "%s.%s" % (SCRATCH_RELEASE_PREFIX, build_name.rsplit("-", 2)[-2] + build_name.rsplit("-", 1)[-1]) \
-        if build_name.count("-") >= 2 else "%s.%s" % (SCRATCH_RELEASE_PREFIX, build_name)
-
-
-def unique_tag(branch, now=None):
-    """A tag no other build gets: `<branch>-<UTC timestamp to the microsecond>` (osbs-client's unique tag was
-    `<branch>-<timestamp>`); a branch's characters a tag cannot hold become `-`, and it is cut to 128."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    stamp = now.strftime("%Y%m%d%H%M%S%f")
-    prefix = re.sub(r"[^A-Za-z0-9_.-]", "-", branch or "build").lstrip(".-") or "build"
-    return "%s-%s" % (prefix[:128 - len(stamp) - 1], stamp)
