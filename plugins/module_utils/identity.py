@@ -186,4 +186,3 @@ def with_image_labels(buildconfig, identity):
     else:
         output.pop("imageLabels", None)
     return changed
-
