@@ -36,6 +36,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.openshift import retry_o
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     AUTOREBUILD_LABEL,
     BUMP_RELEASE_ANNOTATION,
+    build_number,
     builds_of,
     recorded_commit,
 )
@@ -105,8 +106,13 @@ class ReleaseKeeper:
         if user_build and own_release:
             release = own_release
         else:
-            release = next_release(build_image_labels(builds) + list(extra_build_labels), labels_of(buildconfig["spec"].get("output")),
-                                   own.get(NAME_LABEL), own.get(VERSION_LABEL), dockerfile_release=own_release)
+            held = labels_of(buildconfig["spec"].get("output"))
+            used = build_image_labels(builds) + list(extra_build_labels)
+            if _newest_build_unlisted(buildconfig, builds):
+                # Instantiate moves lastVersion before it creates the Build (OAS generator.go instantiate): a Build
+                # not listed yet took what the BuildConfig holds.
+                used.append(held)
+            release = next_release(used, held, own.get(NAME_LABEL), own.get(VERSION_LABEL), dockerfile_release=own_release)
         return identity_labels(buildconfig, dockerfile_labels, commit, release, self.client.host, architecture)
 
     def prepare(self, buildconfig, builds, commit, user_build, architecture):
@@ -189,6 +195,12 @@ class ReleaseKeeper:
         if held.get(RELEASE_LABEL) != wanted.get(RELEASE_LABEL):
             return True
         return _window(buildconfig) is not None and window_is_stale(buildconfig)
+
+
+def _newest_build_unlisted(buildconfig, builds):
+    """Whether the BuildConfig's lastVersion names a Build that `builds` does not show (being created, or deleted)."""
+    last = ((buildconfig.get("status") or {}).get("lastVersion")) or 0
+    return last > 0 and last not in {build_number(build) for build in builds}
 
 
 def _without_date(labels):

@@ -162,3 +162,13 @@ def test_a_window_left_by_a_run_that_died_is_closed_by_the_next_run_and_another_
         assert paused(after) == {"base:latest": not closed}
         assert (START_WINDOW_ANNOTATION in after["metadata"]["annotations"]) is not closed
         assert client.writes == (1 if closed else 0)
+
+
+def test_a_build_instantiate_has_counted_but_not_created_yet_took_the_release_the_buildconfig_holds():
+    """OAS generator.go instantiate updates the BuildConfig (lastVersion) before it creates the Build: a run that
+    reads in between sees lastVersion 3 without Build 3, and must not give 3 again."""
+    bc = buildconfig(image_labels={"release": "3", "vcs-ref": COMMIT})
+    builds = [dict(build_with("2"), metadata={"name": "app-2"}), dict(build_with("1"), metadata={"name": "app-1"})]
+    keeper = ReleaseKeeper(FakeClient(bc, builds), "ns", "app")
+    assert keeper.identity(dict(bc, status={"lastVersion": 2}), builds, COMMIT, True, None)["release"] == "3"
+    assert keeper.identity(dict(bc, status={"lastVersion": 3}), builds, COMMIT, True, None)["release"] == "4"
