@@ -31,11 +31,13 @@ def test_tarball_has_the_collection_and_leaves_the_rest_out(tarball):
         names = set(archive.getnames())
     assert {"plugins", "roles", "playbooks", "meta", "docs", "README.md", "MANIFEST.json"} <= top
     assert not top & {"osbs_local", "tests", "bench", "extensions", "hack", ".ci", "Makefile", "pyproject.toml", "build"}
-    for module in ("osbs_buildconfig", "osbs_build", "reactor_import_image", "pulp_sync", "osbs_autorebuild"):
+    for module in ("osbs_buildconfig", "osbs_build", "reactor_import_image", "pulp_sync", "osbs_autorebuild",
+                   "osbs_image_tags"):
         assert "plugins/modules/%s.py" % module in names
     assert "playbooks/build.yml" in names
     assert "playbooks/rebuild_dependents.yml" in names and "plugins/modules/osbs_base_images.py" in names
     assert "roles/rebuild_dependents/tasks/wave.yml" in names
+    assert "roles/image_tags/tasks/main.yml" in names
     assert "meta/runtime.yml" in names
     # What galaxy.yml's license names, and what meta/execution-environment.yml points at.
     assert {"LICENSE", "requirements.txt", "bindep.txt"} <= top
