@@ -284,7 +284,8 @@ class Wave:
                                registry_ca_cert=self.params.get("registry_ca_cert"),
                                registry_dockercfg_path=self.params.get("registry_dockercfg_path"),
                                registry_timeout=REGISTRY_TIMEOUT)
-        tagger = BuildTagger(self.client, registry_clients(registry_params), self.repo_source, check_mode=self.check_mode)
+        tagger = BuildTagger(self.client, registry_clients(registry_params, self.client), self.repo_source,
+                             check_mode=self.check_mode)
         tagged = tagger.run(namespace, summary["name"])
         tagged["warnings"] = tagger.warnings
         return tagged

@@ -64,6 +64,11 @@ def read_dockercfg(path, host_port):
             data = json.load(handle)
     except (OSError, ValueError) as exc:
         raise OsbsFlowError("cannot read the registry dockercfg %s: %s" % (path, exc))
+    return dockercfg_credentials(data, host_port, path)
+
+
+def dockercfg_credentials(data, host_port, path):
+    """(username, password) for host_port from a parsed .dockercfg or config.json (`path` names it in messages)."""
     entries = data.get("auths", data) if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise OsbsFlowError("the registry dockercfg %s is not a JSON object of registries" % path)

@@ -14,6 +14,7 @@ pkg/build/apis/build/validation/validation.go ValidateBuildUpdate: only spec and
 
 from __future__ import annotations
 
+import base64
 import json
 import posixpath
 
@@ -35,6 +36,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.image_tags import (
 )
 from ansible_collections.osbs.flow.plugins.module_utils.images import parse_image_reference
 from ansible_collections.osbs.flow.plugins.module_utils.import_image import BUILD_NAME_LABEL, BUILD_NAMESPACE_LABEL
+from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
 from ansible_collections.osbs.flow.plugins.module_utils.registry_api import LIST_TYPES, RegistryClient
 from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import FULL_COMMIT
@@ -45,7 +47,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     build_config_of,
     build_phase,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.pulp_sync import read_dockercfg
+from ansible_collections.osbs.flow.plugins.module_utils.pulp_sync import dockercfg_credentials, read_dockercfg
 
 MOVED, UNCHANGED, KEPT = "moved", "unchanged", "kept"
 
@@ -72,7 +74,7 @@ class BuildTagger:
 
     def __init__(self, client, registry_client_for, repo_source, check_mode=False):
         self.client = client
-        self.registry_client_for = registry_client_for  # host -> RegistryClient
+        self.registry_client_for = registry_client_for  # (host, Build) -> RegistryClient
         self.repo_source = repo_source
         self.check_mode = check_mode
         self.warnings = []
@@ -182,7 +184,7 @@ class BuildTagger:
     def run(self, namespace, name, scratch=False, annotate=True):
         build = self.build(namespace, name)
         host, repository, pushed_tag = self.pushed(build)
-        registry = self.registry_client_for(host)
+        registry = self.registry_client_for(host, build)
         digest = self.image_digest(build, registry, repository, pushed_tag)
         media_type, body, config, config_digest = image_config(registry, repository, digest)
         labels = _labels(config)
@@ -242,17 +244,52 @@ class BuildTagger:
         return changed
 
 
-def registry_clients(params):
-    """host -> RegistryClient with the module's registry options (credentials from registry_dockercfg_path)."""
+def push_secret_credentials(client, build, host):
+    """(username, password) for `host` from the Build's push secret (spec.output.pushSecret, which the cluster fills
+    in from the builder ServiceAccount when the BuildConfig names none), or None when it names none."""
+    namespace = build["metadata"]["namespace"]
+    name = (((build.get("spec") or {}).get("output") or {}).get("pushSecret") or {}).get("name")
+    if not name:
+        return None
+    try:
+        secret = client.get("Secret", namespace, name)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        raise OsbsFlowError("cannot read the push secret %s/%s of Build %s (%s): give the registry's credentials as "
+                            "registry_dockercfg_path, or let the job read secrets in %s"
+                            % (namespace, name, build["metadata"]["name"], exc.message, namespace))
+    if secret is None:
+        raise OsbsFlowError("the push secret %s/%s of Build %s does not exist: create it, or give the registry's "
+                            "credentials as registry_dockercfg_path" % (namespace, name, build["metadata"]["name"]))
+    data = secret.get("data") or {}
+    where = "secret %s/%s" % (namespace, name)
+    for key in (".dockerconfigjson", ".dockercfg"):
+        if data.get(key):
+            try:
+                parsed = json.loads(base64.b64decode(data[key]).decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                raise OsbsFlowError("%s has a %s that is not base64-encoded JSON" % (where, key))
+            return dockercfg_credentials(parsed, host, where)
+    raise OsbsFlowError("%s is not a docker secret (no .dockerconfigjson or .dockercfg): give the registry's "
+                        "credentials as registry_dockercfg_path" % where)
+
+
+def registry_clients(params, client=None):
+    """(host, Build) -> RegistryClient with the module's registry options: the credentials of registry_dockercfg_path,
+    else those of the Build's push secret (read with `client`), so the job needs no credential the cluster has."""
     scheme, configured_host, insecure = parse_registry_uri(params["registry_uri"]) if params.get("registry_uri") else ("https", None, False)
     insecure = insecure or params.get("registry_insecure")
     verify = False if insecure else (params.get("registry_ca_cert") or True)
 
-    def client_for(host):
+    def client_for(host, build):
         if configured_host and host != configured_host:
             raise OsbsFlowError("the Build pushed to registry %s, not registry_uri %s: give the registry it pushed to"
                                 % (host, configured_host))
-        credentials = read_dockercfg(params["registry_dockercfg_path"], host) if params.get("registry_dockercfg_path") else None
+        if params.get("registry_dockercfg_path"):
+            credentials = read_dockercfg(params["registry_dockercfg_path"], host)
+        else:
+            credentials = push_secret_credentials(client, build, host) if client is not None else None
         return RegistryClient("http" if scheme == "http" else "https", host, credentials=credentials, verify=verify,
                               timeout=params["registry_timeout"])
     return client_for
@@ -264,7 +301,7 @@ def run_image_tags(module):
 
     params = module.params
     module.require_seconds("registry_timeout", 1)
-    tagger = BuildTagger(module.client, registry_clients(params), RepoSource(params["cache_dir"], timeout=params["git_timeout"]),
+    tagger = BuildTagger(module.client, registry_clients(params, module.client), RepoSource(params["cache_dir"], timeout=params["git_timeout"]),
                          check_mode=module.check_mode)
     result = tagger.run(params["namespace"], params["build"], scratch=params["scratch"], annotate=params["annotate"])
     for warning in tagger.warnings:

@@ -98,7 +98,9 @@ options:
     type: bool
     default: false
   registry_dockercfg_path:
-    description: With O(image_tags), a dockercfg or containers auth file with credentials for the dependents' registry.
+    description:
+      - With O(image_tags), a dockercfg or containers auth file with credentials for the dependents' registry;
+        without it, each dependent's Build's push secret, as M(osbs.flow.osbs_image_tags) reads it.
     type: path
   registry_ca_cert:
     description: With O(image_tags), the CA certificate of the registry's TLS certificate; by default the system's trust.

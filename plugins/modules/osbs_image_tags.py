@@ -66,7 +66,9 @@ options:
   registry_dockercfg_path:
     description:
       - A C(.dockercfg) or C(config.json)/C(auth.json) file with credentials for the registry that may push there.
-        Without it the registry is used without credentials.
+      - Without it, the credentials for the registry in the Build's push secret (C(spec.output.pushSecret), read
+        from the cluster, which fills it in from the C(builder) ServiceAccount when the BuildConfig names none),
+        so the job needs no registry credential of its own; without a push secret, none.
     type: path
   registry_ca_cert:
     description: The CA certificate that signed the registry's TLS certificate; by default the system's trust.

@@ -112,7 +112,8 @@ def test_two_builds_get_their_tags_and_a_rerun_moves_nothing(osbs_engine, busybo
     # A rerun for either build writes nothing to the registry: the first build's floating tags stay on the newer image.
     puts = registry_put_count(engine)
     again = run_module(engine, "osbs_image_tags", tag_args(engine, second["name"]), diff=True)
-    late = run_module(engine, "osbs_image_tags", tag_args(engine, first["name"]))
+    # Without registry_dockercfg_path, the credentials are the Build's push secret's, read from the cluster.
+    late = run_module(engine, "osbs_image_tags", tag_args(engine, first["name"], registry_dockercfg_path=None))
     assert again["changed"] is False and again["registry_writes"] == 0, again
     assert again["diff"]["after"] == {"tags": {}, "annotations": {}}
     assert late["changed"] is False and late["registry_writes"] == 0, late
