@@ -15,8 +15,10 @@ pkg/build/apis/build/validation/validation.go ValidateBuildUpdate: only spec and
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import posixpath
+import re
 
 from ansible_collections.osbs.flow.plugins.module_utils.dockerfile import read_dockerfile
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
@@ -63,6 +65,23 @@ def image_config(registry, repository, digest):
             raise OsbsFlowError("the manifest list %s@%s has no images" % (repository, digest))
         _child_type, _child_body, single = registry.manifest(repository, children[0]["digest"])
     return media_type, body, registry.config(repository, single), (single.get("config") or {}).get("digest")
+
+
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def instant(text):
+    """An image configuration's `created` (RFC 3339, any fraction, any offset) as a comparable UTC value, or None."""
+    match = _RFC3339.match(text or "")
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    moment = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                               tzinfo=datetime.timezone.utc)
+    if offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        moment -= sign * datetime.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+    return moment, int((fraction or "0")[:9].ljust(9, "0"))
 
 
 def _labels(config):
@@ -174,8 +193,8 @@ class BuildTagger:
                                  "never given to another" % (what, repository, tag, before))
             return KEPT, before
         if before and kind in (FLOATING, ADDITIONAL):
-            there = (image_config(registry, repository, before)[2] or {}).get("created") or ""
-            if created and there > created:
+            there = instant((image_config(registry, repository, before)[2] or {}).get("created"))
+            if instant(created) and there and there > instant(created):
                 return KEPT, before  # a newer image is there already; a late run does not move it back
         if not self.check_mode:
             registry.put_manifest(repository, tag, media_type, body)

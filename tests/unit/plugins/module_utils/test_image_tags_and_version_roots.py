@@ -111,3 +111,12 @@ def test_only_a_repository_and_a_tag_or_digest_reach_a_registry_url():
                                   ("osbs/app", "-x")):
         with pytest.raises(OsbsFlowError, match="is not a repository and a tag or digest"):
             RegistryClient._path(repository, "manifests", reference)
+
+
+def test_image_creation_times_compare_whatever_their_fraction_and_offset():
+    from ansible_collections.osbs.flow.plugins.module_utils.tag_build import instant
+
+    assert instant("2026-12-04T18:53:09Z") < instant("2026-12-04T18:53:09.5Z")
+    assert instant("2026-12-04T18:53:09.123456789Z") > instant("2026-12-04T18:53:09.1234Z")
+    assert instant("2026-12-04T20:53:09+02:00") == instant("2026-12-04T18:53:09Z")
+    assert instant("yesterday") is None and instant(None) is None
