@@ -11,6 +11,7 @@ re-reads, sees the winner's build and refuses, waits for it or adopts it.
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
@@ -45,6 +46,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
 from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_build, wait_for_no_active_builds, waiting_state
 
 INSTANTIATE_ATTEMPTS = 5
+_FULL_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 BASE_IMAGE_WAIT_SECONDS = 60
 
 
@@ -87,18 +89,28 @@ def matching_build(builds, buildconfig, commit, base_digest, autorebuild):
     A user build matches a Complete build of the same commit and base
     digest made from the BuildConfig as it is now (same source, strategy
     and output). An autorebuild matches any build (active or Complete)
-    from the same base digest: the cluster's trigger may have started it.
+    from the same base digest of the commit it builds (the one commit rule;
+    a build whose commit is not known yet counts): the cluster's trigger may
+    have started it.
     """
     for build in builds:
         phase = build_phase(build)
         same_base = build_base_digest(build) == base_digest
         if autorebuild:
-            if base_digest and same_base and phase not in UNSUCCESSFUL_BUILD_PHASES:
+            built = _commit_of(build)
+            if (base_digest and same_base and phase not in UNSUCCESSFUL_BUILD_PHASES
+                    and (commit is None or built is None or built == commit)):
                 return build
         elif (phase == "Complete" and same_base and same_recipe(build, buildconfig)
               and (commit is None or build_commit(build) == commit)):
             return build
     return None
+
+
+def _commit_of(build):
+    """The commit a build is of: what it records, else its git ref when that is a full commit name, else None."""
+    ref = (((build.get("spec") or {}).get("source") or {}).get("git") or {}).get("ref") or ""
+    return build_commit(build) or (ref if _FULL_COMMIT.match(ref) else None)
 
 
 class BuildRunner:

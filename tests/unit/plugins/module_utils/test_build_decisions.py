@@ -128,9 +128,12 @@ def test_a_user_build_skips_a_failed_newer_build_for_an_older_complete_one():
 # -- matching_build, an autorebuild --------------------------------------------------------------------
 
 @pytest.mark.parametrize("phase", ["New", "Running", "Complete"])
-def test_an_autorebuild_adopts_a_build_from_the_new_base_whatever_its_commit_or_progress(phase):
-    build = build_of(BUILDCONFIG, 2, phase=phase, commit="b" * 40, base=NEW_BASE, by_trigger=True)
+def test_an_autorebuild_adopts_a_build_from_the_new_base_of_the_recorded_commit_whatever_its_progress(phase):
+    """The one commit rule (issue 16 part 2): a build of another commit is not the autorebuild, whoever started it."""
+    build = build_of(BUILDCONFIG, 2, phase=phase, commit=COMMIT, base=NEW_BASE, by_trigger=True)
     assert matching_build([build], BUILDCONFIG, COMMIT, NEW_BASE, autorebuild=True) is build
+    other = build_of(BUILDCONFIG, 3, phase=phase, commit="b" * 40, base=NEW_BASE, by_trigger=True)
+    assert matching_build([other], BUILDCONFIG, COMMIT, NEW_BASE, autorebuild=True) is None
 
 
 @pytest.mark.parametrize("phase", ["Failed", "Error", "Cancelled"])

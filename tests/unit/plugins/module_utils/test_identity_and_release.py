@@ -172,3 +172,21 @@ def test_a_build_instantiate_has_counted_but_not_created_yet_took_the_release_th
     keeper = ReleaseKeeper(FakeClient(bc, builds), "ns", "app")
     assert keeper.identity(dict(bc, status={"lastVersion": 2}), builds, COMMIT, True, None)["release"] == "3"
     assert keeper.identity(dict(bc, status={"lastVersion": 3}), builds, COMMIT, True, None)["release"] == "4"
+
+
+def test_an_autorebuild_adopts_only_a_build_of_the_commit_the_buildconfig_records():
+    from ansible_collections.osbs.flow.plugins.module_utils.build import matching_build
+    base = "sha256:" + "b" * 64
+
+    def build(ref, revision=None):
+        made = {"metadata": {"name": "app-1"}, "status": {"phase": "Running"},
+                "spec": {"source": {"git": {"ref": ref}},
+                         "strategy": {"dockerStrategy": {"from": {"kind": "DockerImage", "name": "r/base@" + base}}}}}
+        if revision:
+            made["spec"]["revision"] = {"git": {"commit": revision}}
+        return made
+    other = "d" * 40
+    assert matching_build([build(COMMIT)], {}, COMMIT, base, True) is not None
+    assert matching_build([build(other)], {}, COMMIT, base, True) is None
+    assert matching_build([build("main", revision=other)], {}, COMMIT, base, True) is None
+    assert matching_build([build("main")], {}, COMMIT, base, True) is not None  # not known yet: adopted
