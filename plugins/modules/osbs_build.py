@@ -21,7 +21,8 @@ description:
     racing the server accepts one; the other sees the winner's build.
   - While a build of the BuildConfig is New, Pending or Running it refuses, or waits with
     O(when_running=wait). An autorebuild (O(mode=autorebuild)) adopts a build the cluster's ImageChange
-    trigger already started for the same base image digest instead of starting another.
+    trigger already started for the same base image digest and the commit the BuildConfig records instead
+    of starting another.
   - For a user build, the BuildConfig's C(is_autorebuild) label is V(false) when the build starts (so the
     Build carries V(false)) and is set to V(true) right after, as atomic-reactor's CheckAndSetRebuildPlugin
     did, so that builds the cluster starts later are recognised as autorebuilds.
