@@ -32,6 +32,34 @@ def normalize_git_uri(git_uri):
     return uri
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git+ssh": 22, "ssh+git": 22, "git": 9418}
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)(?P<path>.*)$")
+
+
+def repository_identity(git_uri):
+    """(host, port, path) naming the repository whatever the spelling of its URI: the scheme (git://, https://,
+    ssh://, scp-like `git@host:path`) and the user or credentials do not count, the host is lowercase, a port is
+    kept only when it is not its scheme's default, and the path loses its trailing `/` and `.git`. The path keeps
+    its case: most git servers tell `RPMS/x` from `rpms/x`."""
+    uri = git_uri.strip()
+    scp = None if "://" in uri else _SCP_LIKE.match(uri)
+    if scp:
+        host, port, path = scp.group("host"), None, scp.group("path")
+    else:
+        parts = urlsplit(uri)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        host, path = parts.hostname or "", parts.path
+        if port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+            port = None
+    path = path.strip("/")
+    while path.endswith(".git") or path.endswith("/"):
+        path = path[: -len(".git")] if path.endswith(".git") else path[:-1]
+    return host.lower().rstrip("."), port, path
+
+
 def git_repo_name(git_uri):
     """The last path element of the git URI (`app` for `https://host/ns/app.git/`)."""
     uri = normalize_git_uri(git_uri)

@@ -21,18 +21,22 @@ from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     branch_label_values,
     buildconfig_name,
     git_branch_name,
+    OSBS_CLIENT_HASH_LENGTH,
     is_buildconfig_name,
-    normalize_git_uri,
+    osbs_client_label_value,
     osbs_client_names,
     repo_label_values,
+    repository_identity,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.resources import BUMP_RELEASE_ANNOTATION, OUR_ANNOTATIONS
 
 REPO_LABEL = "git-repo-name"
 BRANCH_LABEL = "git-branch"
+FULL_REPO_LABEL = "git-full-repo"  # osbs-client 0.48 and later, which sanitised the labels
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$")
 # How sure a BuildConfig is for the branch: its ref or annotation names it, or only a shortened label does.
 EXACT, LABEL_ONLY, NO_BRANCH = "exact", "label", "none"
+SAME, MAYBE = "same", "maybe"  # how surely a BuildConfig's source is this repository
 
 
 def _metadata(buildconfig, field):
@@ -48,40 +52,75 @@ def made_by_osbs_flow(buildconfig):
     return any(key in _metadata(buildconfig, "annotations") for key in OUR_ANNOTATIONS)
 
 
-def _recorded_branch(buildconfig):
-    """The branch the BuildConfig says it is for, and how surely: osbs.flow's bump-release annotation, else a
-    ref that is no commit (osbs-client up to 0.29), else the `git-branch` label (0.30 and later put the commit in
-    the ref), which may be shortened or sanitized."""
+def _our_branch(buildconfig):
+    """The branch osbs.flow recorded on a BuildConfig it wrote (its bump-release annotation), or None."""
     try:
-        branch = json.loads(_metadata(buildconfig, "annotations").get(BUMP_RELEASE_ANNOTATION) or "{}").get("git_branch")
+        return json.loads(_metadata(buildconfig, "annotations").get(BUMP_RELEASE_ANNOTATION) or "{}").get("git_branch")
     except (ValueError, AttributeError):
-        branch = None
-    if branch:
-        return branch, EXACT
-    ref = _git(buildconfig).get("ref")
-    if ref and not _COMMIT.match(ref):
-        return ref, EXACT
-    label = _metadata(buildconfig, "labels").get(BRANCH_LABEL)
-    return (label, LABEL_ONLY) if label else (None, NO_BRANCH)
+        return None
 
 
 def branch_match(buildconfig, git_branch):
-    """EXACT or LABEL_ONLY when the BuildConfig is for the branch, NO_BRANCH when nothing says which branch it is
-    for, None when it is for another branch."""
+    """EXACT when the BuildConfig says it is for the branch, LABEL_ONLY when only a label that other branches may
+    share says so (its name must confirm it), NO_BRANCH when nothing says which branch it is for (its name must),
+    None when it is for another branch.
+
+    osbs.flow's own: the bump-release annotation. osbs-client's: the `git-branch` label whenever there is one
+    (0.24 and later), whatever the ref, because from 0.30 on the ref is whatever the caller passed (a commit,
+    `master`, a short commit, `HEAD`); only osbs-client's own label forms count: the branch as it is (0.24 to
+    0.47), or with every character but [-a-z0-9.] dropped (0.48 and later, which added `git-full-repo`), which
+    other branches share (`release/2.0` and `release2.0` are both `release2.0`). Without a label (0.15) the ref
+    is the branch.
+    """
     branch = git_branch_name(git_branch)
-    recorded, how = _recorded_branch(buildconfig)
-    if how == NO_BRANCH:
+    if made_by_osbs_flow(buildconfig):
+        recorded = _our_branch(buildconfig)
+        if recorded:
+            return EXACT if git_branch_name(recorded) == branch else None
+        label = _metadata(buildconfig, "labels").get(BRANCH_LABEL)
+        return LABEL_ONLY if label in branch_label_values(branch) else None
+    labels = _metadata(buildconfig, "labels")
+    if BRANCH_LABEL in labels:
+        label = labels[BRANCH_LABEL]
+        if FULL_REPO_LABEL not in labels:
+            return EXACT if label == branch else None
+        return LABEL_ONLY if label and label == osbs_client_label_value(branch) else None
+    ref = _git(buildconfig).get("ref")
+    if not ref or _COMMIT.match(ref):
         return NO_BRANCH
-    if git_branch_name(recorded) == branch:
-        return EXACT
-    if how == LABEL_ONLY and recorded in branch_label_values(branch):
-        return LABEL_ONLY
-    return None
+    return EXACT if git_branch_name(ref) == branch else None
 
 
 def same_repository(buildconfig, git_uri):
+    """SAME, MAYBE (the same host and path under another port, which may be another server) or None."""
     uri = _git(buildconfig).get("uri")
-    return bool(uri) and normalize_git_uri(uri) == normalize_git_uri(git_uri)
+    if not uri:
+        return None
+    theirs, ours = repository_identity(uri), repository_identity(git_uri)
+    if theirs == ours:
+        return SAME
+    return MAYBE if (theirs[0], theirs[2]) == (ours[0], ours[2]) else None
+
+
+def _osbs_client_names_of(buildconfig, git_uri, branch):
+    """The names osbs-client 0.38 and later gave the BuildConfig of (repository, branch): they hash the branch as
+    it is, so they tell apart branches whose labels were sanitised alike."""
+    names = set()
+    for uri in {git_uri, _git(buildconfig).get("uri") or git_uri}:
+        found = osbs_client_names(uri, branch)
+        names.update((found["0.38"], found["0.48"]))
+    return names
+
+
+_HASHED_NAME = re.compile(r"^(?P<stem>.*)-[0-9a-f]{%d}$" % OSBS_CLIENT_HASH_LENGTH)
+
+
+def _another_branchs_name(name, names):
+    """Whether `name` is osbs-client's hashed name of another branch: the stem this branch's name has, another
+    hash (of the branch as it was, which sanitising made look like this one)."""
+    theirs = _HASHED_NAME.match(name)
+    stems = {ours.group("stem") for ours in map(_HASHED_NAME.match, names) if ours}
+    return bool(theirs) and name not in names and theirs.group("stem") in stems
 
 
 class Found:
@@ -93,44 +132,70 @@ class Found:
         self.adopted = not made_by_osbs_flow(buildconfig)
 
 
+def _judge(buildconfig, git_uri, git_branch, by_name):
+    """(True, how) when the BuildConfig is this repository and branch's; (False, why) when it may be but cannot be
+    told (the caller refuses to go on); None when it is another repository's or branch's."""
+    name = buildconfig["metadata"]["name"]
+    repository = same_repository(buildconfig, git_uri)
+    if repository is None:
+        return None
+    match = branch_match(buildconfig, git_branch)
+    branch = git_branch_name(git_branch)
+    if match is None:
+        labels = _metadata(buildconfig, "labels")
+        ref = _git(buildconfig).get("ref")
+        if by_name and BRANCH_LABEL not in labels and ref and not made_by_osbs_flow(buildconfig):
+            return False, "it has the name osbs-client gave branch %s's BuildConfig, but its ref %s is not that branch" % (branch, ref)
+        return None
+    if match == LABEL_ONLY and name not in _osbs_client_names_of(buildconfig, git_uri, branch):
+        label = _metadata(buildconfig, "labels").get(BRANCH_LABEL)
+        if _another_branchs_name(name, _osbs_client_names_of(buildconfig, git_uri, branch)):
+            return None
+        return False, ("its label %s=%s is what osbs-client 0.48 and later wrote for branch %s and for every branch "
+                       "that reads the same without the characters it dropped, and its name is not the one "
+                       "osbs-client gave branch %s's" % (BRANCH_LABEL, label, branch, branch))
+    if repository == MAYBE:
+        return False, "its source %s is this repository's host and path under another port" % mask_credentials(_git(buildconfig)["uri"])
+    if by_name and match == NO_BRANCH:
+        return True, None
+    return True, "labels %s" % _labels_text(buildconfig) if not by_name else None
+
+
 def _by_labels(client, namespace, git_uri, git_branch):
-    found = {}
+    taken, unsure = {}, {}
     for value in sorted(repo_label_values(git_uri)):
         for bc in client.list("BuildConfig", namespace, label_selector="%s=%s" % (REPO_LABEL, value))["items"]:
-            match = branch_match(bc, git_branch) if same_repository(bc, git_uri) else None
-            if match in (EXACT, LABEL_ONLY):
-                found[bc["metadata"]["name"]] = (bc, match)
-    # A label sanitized by osbs-client 0.48 (`release/2.0` and `release2.0` both `release2.0`) counts only when
-    # nothing names the branch exactly.
-    exact = {name: item for name, item in found.items() if item[1] == EXACT}
-    return {name: bc for name, (bc, _match) in (exact or found).items()}
+            verdict = _judge(bc, git_uri, git_branch, by_name=False)
+            if verdict:
+                (taken if verdict[0] else unsure)[bc["metadata"]["name"]] = (bc, verdict[1])
+    return taken, unsure
 
 
 def find_existing_buildconfig(client, namespace, params):
     """The existing BuildConfig of (git_uri, git_branch) as a Found, or None.
 
-    First by the `git-repo-name` label in each form osbs.flow and osbs-client wrote it, keeping those whose source
-    is the same repository and whose branch (annotation, ref or `git-branch` label) is this one; then by name:
-    the `name` option, or osbs.flow's name and then each osbs-client release's name, of the same repository.
-    Two BuildConfigs found by labels are an error: which to keep is the user's decision.
+    The `name` option, when given, decides alone. Else first by the `git-repo-name` label in each form osbs.flow
+    and osbs-client wrote it, keeping those of the same repository (repository_identity: whatever the URI's
+    spelling) whose branch (branch_match) is this one; then by name: osbs.flow's name and then each osbs-client
+    release's name, of the same repository. Two BuildConfigs found are an error: which to keep is the user's
+    decision. So is one that may be this branch's but cannot be told apart from another's: it is named with what
+    to do, before anything is written, rather than a second BuildConfig (and a second trigger) made beside it.
     """
     git_uri, git_branch = params["git_uri"], params["git_branch"]
-    matches = _by_labels(client, namespace, git_uri, git_branch)
-    if params["name"] and params["name"] in matches:
-        return Found(matches[params["name"]], "labels %s and its name" % _labels_text(matches[params["name"]]))
-    if len(matches) > 1:
-        raise OsbsFlowError(
-            "BuildConfigs %s in namespace %s are all for %s at branch %s (labels %s): keep one (delete the others, "
-            "or remove their git labels) or name the one to use with the name option"
-            % (", ".join(sorted(matches)), namespace, mask_credentials(git_uri), git_branch_name(git_branch),
-               "; ".join(_labels_text(bc) for _name, bc in sorted(matches.items())))
-        )
-    if matches:
-        bc = next(iter(matches.values()))
-        return Found(bc, "labels %s" % _labels_text(bc))
     if params["name"]:
         bc = client.get("BuildConfig", namespace, params["name"])
         return Found(bc, "name %s (the name option)" % params["name"]) if bc else None
+    taken, unsure = _by_labels(client, namespace, git_uri, git_branch)
+    if len(taken) > 1:
+        raise OsbsFlowError(
+            "BuildConfigs %s in namespace %s are all for %s at branch %s (labels %s): keep one (delete the others, "
+            "or remove their git labels) or name the one to use with the name option"
+            % (", ".join(sorted(taken)), namespace, mask_credentials(git_uri), git_branch_name(git_branch),
+               "; ".join(_labels_text(bc) for _name, (bc, _how) in sorted(taken.items())))
+        )
+    if taken:
+        bc, how = next(iter(taken.values()))
+        return Found(bc, how)
     ours = buildconfig_name(git_uri, git_branch)
     bc = client.get("BuildConfig", namespace, ours)
     if bc is not None:
@@ -141,9 +206,21 @@ def find_existing_buildconfig(client, namespace, params):
             legacy.setdefault(name, []).insert(0, release)
     for name, releases in legacy.items():
         bc = client.get("BuildConfig", namespace, name)
-        # A name another repository's BuildConfig has under osbs-client's shortened names is not this one's.
-        if bc is not None and same_repository(bc, git_uri) and branch_match(bc, git_branch) is not None:
+        verdict = _judge(bc, git_uri, git_branch, by_name=True) if bc is not None else None
+        if verdict and verdict[0]:
             return Found(bc, "name %s (the name osbs-client %s gave it)" % (name, " and ".join(releases)))
+        if verdict:
+            unsure.setdefault(name, (bc, verdict[1]))
+    if unsure:
+        raise OsbsFlowError(
+            "%s in namespace %s may be the BuildConfig of %s at branch %s, which osbs.flow cannot tell: %s. Nothing was "
+            "written. If it is this branch's, adopt it with name=%s; if it is not, give the name option a new "
+            "BuildConfig name to make this branch's beside it, or delete it"
+            % ("BuildConfig " + ", ".join(sorted(unsure)) if len(unsure) == 1 else "BuildConfigs " + ", ".join(sorted(unsure)),
+               namespace, mask_credentials(git_uri), git_branch_name(git_branch),
+               "; ".join("%s: %s" % (name, why) for name, (_bc, why) in sorted(unsure.items())),
+               " or name=".join(sorted(unsure)))
+        )
     return None
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.osbs.flow.plugins.module_utils.naming import osbs_client_names
 from testlib import make_git_repo, run_module, run_playbook
 
 DATA = Path(__file__).resolve().parent.parent.parent / "data" / "osbs-client"
@@ -95,6 +96,66 @@ def test_a_buildconfig_osbs_client_made_is_adopted_in_place_and_the_changes_are_
     assert osbs_engine.writes() == writes
 
 
+@pytest.mark.parametrize("ref, spelling", [
+    ("master", None),  # `osbs build -b main` (0.39) passed --git-commit's default as the ref
+    ("HEAD", None),
+    ("a1b2c3d", None),  # a short commit
+    (None, "git://GIT.example.com/containers/legacy-v039"),  # OSBS dist-git's git:// beside today's https://
+    (None, "ssh://git@git.example.com/containers/legacy-v039.git/"),
+])
+def test_a_039_buildconfig_whatever_its_ref_or_uri_spelling_is_adopted_not_doubled(osbs_engine, busybox_base, base_seen, ref, spelling):
+    data = recorded("0.39")
+    legacy = copy.deepcopy(data["buildconfig"])
+    name = "legacy-v039-%s" % (ref or spelling.split(":", 1)[0]).lower()
+    legacy["metadata"]["name"] = name
+    legacy["spec"]["source"]["git"]["ref"] = ref or data["git_commit"]
+    legacy["spec"]["source"]["git"]["uri"] = spelling or data["git_uri"]
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    http = osbs_engine.session()
+    remove_repository_buildconfigs(osbs_engine, "legacy-v039")  # the 0.39 adoption test's, now osbs.flow's
+    assert http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60).status_code == 201
+    try:
+        result = run_module(osbs_engine, "osbs_buildconfig", dict(
+            namespace=osbs_engine.namespace, git_uri=data["git_uri"], git_branch=data["git_branch"], git_commit=data["git_commit"],
+            base_image=busybox_base, image="osbs/legacy-v039", registry_uri=osbs_engine.registry,
+            registry_secret=osbs_engine.registry_secret))
+        assert result.get("failed") is not True, result
+        assert result["name"] == name and result["adopted"]["found_by"] == "labels git-repo-name=legacy-v039,git-branch=main"
+        items = http.get(api(osbs_engine, "buildconfigs"), timeout=60).json()["items"]
+        assert [bc["metadata"]["name"] for bc in items if bc["metadata"].get("labels", {}).get("git-repo-name") == "legacy-v039"] == [name]
+    finally:
+        remove_repository_buildconfigs(osbs_engine, "legacy-v039")
+
+
+def remove_repository_buildconfigs(engine, repo_label):
+    http = engine.session()
+    for bc in http.get(api(engine, "buildconfigs"), timeout=60).json()["items"]:
+        if bc["metadata"].get("labels", {}).get("git-repo-name") == repo_label:
+            assert http.delete(api(engine, "buildconfigs", bc["metadata"]["name"]), timeout=60).status_code == 200
+
+
+def test_a_candidate_that_cannot_be_told_apart_is_an_error_naming_it_and_nothing_is_written(osbs_engine, busybox_base, base_seen):
+    """A 0.48 BuildConfig labelled as release/2.0 (release2.0) under a name that is not osbs-client's for it may be
+    another branch's: named with what to do, nothing written, no second BuildConfig."""
+    data = recorded("0.48")
+    legacy = copy.deepcopy(data["buildconfig"])
+    legacy["metadata"]["name"] = "renamed-by-hand"
+    legacy["spec"]["source"]["git"]["uri"] = data["git_uri"].replace("legacy-v048", "legacy-unsure")
+    legacy["metadata"]["labels"]["git-repo-name"] = "legacy-unsure"
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    http = osbs_engine.session()
+    assert http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60).status_code == 201
+    writes = osbs_engine.writes()
+    result = run_module(osbs_engine, "osbs_buildconfig", dict(
+        namespace=osbs_engine.namespace, git_uri=legacy["spec"]["source"]["git"]["uri"], git_branch=data["git_branch"],
+        base_image=busybox_base, image="osbs/legacy-unsure", registry_uri=osbs_engine.registry,
+        registry_secret=osbs_engine.registry_secret))
+    assert result["failed"] is True
+    assert "BuildConfig renamed-by-hand in namespace %s may be the BuildConfig of" % osbs_engine.namespace in result["msg"]
+    assert "adopt it with name=renamed-by-hand" in result["msg"], result["msg"]
+    assert osbs_engine.writes() == writes
+
+
 def test_two_buildconfigs_for_one_branch_are_an_error_naming_both_and_nothing_is_written(osbs_engine, busybox_base, base_seen):
     """What an older osbs.flow left on a cluster where it missed osbs-client's BuildConfig (ref = commit): two of them.
     Which to keep is the user's decision."""
@@ -154,6 +215,8 @@ def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_e
     uri, commit = make_git_repo(tmp_path / repo, {"Dockerfile": "FROM %s\nLABEL name=osbs/%s\nRUN echo adopted > /adopted\n"
                                                                 % (busybox_base, repo[:29])}, branch=data["git_branch"])
     legacy = copy.deepcopy(data["buildconfig"])
+    if release == "0.48":  # its name hashes the URI's path, which is the local repository's here
+        legacy["metadata"]["name"] = osbs_client_names(uri, data["git_branch"])["0.48"]
     name = legacy["metadata"]["name"]
     # The ref as that release wrote it: the branch up to 0.29 (bump_release), the commit from 0.30 on.
     legacy["spec"]["source"]["git"].update(uri=uri, ref=commit if release in ("0.39", "0.48") else data["git_branch"])

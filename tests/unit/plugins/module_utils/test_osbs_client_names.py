@@ -51,11 +51,17 @@ def bc(ref, labels=None, annotations=None):
     return {"metadata": {"labels": labels or {}, "annotations": annotations or {}}, "spec": {"source": {"git": {"ref": ref}}}}
 
 
+FULL = {"git-full-repo": "httpsgit.example.comnsapp.git"}  # osbs-client 0.48 and later, which sanitised the labels
+
+
 @pytest.mark.parametrize("buildconfig, match", [
-    (bc("release/2.0"), EXACT),  # up to 0.29: the ref is the branch
-    (bc("a" * 40, {"git-branch": "release/2.0"}), EXACT),
-    (bc("a" * 40, {"git-branch": "release2.0"}), LABEL_ONLY),  # 0.48's sanitized label
-    (bc("a" * 40, {"git-branch": "release-2.0"}), LABEL_ONLY),  # osbs.flow's label
+    (bc("release/2.0"), EXACT),  # 0.15: no labels, the ref is the branch
+    (bc("a" * 40, {"git-branch": "release/2.0"}), EXACT),  # 0.30 to 0.47: the label as it is
+    (bc("master", {"git-branch": "release/2.0"}), EXACT),  # the label decides whatever the ref (`osbs build` passed master)
+    (bc("release/2.0", {"git-branch": "main"}), None),
+    (bc("a" * 40, dict(FULL, **{"git-branch": "release2.0"})), LABEL_ONLY),  # 0.48's sanitized label: the name must confirm
+    (bc("a" * 40, {"git-branch": "release2.0"}), None),  # before 0.48 that label is branch release2.0's
+    (bc("a" * 40, dict(FULL, **{"git-branch": "release-2.0"})), None),  # osbs.flow's form is not osbs-client's
     (bc("a" * 40, {"git-branch": "release2.1"}), None),
     (bc("a" * 40), NO_BRANCH),  # nothing says: only its name can
     (bc("a" * 40, {"git-branch": "release2.0"}, {"osbs.flow/bump-release": '{"git_branch": "release/3.0"}'}), None),
