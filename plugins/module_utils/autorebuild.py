@@ -34,7 +34,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.import_image import (
 )
 from ansible_collections.osbs.flow.plugins.module_utils.registry_api import DEFAULT_TIMEOUT as REGISTRY_TIMEOUT
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
-from ansible_collections.osbs.flow.plugins.module_utils.tag_build import BuildTagger, registry_clients
+from ansible_collections.osbs.flow.plugins.module_utils.tag_build import MOVED, BuildTagger, registry_clients
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     base_imagestreamtag,
     build_base_digest,
@@ -269,8 +269,12 @@ class Wave:
         namespace = bc["metadata"]["namespace"]
         tagged = self.tag_output(namespace, summary)
         # Without a digest in the build's status, the image is verified by the builder's labels naming the build.
+        tags = tagged.get("imagestream_tags") or []
+        if self.check_mode:  # a tag that would move is not in the registry yet: preview only those that are
+            would_move = {row["tag"] for row in tagged["tags"] if row["action"] == MOVED}
+            tags = [tag for tag in tags if tag not in would_move]
         imported, _each = self.importer.run_with_tags(
-            namespace, to["name"], tagged.get("imagestream_tags"), expected_digest=summary["image_digest"],
+            namespace, to["name"], tags, expected_digest=summary["image_digest"],
             insecure=self.params["insecure_registry"], expected_build=summary["name"])
         imported.update(nvr=tagged.get("nvr"), unique_pull_spec=tagged.get("unique_pull_spec"),
                         tags_changed=bool(tagged.get("changed")), tag_warnings=tagged.get("warnings", []))

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from osbs_local.registry_client import RegistryClient
-from testlib import commit_files, make_git_repo, run_playbook
+from osbs_local.registry_client import RegistryClient, RegistryError
+from testlib import commit_files, make_git_repo, run_module, run_playbook, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +75,26 @@ def test_floating_version_dependent_is_rebuilt_and_a_pinned_one_is_not(osbs_engi
     # A new 1.0-N of the base: version-release, version and latest move, and the wave runs.
     commit_files(base_path, {
         "Dockerfile": "FROM %s\nLABEL name=osbs/vt-base version=1.0 release=2\nRUN echo two > /base\n" % busybox_base})
+    # First without the wave: the engine's trigger on vt-base:1.0 builds vt-floating by itself. A wave in check mode
+    # then adopts that build, says its tags would move and writes nothing (its new tags are not in the registry yet).
+    playbook(engine, base_uri, tmp_path)
+    wait_for(lambda: [b for b in builds_of(engine, "osbs/vt-floating")
+                      if b["metadata"]["name"] not in floating_before and b["status"]["phase"] == "Complete"],
+             timeout=300, what="the trigger's build of vt-floating")
+    before = engine.metrics()
+    checked = run_module(engine, "osbs_autorebuild", dict(
+        namespace=engine.namespace, imagestreamtag="osbs-vt-base:latest", image_tags=True,
+        registry_dockercfg_path=engine.env["REGISTRY_AUTH_FILE"], registry_ca_cert=engine.env["OSBS_LOCAL_REGISTRY_CA"],
+    ), check_mode=True)
+    assert not checked.get("failed"), checked.get("msg")
+    [checked_row] = [row for row in checked["rows"] if row["buildconfig"].startswith("vt-floating")]
+    assert checked_row["action"] == "adopted" and checked_row["nvr"].startswith("osbs-vt-floating-3-"), checked_row
+    after = engine.metrics()
+    assert {key for key in after if key[0] in ("create", "update", "patch", "delete") and after[key] != before.get(key, 0)} \
+        <= {("create", "imagestreamimports")}  # previews store nothing
+    with pytest.raises(RegistryError):
+        registry.get_manifest("osbs/vt-floating", checked_row["nvr"][len("osbs-vt-floating-"):])
+
     second, rows = playbook(engine, base_uri, tmp_path, autorebuild=True)
     new_digest = registry.get_manifest("osbs/vt-base", "1.0")[2]
     assert new_digest != registry.get_manifest("osbs/vt-base", first_vr)[2]
