@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from urllib.parse import quote
 
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials
@@ -83,9 +84,10 @@ def wave_nodes(rows, root, root_digest=None):
 # -- Graphviz ------------------------------------------------------------------------------------------------------
 
 def _dot_string(text):
-    """A DOT double-quoted string whose text Graphviz shows as it is: `\\` and `"` escaped (a backslash would
-    otherwise start an escape such as \\N or \\l), lines joined with DOT's own `\\n`."""
-    return '"%s"' % "\\n".join(line.replace("\\", "\\\\").replace('"', '\\"') for line in text.split("\n"))
+    """A DOT double-quoted string whose text Graphviz shows as it is: `&` as `&amp;` (Graphviz decodes entities
+    such as `&lt;` in labels), `\\` and `"` escaped (a backslash would otherwise start an escape such as \\N or
+    \\l), lines joined with DOT's own `\\n`."""
+    return '"%s"' % "\\n".join(line.replace("&", "&amp;").replace("\\", "\\\\").replace('"', '\\"') for line in text.split("\n"))
 
 
 def dot_source(nodes, edges):
@@ -108,14 +110,17 @@ def render_svg(dot_text):
         return None, "Graphviz's dot was not found on PATH (Debian/Ubuntu: apt-get install graphviz; RPM: dnf install graphviz)"
     try:
         # The graph on stdin and fixed options only: nothing from a BuildConfig reaches the command line.
-        proc = subprocess.run([dot, "-Tsvg"], input=dot_text, capture_output=True, text=True, timeout=DOT_TIMEOUT, check=False)
+        # UTF-8 both ways whatever the locale: dot reads and writes UTF-8 (its default charset), and a name or a
+        # localised git message is not ASCII.
+        proc = subprocess.run([dot, "-Tsvg"], input=dot_text.encode("utf-8", errors="replace"), capture_output=True,
+                              timeout=DOT_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         return None, "dot did not finish within %d s" % DOT_TIMEOUT
     except OSError as exc:
         return None, "dot could not run: %s" % exc
     if proc.returncode != 0:
-        return None, "dot failed (exit %d): %s" % (proc.returncode, _plain(proc.stderr)[:300])
-    return proc.stdout, None
+        return None, "dot failed (exit %d): %s" % (proc.returncode, _plain(proc.stderr.decode("utf-8", errors="replace"))[:300])
+    return proc.stdout.decode("utf-8", errors="replace"), None
 
 
 # -- Mermaid and Markdown ----------------------------------------------------------------------------------------
@@ -158,7 +163,7 @@ def markdown_summary(nodes, edges, root, svg_name=None, svg_error=None):
     for node in nodes[1:]:
         counts[node.outcome] = counts.get(node.outcome, 0) + 1
     out = ["# Autorebuild wave of %s" % _markdown_cell(root), "",
-           ", ".join("%d %s" % (count, outcome) for outcome, count in sorted(counts.items())) or "no dependents", ""]
+           ", ".join("%d %s" % (count, _markdown_cell(outcome)) for outcome, count in sorted(counts.items())) or "no dependents", ""]
     if svg_name:
         out += ["Picture: [%s](%s)" % (_markdown_cell(svg_name), quote(svg_name)), ""]
     elif svg_error:
@@ -166,7 +171,7 @@ def markdown_summary(nodes, edges, root, svg_name=None, svg_error=None):
     out += ["```mermaid", mermaid_source(nodes, edges).rstrip("\n"), "```", "",
             "| image | outcome | details |", "| --- | --- | --- |"]
     for node in nodes[1:]:
-        out.append("| %s | %s | %s |" % (_markdown_cell(node.title), node.outcome, "<br>".join(_markdown_cell(line) for line in node.lines)))
+        out.append("| %s | %s | %s |" % (_markdown_cell(node.title), _markdown_cell(node.outcome), "<br>".join(_markdown_cell(line) for line in node.lines)))
     return "\n".join(out) + "\n"
 
 
@@ -178,10 +183,22 @@ def _write_if_changed(path, text, check_mode):
     except OSError:
         pass
     if not check_mode:
-        tmp = "%s.tmp-%d" % (path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        # A new file of a name nobody can guess (O_EXCL, no link followed) in the same directory, renamed over the
+        # old one: the report directory may be shared (/var/tmp), where a planted link at a fixed name would make
+        # this user overwrite the link's target.
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            mode = 0o644
+        handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path) or ".")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+                os.fchmod(out.fileno(), mode)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     return True
 
 

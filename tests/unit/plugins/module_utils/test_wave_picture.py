@@ -4,7 +4,10 @@ node's name and outcome, a hostile name stays text in both, and without dot the 
 from __future__ import annotations
 
 import html
+import os
 import re
+import subprocess
+import sys
 
 from ansible_collections.osbs.flow.plugins.module_utils.wave_picture import write_wave_picture
 
@@ -90,3 +93,47 @@ def test_without_dot_the_markdown_is_written_and_says_there_is_no_svg(tmp_path, 
 def test_check_mode_writes_nothing(tmp_path):
     result = write_wave_picture(rows(), ROOT, None, str(tmp_path / "wave"), check_mode=True)
     assert result["changed"] is True and list(tmp_path.iterdir()) == []
+
+
+ENTITIES = "R&amp;D &#60;x&#62; &lt;y&gt; &copy;"  # Graphviz decodes these in a label unless `&` is escaped
+
+
+def test_entities_in_a_name_are_drawn_as_written_not_decoded(tmp_path):
+    hostile = [dict(rows()[0], reason="git said: %s" % ENTITIES, action="failed", nvr="nvr-" + ENTITIES)]
+    write_wave_picture(hostile, ROOT, None, str(tmp_path / "wave"))
+    assert nodes_of((tmp_path / "wave.svg").read_text())["n1"] == [
+        "osbs/app:latest", "FAILED", "osbs/app-main", "nvr-" + ENTITIES, "build app-main-2", "git said: " + ENTITIES]
+
+
+def test_an_outcome_cannot_add_markup_or_rows_to_the_markdown(tmp_path):
+    forged = [dict(rows()[0], action="weird|<i>x</i>\n| injected | row |")]
+    write_wave_picture(forged, ROOT, None, str(tmp_path / "wave"))
+    markdown = (tmp_path / "wave.md").read_text()
+    assert "<i>" not in markdown and not re.search(r"^\| injected", markdown, re.M)
+    table = markdown.split("| --- | --- | --- |\n", 1)[1]
+    assert len(table.splitlines()) == 1 and table.count(" | ") == 2, table
+    assert markdown.splitlines()[2] == "1 weird\\|&lt;i&gt;x&lt;/i&gt; \\| injected \\| row \\|"
+
+
+def test_a_non_ascii_reason_under_a_non_utf8_locale_is_drawn(tmp_path):
+    script = (
+        "import sys; sys.path[:0] = %r\n"
+        "from ansible_collections.osbs.flow.plugins.module_utils.wave_picture import write_wave_picture\n"
+        "r = write_wave_picture([dict(buildconfig='app-main', namespace='osbs', image='r/osbs/app:latest', action='failed',"
+        " parents=[], reason='Zugriff verweigert: \\u00fcber \\u2603')], 'osbs/base:latest', None, %r)\n"
+        "print(r['svg_error'])\n" % (sys.path, str(tmp_path / "wave")))
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0", PYTHONIOENCODING="ascii")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout == "None\n", done.stderr[-2000:]
+    assert "Zugriff verweigert: über ☃" in nodes_of((tmp_path / "wave.svg").read_text(encoding="utf-8"))["n1"]
+
+
+def test_the_files_are_written_through_a_new_temporary_file_not_a_planted_link(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    for pid_guess in range(os.getpid() - 50, os.getpid() + 50):
+        os.symlink(victim, tmp_path / ("wave.md.tmp-%d" % pid_guess))
+    write_wave_picture(rows(), ROOT, None, str(tmp_path / "wave"))
+    assert victim.read_text() == "keep me"
+    assert (tmp_path / "wave.md").read_text().startswith("# Autorebuild wave of")
+    assert not (tmp_path / "wave.md").is_symlink() and oct((tmp_path / "wave.md").stat().st_mode & 0o777) == "0o644"
