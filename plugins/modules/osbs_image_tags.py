@@ -207,7 +207,7 @@ tags:
       type: str
 imagestream_tags:
   description:
-    - The version-release, version and latest tags that name the image now, for
+    - The version-release, version and latest tags that name the image now (in check mode, would name), for
       M(osbs.flow.reactor_import_image)'s O(osbs.flow.reactor_import_image#module:tags).
   returned: always
   type: list
