@@ -201,6 +201,9 @@ def merge_buildconfig(existing, name, namespace, desired, seen_image=None):
             old_source = spec.get("source") or {}
             kept = {k: v for k, v in old_source.items() if k in ("sourceSecret", "secrets", "configMaps")}
             kept.update(value)
+            # The git proxies someone set (behind a corporate proxy the clone needs them) are not ours: kept.
+            proxies = {k: v for k, v in (old_source.get("git") or {}).items() if k in ("httpProxy", "httpsProxy", "noProxy")}
+            kept["git"] = dict(proxies, **value["git"])
             spec["source"] = kept
         elif key == "output":
             kept = {k: v for k, v in (spec.get("output") or {}).items() if k == "imageLabels"}
@@ -376,6 +379,8 @@ def ensure_buildconfig(module):
             result["diff"] = object_diff(_comparable(before), _comparable(after))
         if found and found.adopted:
             result["adopted"] = adoption_result(found, _comparable(before), _comparable(after))
+            for warning in result["adopted"]["warnings"]:
+                module.warn(warning)
     result["buildconfig"] = after
     result["name"] = name
     result["trigger"] = desired["trigger_tag"]

@@ -246,35 +246,109 @@ def base_image_triggers(existing):
     return tags
 
 
-_SHOWN = 100  # characters of a value shown in a change
+_SHOWN = 100  # characters of one field's value shown in a change; the field itself is always named in full
 
 
 def _shown(value):
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     text = mask_credentials(text)
-    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "... (%d characters)" % len(text)
+
+
+def _item_key(item):
+    """How a list item is named in a change: an env variable or volume by its name, a secret by the secret's, a
+    trigger by its type and what it watches; else None (then by position)."""
+    if not isinstance(item, dict):
+        return None
+    source, change = item.get("secretSource"), item.get("imageChange")
+    if isinstance(item.get("name"), str):
+        return item["name"]
+    if isinstance(source, dict) and isinstance(source.get("name"), str):
+        return source["name"]
+    if not isinstance(item.get("type"), str):
+        return None
+    watched = ((change or {}).get("from") or {}).get("name") if isinstance(change, dict) else None
+    return "%s %s" % (item["type"], watched) if isinstance(watched, str) else item["type"]
+
+
+def _keyed(items):
+    """{name: item} of a list whose items all have distinct names, else {position: item}."""
+    keys = [_item_key(item) for item in items]
+    if None in keys or len(set(keys)) != len(keys):
+        keys = [str(index) for index in range(len(items))]
+    return dict(zip(keys, items))
+
+
+def _leaves(path, value, verb):
+    """One line per field of a value that was removed or set: every dropped field named, however many."""
+    if isinstance(value, dict) and value:
+        return [line for key in sorted(value, key=str) for line in _leaves("%s.%s" % (path, key), value[key], verb)]
+    if isinstance(value, list) and value:
+        keyed = _keyed(value)
+        if all(_item_key(item) == key for key, item in keyed.items()):  # items named: one line each
+            return [_leaf("%s[%s]" % (path, key), item, verb) for key, item in keyed.items()]
+        return [line for key, item in keyed.items() for line in _leaves("%s[%s]" % (path, key), item, verb)]
+    return [_leaf(path, value, verb)]
+
+
+def _leaf(path, value, verb):
+    return "%s removed (was %s)" % (path, _shown(value)) if verb == "removed" else "%s set to %s" % (path, _shown(value))
 
 
 def describe_changes(before, after, path=""):
-    """One line per changed field between two objects (server bookkeeping left out by the caller)."""
-    lines = []
+    """One line per changed field between two objects (server bookkeeping left out by the caller); list items are
+    matched by their names (_item_key), so a long list does not hide which item changed."""
+    if isinstance(before, list) and isinstance(after, list):
+        before, after = _keyed(before), _keyed(after)
+        if any(key.isdigit() for key in list(before) + list(after)):  # items without names: the list as a whole
+            return ["%s: %s -> %s" % (path, _shown(list(before.values())), _shown(list(after.values())))]
+        return _changed_keys(before, after, lambda key: "%s[%s]" % (path, key), lambda where, value, verb: [_leaf(where, value, verb)])
     if isinstance(before, dict) and isinstance(after, dict):
-        for key in sorted(set(before) | set(after), key=str):
-            where = "%s.%s" % (path, key) if path else str(key)
-            if key not in after:
-                lines.append("%s removed (was %s)" % (where, _shown(before[key])))
-            elif key not in before:
-                lines.append("%s set to %s" % (where, _shown(after[key])))
-            elif before[key] != after[key]:
-                lines.extend(describe_changes(before[key], after[key], where))
-        return lines
+        return _changed_keys(before, after, lambda key: "%s.%s" % (path, key) if path else str(key), _leaves)
     return ["%s: %s -> %s" % (path, _shown(before), _shown(after))]
 
 
+def _changed_keys(before, after, where, gone_or_new):
+    lines = []
+    for key in sorted(set(before) | set(after), key=str):
+        if key not in after:
+            lines.extend(gone_or_new(where(key), before[key], "removed"))
+        elif key not in before:
+            lines.extend(gone_or_new(where(key), after[key], "set"))
+        elif before[key] != after[key]:
+            lines.extend(describe_changes(before[key], after[key], where(key)))
+    return lines
+
+
+def _active_image_triggers(buildconfig):
+    return [t for t in ((buildconfig or {}).get("spec") or {}).get("triggers") or []
+            if t.get("type") == "ImageChange" and not (t.get("imageChange") or {}).get("paused")]
+
+
+def adoption_warnings(before, after):
+    """What a person adopting the BuildConfig must know beyond the changes: autorebuilds turned on where
+    osbs-client had them off, and osbs-client's node placement kept."""
+    name = (before.get("metadata") or {}).get("name")
+    warnings = []
+    if not _active_image_triggers(before) and _active_image_triggers(after):
+        warnings.append(
+            "autorebuilds turned on for BuildConfig %s: osbs-client left it without an ImageChange trigger (0.41 and "
+            "later removed the triggers when the repository had no .osbs-repo-config or disabled autorebuilds), and "
+            "osbs.flow reads a missing .osbs-repo-config as enabled, so a new %s now rebuilds it; to keep them off, "
+            "commit a .osbs-repo-config with '[autorebuild]' and 'enabled = false' to the repository"
+            % (name, ", ".join(sorted(t["imageChange"]["from"]["name"] for t in _active_image_triggers(after)))))
+    if ((before.get("spec") or {}).get("nodeSelector")):
+        warnings.append("BuildConfig %s keeps osbs-client's spec.nodeSelector %s: its docker builds run only on those "
+                        "nodes (remove it if they were the orchestrator's)" % (name, _shown(before["spec"]["nodeSelector"])))
+    return warnings
+
+
 def adoption_result(found, before, after):
-    """What the module's result says about a BuildConfig osbs.flow adopted: which, how found, what changed."""
+    """What the module's result says about a BuildConfig osbs.flow adopted: which, how found, what changed, and
+    what to know (warnings, which the module also gives as its own)."""
     return {
         "name": found.buildconfig["metadata"]["name"],
         "found_by": found.how,
         "changes": describe_changes(before or {}, after or {}),
+        "warnings": adoption_warnings(before or {}, after or {}),
     }

@@ -18,19 +18,32 @@ description:
     image is rebuilt when its base image changes; the labels C(is_autorebuild), C(git-repo-name) and
     C(git-branch); the git source at the commit of the last user build; a docker strategy whose C(from) is that ImageStreamTag;
     and an output to the image in the registry, pushed with O(registry_secret).
-  - An existing BuildConfig is found first by its C(git-repo-name) label, in each form osbs.flow and osbs-client
-    wrote it (as it is before osbs-client 0.48, sanitized since), keeping those of the same repository (C(spec.source.git.uri))
-    and branch (the C(osbs.flow/bump-release) annotation, a C(spec.source.git.ref) that is no commit, or the C(git-branch)
-    label, where osbs-client 0.30 and later kept the branch); then by name, O(name) or osbs.flow's name and then
-    each osbs-client release's name for it (C(<repo>-<branch>) of 0.15, the alternating 53 characters of 0.24,
-    the hashed names of 0.38 and 0.48), when its source is the same repository. So every BuildConfig osbs-client
-    made is adopted as it is, in place, and no second BuildConfig or second ImageChange trigger is made beside it;
-    the ImageChange trigger of a BuildConfig osbs.flow never wrote is its base image's (osbs-client rendered only
-    that one), kept when it watches the same ImageStreamTag, else replaced. Two BuildConfigs found by labels are an
-    error naming both.
-  - What adopting changed (osbs-client's custom strategy becoming a docker one, the output, the ref, labels and
-    annotations) is in RV(adopted) and in the diff.
-  - What is not ours is kept on update (other labels, annotations, triggers, the strategy environment,
+  - With O(name), that BuildConfig is used (or made) and no other is looked for. Else an existing BuildConfig is
+    found first by its C(git-repo-name) label, in each form osbs.flow and osbs-client wrote it, keeping those of
+    the same repository and branch. The same repository whatever the spelling of C(spec.source.git.uri) (the
+    scheme (C(git://), C(https://), C(ssh://), C(git@host:path)), a user or credentials, the host's case, a default
+    port, a trailing C(/) or C(.git) do not count; the path's case does). The branch is, on osbs.flow's own, its
+    C(osbs.flow/bump-release) annotation; on osbs-client's, its C(git-branch) label whatever the ref (osbs-client
+    0.30 and later put there whatever ref it was given, a commit, C(master) or C(HEAD)), in osbs-client's own
+    forms only (the branch as it is up to 0.47; from 0.48, which added C(git-full-repo), with every character
+    but C([-a-z0-9.]) dropped, which other branches share, so the BuildConfig's name must also be osbs-client's
+    hashed name for this branch); without a label (0.15), its ref. Then by name, osbs.flow's and then each
+    osbs-client release's for it (C(<repo>-<branch>) of 0.15, the alternating 53 characters of 0.24, the hashed
+    names of 0.38 and 0.48), when its source is the same repository. So every BuildConfig osbs-client made is
+    adopted as it is, in place, and no second BuildConfig or second ImageChange trigger is made beside it; the
+    ImageChange trigger of a BuildConfig osbs.flow never wrote is its base image's (osbs-client rendered only
+    that one), kept when it watches the same ImageStreamTag, else replaced. Two BuildConfigs found are an error
+    naming both; so is one that may be this branch's but cannot be told apart from another branch's or
+    repository's (a 0.48 label under a name that is not osbs-client's, the same host and path under another port,
+    osbs-client's name with a ref that is not the branch), saying to adopt it with O(name) or to give O(name) a
+    new name; nothing is written then.
+  - What adopting changed is in RV(adopted) and in the diff, every dropped field by name (osbs-client's custom
+    strategy, with its C(env) and C(secrets) by name, becomes a docker one; the output, the ref, labels and
+    annotations). Adopting a BuildConfig that osbs-client left without an ImageChange trigger (0.41 and later
+    removed it when the repository had no C(.osbs-repo-config)) turns its autorebuilds on unless the repository
+    disables them, with a warning; a kept C(spec.nodeSelector) is warned about too.
+  - What is not ours is kept on update (other labels, annotations, triggers, C(spec.nodeSelector),
+    C(spec.resources), the git C(httpProxy), C(httpsProxy) and C(noProxy), a docker strategy's environment,
     C(spec.output.imageLabels), which osbs.flow.osbs_build keeps for each build's identity).
   - The one commit rule. C(spec.source.git.ref) is the commit O(git_commit) names (or the one the BuildConfig
     records), not the branch, as osbs-client 0.30 and later wrote it; the branch is in the C(git-branch)
@@ -55,7 +68,9 @@ options:
     description:
       - Name of the BuildConfig. By default it is derived from O(git_uri) and O(git_branch)
         (C(<repo>-<branch>-<hash>), a DNS-1123 label).
-      - An existing BuildConfig found by its git labels keeps its own name.
+      - Without it, an existing BuildConfig found by its git labels or osbs-client's names keeps its own name.
+      - With it, the BuildConfig of that name is the one used (adopted when osbs.flow did not write it), and no
+        other is looked for: the way to pick one of several, or to make a new one beside one that is not this branch's.
     type: str
   namespace:
     description: Namespace of the BuildConfig.
@@ -293,10 +308,14 @@ adopted:
       type: str
       sample: labels git-repo-name=legacy-v039,git-branch=main
     changes:
-      description: One line per changed field, in check mode too.
+      description: One line per changed field, in check mode too; list items by their names.
       type: list
       elements: str
-      sample: ["spec.strategy.type: Custom -> Docker"]
+      sample: ["spec.strategy.customStrategy.env[ATOMIC_REACTOR_PLUGINS] removed (was ...)", "spec.strategy.type: Custom -> Docker"]
+    warnings:
+      description: What to know beyond the changes (autorebuilds turned on, a kept node selector); also given as warnings.
+      type: list
+      elements: str
 """
 
 from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import ensure_buildconfig

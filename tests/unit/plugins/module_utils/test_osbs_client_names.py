@@ -75,7 +75,7 @@ def test_changes_name_each_field():
     before = {"spec": {"strategy": {"type": "Custom", "customStrategy": {"env": []}}, "source": {"git": {"ref": "main"}}}}
     after = {"spec": {"strategy": {"type": "Docker", "dockerStrategy": {}}, "source": {"git": {"ref": "main"}}}}
     assert describe_changes(before, after) == [
-        "spec.strategy.customStrategy removed (was {\"env\": []})",
+        "spec.strategy.customStrategy.env removed (was [])",
         "spec.strategy.dockerStrategy set to {}",
         "spec.strategy.type: Custom -> Docker",
     ]
