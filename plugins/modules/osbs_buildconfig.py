@@ -70,7 +70,7 @@ options:
         (C(<repo>-<branch>-<hash>), a DNS-1123 label).
       - Without it, an existing BuildConfig found by its git labels or osbs-client's names keeps its own name.
       - With it, the BuildConfig of that name is the one used (adopted when osbs.flow did not write it), and no
-        other is looked for: the way to pick one of several, or to make a new one beside one that is not this branch's.
+        other is looked for. That is the way to pick one of several, or to make a new one beside one that is not this branch's.
     type: str
   namespace:
     description: Namespace of the BuildConfig.
