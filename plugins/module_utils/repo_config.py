@@ -38,7 +38,7 @@ def parse_repo_config(text, filename=DEFAULT_REPO_CONFIG_FILE):
     if not parser.has_option(AUTOREBUILD_SECTION, ENABLED_KEY):
         return {"autorebuild_enabled": True}
     raw = parser.get(AUTOREBUILD_SECTION, ENABLED_KEY)
-    value = _BOOLEANS.get(raw.strip().lower())
+    value = _BOOLEANS.get(raw.lower())  # as getboolean: a continuation line ("enabled =\n  no") is no boolean
     if value is None:
         raise OsbsFlowError(
             "%s: [%s] %s has the value %r, which is not a boolean (1, yes, true, on or 0, no, false, off, "

@@ -1,3 +1,5 @@
+import configparser
+
 import pytest
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
@@ -60,3 +62,24 @@ def test_parse_repo_config_errors(text, message):
 def test_error_names_the_given_file():
     with pytest.raises(OsbsFlowError, match=r"^app/.osbs-repo-config: \[autorebuild\] enabled has the value '2'"):
         parse_repo_config("[autorebuild]\nenabled=2\n", filename="app/.osbs-repo-config")
+
+
+@pytest.mark.parametrize("text", [
+    "[autorebuild]\nenabled =\n  no\n",  # a continuation line: the value is "\nno", which getboolean refuses
+    "[autorebuild]\nenabled = yes\n",
+    "[autorebuild]\nenabled =\ttrue \t\n",
+    "[autorebuild]\nEnabled: OFF\n",
+    "[DEFAULT]\nenabled = no\n[autorebuild]\n",
+    "[autorebuild]\nenabled = no\u00a0\n",
+    "[autorebuild]\nenabled = false ; off for now\n",
+])
+def test_every_value_reads_as_configparser_getboolean_reads_it(text):
+    parser = configparser.ConfigParser()
+    parser.read_string(text)
+    try:
+        expected = parser.getboolean("autorebuild", "enabled")
+    except ValueError:
+        with pytest.raises(OsbsFlowError):
+            parse_repo_config(text)
+    else:
+        assert parse_repo_config(text) == {"autorebuild_enabled": expected}
