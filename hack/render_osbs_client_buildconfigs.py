@@ -53,6 +53,7 @@ import json, os, re, shutil, sys, tempfile
 sys.path.insert(0, os.getcwd())
 import osbs.build.build_request as build_request
 git_uri, git_ref, git_branch, base_image = sys.argv[1:5]
+repo_dir = sys.argv[5] if len(sys.argv) > 5 else None  # a checkout of the repository: production's repo info
 outdir = tempfile.mkdtemp()
 for name in os.listdir("inputs"):
     shutil.copy(os.path.join("inputs", name), outdir)
@@ -95,6 +96,11 @@ while True:
         if not unknown:
             raise
         kwargs.pop(unknown.group(1))
+if repo_dir:  # as api.py create_prod_build did from 0.41 on: the repository's .osbs-repo-config decides the triggers
+    from dockerfile_parse import DockerfileParser
+    from osbs.repo_utils import AdditionalTagsConfig, RepoConfiguration, RepoInfo
+    request.set_repo_info(RepoInfo(DockerfileParser(repo_dir), RepoConfiguration(dir_path=repo_dir),
+                                   AdditionalTagsConfig(dir_path=repo_dir)))
 try:
     print(json.dumps({"buildconfig": request.render()}))
 except Exception as exc:
@@ -102,12 +108,41 @@ except Exception as exc:
 '''
 
 
-def render(tree, git_uri, branch):
-    proc = subprocess.run([sys.executable, "-c", RENDER, git_uri, COMMIT, branch, BASE_IMAGE], cwd=tree,
+def render(tree, git_uri, branch, repo_dir=None):
+    proc = subprocess.run([sys.executable, "-c", RENDER, git_uri, COMMIT, branch, BASE_IMAGE] + ([repo_dir] if repo_dir else []), cwd=tree,
                           capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1]}
     return json.loads(proc.stdout)
+
+
+# The shape most production BuildConfigs of osbs-client 0.41 and later had: rendered with the repository's info
+# (api.py set_repo_info) and no .osbs-repo-config, which osbs-client read as autorebuild disabled, so
+# adjust_for_repo_info removed the triggers.
+NO_REPO_CONFIG = {"0.48": ("https://git.example.com/containers/legacy-norepoconfig.git", "main")}
+
+
+def record_without_repo_config(tree, release, out):
+    git_uri, branch = NO_REPO_CONFIG[release]
+    checkout = tempfile.mkdtemp(prefix="osbs-client-repo-")
+    try:
+        Path(checkout, "Dockerfile").write_text("FROM %s\nLABEL name=osbs/legacy\n" % BASE_IMAGE)
+        rendered = render(tree, git_uri, branch, checkout)
+    finally:
+        shutil.rmtree(checkout, ignore_errors=True)
+    bc = rendered["buildconfig"]
+    for env in bc["spec"]["strategy"]["customStrategy"].get("env", []):
+        env["value"] = "(atomic-reactor plugin configuration, %d characters, left out)" % len(env["value"])
+    bc["apiVersion"] = "build.openshift.io/v1"
+    record = {
+        "osbs_client_release": release,
+        "rendered_by": "osbs/build/build_request.py render() at tag %s with inputs/prod.json and prod_inner.json of that "
+                       "tag and set_repo_info of a checkout with a Dockerfile and no .osbs-repo-config (autorebuild "
+                       "disabled: adjust_for_repo_info removed the triggers); name from osbs/utils.py make_name_from_git"
+                       % release,
+        "git_uri": git_uri, "git_branch": branch, "git_commit": COMMIT, "base_image": BASE_IMAGE, "buildconfig": bc,
+    }
+    (out / ("buildconfig-%s-no-repo-config.json" % release)).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def main(mirror, out=Path(__file__).resolve().parent.parent / "tests" / "data" / "osbs-client"):
@@ -139,6 +174,8 @@ def main(mirror, out=Path(__file__).resolve().parent.parent / "tests" / "data" /
                 "buildconfig": bc,
             }
             (out / ("buildconfig-%s.json" % release)).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            if release in NO_REPO_CONFIG:
+                record_without_repo_config(tree, release, out)
             names[release] = []
             for pair_uri, pair_branch in PAIRS:
                 result = render(tree, pair_uri, pair_branch)

@@ -241,3 +241,26 @@ def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_e
     assert again.returncode == 0, again.stdout[-4000:]
     assert "build      : %s-1 Complete (existing)" % name in again.stdout, again.stdout[-3000:]
     assert osbs_engine.writes() == writes, "a rerun with nothing new wrote"
+
+
+def test_a_048_buildconfig_without_triggers_gets_one_and_the_result_says_autorebuilds_are_now_on(osbs_engine, busybox_base, base_seen):
+    """osbs-client 0.41+ removed the triggers of a repository without .osbs-repo-config (autorebuild disabled there);
+    osbs.flow reads the missing file as enabled: the trigger it adds is in the changes and in a warning."""
+    data = json.loads((DATA / "buildconfig-0.48-no-repo-config.json").read_text())
+    legacy = data["buildconfig"]
+    name = legacy["metadata"]["name"]
+    assert "triggers" not in legacy["spec"]
+    http = osbs_engine.session()
+    assert http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60).status_code == 201
+    result = run_module(osbs_engine, "osbs_buildconfig", dict(
+        namespace=osbs_engine.namespace, git_uri=data["git_uri"], git_branch=data["git_branch"], git_commit=data["git_commit"],
+        base_image=busybox_base, image="osbs/legacy-norepoconfig", registry_uri=osbs_engine.registry,
+        registry_secret=osbs_engine.registry_secret))
+    assert result.get("failed") is not True, result
+    assert result["name"] == name
+    assert "spec.triggers[ImageChange osbs-busybox:latest] set to" in " ".join(result["adopted"]["changes"]), result["adopted"]
+    warning = "autorebuilds turned on for BuildConfig %s" % name
+    assert result["adopted"]["warnings"][0].startswith(warning)
+    assert warning in json.dumps(result["warnings"]), result["warnings"]  # the module warns too
+    triggers = http.get(api(osbs_engine, "buildconfigs", name), timeout=60).json()["spec"]["triggers"]
+    assert [t["imageChange"]["from"]["name"] for t in triggers if t["type"] == "ImageChange"] == ["osbs-busybox:latest"]
