@@ -33,7 +33,12 @@ from ansible_collections.osbs.flow.plugins.module_utils.naming import (
     git_labels,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError, object_diff, retry_on_conflict
-from ansible_collections.osbs.flow.plugins.module_utils.osbs_adoption import adoption_result, base_image_triggers, find_existing_buildconfig
+from ansible_collections.osbs.flow.plugins.module_utils.osbs_adoption import (
+    adopted_commit,
+    adoption_result,
+    base_image_triggers,
+    find_existing_buildconfig,
+)
 from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     AUTOREBUILD_LABEL,
@@ -340,7 +345,7 @@ def ensure_buildconfig(module):
         check_push_secret(module, namespace, params["registry_secret"])
     if existing is not None:
         name = existing["metadata"]["name"]
-    desired = desired_spec(params, recorded_commit(existing) if existing else None)
+    desired = desired_spec(params, (recorded_commit(existing) if existing else None) or adopted_commit(found))
     if desired["trigger_tag"] and params["create_base_imagestream"]:
         created = ensure_base_imagestream(module, namespace, params["base_image"], desired["trigger_tag"], params["base_image_insecure"],
                                           params["base_image_scheduled_import"])

@@ -123,6 +123,15 @@ def _another_branchs_name(name, names):
     return bool(theirs) and name not in names and theirs.group("stem") in stems
 
 
+def adopted_commit(found):
+    """The commit an adopted osbs-client BuildConfig records in its ref (0.30 and later), else None: with no
+    git_commit given it stays the commit to build (the one commit rule), not the branch head."""
+    if not found or not found.adopted:
+        return None
+    ref = _git(found.buildconfig).get("ref")
+    return ref if ref and _COMMIT.match(ref) else None
+
+
 class Found:
     """The BuildConfig found, how it was found, and whether osbs.flow made it (else it is adopted)."""
 

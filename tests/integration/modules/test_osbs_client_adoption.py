@@ -264,3 +264,23 @@ def test_a_048_buildconfig_without_triggers_gets_one_and_the_result_says_autoreb
     assert warning in json.dumps(result["warnings"]), result["warnings"]  # the module warns too
     triggers = http.get(api(osbs_engine, "buildconfigs", name), timeout=60).json()["spec"]["triggers"]
     assert [t["imageChange"]["from"]["name"] for t in triggers if t["type"] == "ImageChange"] == ["osbs-busybox:latest"]
+
+
+def test_adopting_without_git_commit_keeps_the_commit_osbs_client_recorded(osbs_engine, busybox_base, base_seen):
+    """The one commit rule: a 0.30+ BuildConfig's ref is the commit of its last build; adopting it with no git_commit
+    keeps that commit (and records it) rather than pointing the trigger's builds at the branch head."""
+    data = recorded("0.39")
+    legacy = copy.deepcopy(data["buildconfig"])
+    uri = data["git_uri"].replace("legacy-v039", "legacy-keepref")
+    legacy["metadata"].update(name="legacy-keepref-main-1a2b3", labels=dict(legacy["metadata"]["labels"], **{"git-repo-name": "legacy-keepref"}))
+    legacy["spec"]["source"]["git"].update(uri=uri, ref=data["git_commit"])
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    http = osbs_engine.session()
+    assert http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60).status_code == 201
+    result = run_module(osbs_engine, "osbs_buildconfig", dict(
+        namespace=osbs_engine.namespace, git_uri=uri, git_branch="main", base_image=busybox_base, image="osbs/legacy-keepref",
+        registry_uri=osbs_engine.registry, registry_secret=osbs_engine.registry_secret))
+    assert result.get("failed") is not True, result
+    bc = http.get(api(osbs_engine, "buildconfigs", "legacy-keepref-main-1a2b3"), timeout=60).json()
+    assert bc["spec"]["source"]["git"]["ref"] == data["git_commit"]
+    assert json.loads(bc["metadata"]["annotations"]["osbs.flow/bump-release"]) == {"git_branch": "main", "git_ref": data["git_commit"]}
