@@ -28,9 +28,8 @@ from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowEr
 from ansible_collections.osbs.flow.plugins.module_utils.images import imagestreamtag_for_image
 from ansible_collections.osbs.flow.plugins.module_utils.import_image import (
     ImageImporter,
+    dependents_graph,
     same_image,
-    tags_moving_with,
-    tags_naming_same_image,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.registry_api import DEFAULT_TIMEOUT as REGISTRY_TIMEOUT
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import RepoSource
@@ -54,7 +53,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     triggered_by_image_change,
 )
 from ansible_collections.osbs.flow.plugins.module_utils.waiter import BuildFollower
-from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import build_graph, key_name
+from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import key_name
 from ansible_collections.osbs.flow.plugins.module_utils.wave_report import make_rows, report_table, short_digest
 from ansible_collections.osbs.flow.plugins.module_utils.wave_scheduler import (
     ADOPTED,
@@ -326,8 +325,7 @@ class Wave:
         started = time.monotonic()
         root = self.root()
         # Dependents of the new image under any of its tags (latest, version, version-release).
-        graph = build_graph(self.buildconfigs(), root, also=tags_naming_same_image(self.client, *root),
-                            moving_with=lambda _key, out: tags_moving_with(self.client, *out))
+        graph = dependents_graph(self.client, self.buildconfigs(), root)
         root_outcome = Outcome("root", digest=self.root_digest(root) if graph.nodes else self.params["digest"])
         follower = BuildFollower(self.client, self.params["wait_timeout"])
         try:

@@ -23,7 +23,10 @@ import re
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials
 from ansible_collections.osbs.flow.plugins.module_utils.images import import_outcome, parse_image_reference, spec_tag_import_body
+from ansible_collections.osbs.flow.plugins.module_utils.import_image import dependents_graph
+from ansible_collections.osbs.flow.plugins.module_utils.release import paused_for_start
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
+    build_base_digest,
     build_phase,
     build_summary,
     builds_of,
@@ -35,10 +38,15 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     tag_digest,
     trigger_imagestreamtag,
 )
-from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import build_graph, key_name
+from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import key_name
 
 DOCKER_HUB = "docker.io"
 _USER_INFO = re.compile(r"^[^/]*@")
+FAILED_PHASES = ("Failed", "Error", "Cancelled")
+REBUILD_FAILED = (
+    "No wave reruns it by itself: read its log (oc logs build/NAME), fix the cause, then run the build playbook "
+    "(osbs.flow.build) for its repository, which rebuilds it on this base and carries the wave on to its dependents"
+)
 
 
 def shown_image(image):
@@ -153,21 +161,32 @@ def recorded_trigger_image(buildconfig, watched):
     return None
 
 
+def _opted_out(buildconfig, trigger):
+    """A trigger paused by the repository's config (autorebuilds disabled: osbs_buildconfig pauses it) or by a
+    person, not only while a build is being started: the wave skips such a dependent, so nothing is due for it."""
+    return bool((trigger.get("imageChange") or {}).get("paused")) and not paused_for_start(buildconfig, trigger)
+
+
 def unfinished_cascade(client, buildconfigs, root):
-    """Why the wave of ImageStreamTag `root` = (namespace, name:tag) is not finished, or None when it is.
+    """(why a wave is due, or None; the dependents whose build for the image their base names now failed).
 
     Read-only, and cheap enough for a schedule: the BuildConfigs (listed already), one list of builds per
-    dependent and one read per ImageStream. Unfinished means some dependent, transitively:
+    dependent and one read per ImageStream, over the wave's own graph (import_image.dependents_graph).
+    A wave is due when some dependent, transitively:
     - has a build that has not ended (the cluster's trigger or another run started it);
-    - has an ImageChange trigger that has not fired for the image its tag names now (no build was started
-      for it: a wave is due, or the trigger is paused and the wave starts it);
+    - has an ImageChange trigger that has not fired for the image its tag names now (no build was started for it);
     - has as its newest build a completed one whose image its ImageStreamTag does not name (the build ended,
       nobody imported its image, so its own dependents never saw it).
-    A dependent whose newest build for the current image failed is not retried here: that is a rerun of the
-    build playbook's (or this playbook's with a new image), not a schedule's, which would retry it forever.
+    A dependent whose triggers are paused outside a start window is finished: its repository disables
+    autorebuilds (the wave skips it) or a person stopped them.
+    A dependent none of whose builds from the image its base names now completed, the newest of them failed
+    (Failed, Error or Cancelled), is listed in the second value by build: no wave is due for it, and it is not
+    rebuilt by a schedule, which would rebuild a broken recipe every interval; the caller reports it as a failure
+    on every run until a person rebuilds it (the build playbook), or the base moves again.
     """
-    graph = build_graph(buildconfigs, root)
+    graph = dependents_graph(client, buildconfigs, root)
     streams = {}
+    failures = []
 
     def current_digest(watched):
         namespace, istag = watched
@@ -182,20 +201,31 @@ def unfinished_cascade(client, buildconfigs, root):
         builds = builds_of(client, key[0], key[1])
         active = [b["metadata"]["name"] for b in builds if is_active(b)]
         if active:
-            return "BuildConfig %s has the build %s in progress" % (name, ", ".join(active))
-        for trigger in bc.get("spec", {}).get("triggers") or []:
-            watched = trigger_imagestreamtag(bc, trigger)
-            if watched is None:
-                continue
+            return "BuildConfig %s has the build %s in progress" % (name, ", ".join(active)), failures
+        watching = [(trigger, trigger_imagestreamtag(bc, trigger)) for trigger in bc.get("spec", {}).get("triggers") or []]
+        watching = [(trigger, watched) for trigger, watched in watching if watched is not None]
+        if watching and all(_opted_out(bc, trigger) for trigger, _watched in watching):
+            continue
+        current = set()
+        for trigger, watched in watching:
             now = current_digest(watched)
-            if now and digest_of(recorded_trigger_image(bc, watched)) != now:
+            if not now or _opted_out(bc, trigger):
+                continue
+            current.add(now)
+            if digest_of(recorded_trigger_image(bc, watched)) != now:
                 return "the ImageChange trigger of BuildConfig %s has not fired for %s/%s at %s" % (
-                    name, watched[0], watched[1], now)
+                    name, watched[0], watched[1], now), failures
+        for_current = [b for b in builds if build_base_digest(b) in current]
+        if for_current and build_phase(for_current[0]) in FAILED_PHASES and \
+                not any(build_phase(b) == "Complete" for b in for_current):
+            failures.append("build %s/%s of BuildConfig %s %s, built from %s (the image its base names now)" % (
+                key[0], for_current[0]["metadata"]["name"], name, build_phase(for_current[0]),
+                build_base_digest(for_current[0])))
         output = output_imagestreamtag(bc)
         built = build_summary(builds[0])["image_digest"] if builds and build_phase(builds[0]) == "Complete" else None
         if output and built and current_digest(output) != built:
-            return "the image of build %s is not in %s/%s yet" % (builds[0]["metadata"]["name"], output[0], output[1])
-    return None
+            return "the image of build %s is not in %s/%s yet" % (builds[0]["metadata"]["name"], output[0], output[1]), failures
+    return None, failures
 
 
 def preview_digest(client, tracked):
@@ -234,16 +264,23 @@ def refresh_tag(client, tracked, buildconfigs, scheduled, check_mode):
     digest = newest
     if (moved or reschedule) and not check_mode:
         digest = import_tracked(client, tracked, scheduled)
+    failures = []
     if moved and digest != previous:
         why = "the base image moved from %s to %s" % (previous or "nothing", digest)
     else:
-        why = unfinished_cascade(client, buildconfigs, (tracked.namespace, tracked.istag))
+        why, failures = unfinished_cascade(client, buildconfigs, (tracked.namespace, tracked.istag))
+    if why:
+        reason = "check mode: the wave would run: " + why if check_mode else why
+    elif failures:
+        reason = "failed: " + "; ".join(failures) + ". " + REBUILD_FAILED
+    else:
+        reason = "its dependents have their images"
     return {
         "imagestreamtag": tracked.name, "digest": digest, "previous_digest": previous, "moved": moved,
         "scheduled": scheduled if reschedule else was_scheduled,
         "changed": moved or reschedule, "was_scheduled": was_scheduled,
-        "wave": bool(why) and not check_mode,
-        "reason": ("check mode: the wave would run: " + why if check_mode else why) if why else "its dependents have their images",
+        "wave": bool(why) and not check_mode, "failed_builds": [] if why else failures,
+        "reason": reason,
     }
 
 
@@ -254,7 +291,7 @@ def run_base_images(module):
     wanted = check_base_images(params["base_images"])  # every entry checked before anything is read or written
     namespaces = params["namespaces"] or [params["namespace"]]
     buildconfigs = list_buildconfigs(client, namespaces)
-    result = {"changed": False, "bases": [], "waves": [], "lines": [], "errors": []}
+    result = {"changed": False, "bases": [], "waves": [], "lines": [], "errors": [], "failed_builds": []}
     before, after = {}, {}
     for image, given in wanted.items():
         rows = []
@@ -264,7 +301,7 @@ def run_base_images(module):
             except OsbsFlowError as exc:  # ApiError included: one base image's registry, not the others'
                 result["errors"].append("%s (ImageStreamTag %s): %s" % (shown_image(given), tracked.name, exc))
                 rows.append({"imagestreamtag": tracked.name, "digest": tracked.digest, "previous_digest": tracked.digest,
-                             "moved": False, "wave": False, "reason": "failed: %s" % exc,
+                             "moved": False, "wave": False, "failed_builds": [], "reason": "failed: %s" % exc,
                              "scheduled": bool((tracked.spec_tag.get("importPolicy") or {}).get("scheduled"))})
                 result["lines"].append("%s -> %s: failed: %s" % (shown_image(given), tracked.name, exc))
                 continue
@@ -274,6 +311,7 @@ def run_base_images(module):
                 after[row["imagestreamtag"]] = {"digest": row["digest"], "scheduled": row["scheduled"]}
             row.pop("was_scheduled")
             rows.append(row)
+            result["failed_builds"].extend(row["failed_builds"])
             if row["wave"]:
                 result["waves"].append({"namespace": tracked.namespace, "imagestreamtag": tracked.istag,
                                         "digest": row["digest"], "image": given, "reason": row["reason"]})
@@ -288,4 +326,7 @@ def run_base_images(module):
         result["diff"] = {"before": before, "after": after}
     if result["errors"] and params["fail_on_error"]:
         raise OsbsFlowError("base images could not be checked: %s" % "; ".join(result["errors"]), **result)
+    if result["failed_builds"] and params["fail_on_error"]:
+        raise OsbsFlowError("dependents failed for the base image their tag names now: %s. %s" % (
+            "; ".join(result["failed_builds"]), REBUILD_FAILED), **result)
     return result

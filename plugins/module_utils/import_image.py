@@ -34,6 +34,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     tag_reference,
     trigger_imagestreamtag,
 )
+from ansible_collections.osbs.flow.plugins.module_utils.wave_graph import build_graph
 
 
 # The labels OpenShift's builder adds to every image it builds (openshift/builder common.go buildLabels).
@@ -152,6 +153,14 @@ def tags_moving_with(client, namespace, istag):
     labels = ((image.get("dockerImageMetadata") or {}).get("Config") or {}).get("Labels") or {}
     pinned = "%s:%s-%s" % (split_imagestreamtag(istag)[0], labels.get("version"), labels.get("release"))
     return [tag for tag in tags_naming_same_image(client, namespace, istag) if tag[1] != pinned]
+
+
+def dependents_graph(client, buildconfigs, root):
+    """The wave's graph of ImageStreamTag `root`: its dependents under any tag naming root's image now, and the
+    version tags a rebuild moves beside each dependent's output. The wave and the check whether a wave is due
+    (base_images.unfinished_cascade) use this one graph, so neither sees a dependent the other misses."""
+    return build_graph(buildconfigs, root, also=tags_naming_same_image(client, *root),
+                       moving_with=lambda _key, out: tags_moving_with(client, *out))
 
 
 class ImageImporter:

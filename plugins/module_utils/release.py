@@ -64,6 +64,13 @@ def _window(buildconfig):
     return value if isinstance(value, dict) else None
 
 
+def paused_for_start(buildconfig, trigger):
+    """Whether the ImageChange trigger is paused only while a build is being started (the start window), and
+    so is unpaused once it is; any other pause is the repository's (autorebuilds disabled) or a person's."""
+    window = _window(buildconfig)
+    return bool(window) and _trigger_key(trigger) in (window.get("paused") or [])
+
+
 def window_is_stale(buildconfig, now=None):
     window = _window(buildconfig)
     if window is None:

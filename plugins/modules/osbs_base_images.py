@@ -56,7 +56,7 @@ options:
   fail_on_error:
     description:
       - Fail when a base image could not be checked or imported (its registry refused or did not answer), after the
-        others were. The role C(osbs.flow.rebuild_dependents) sets V(false), runs the other base images' waves,
+        others were, or when a dependent's build for the image its base names now failed (RV(failed_builds)). The role C(osbs.flow.rebuild_dependents) sets V(false), runs the other base images' waves,
         then fails naming it.
     type: bool
     default: true
@@ -131,10 +131,24 @@ bases:
           description: Whether its dependents need the autorebuild wave (it is in RV(waves)).
           type: bool
         reason:
-          description: Why a wave is due, or that none is.
+          description: Why a wave is due, that none is, or which dependents failed.
           type: str
+        failed_builds:
+          description: The dependents' builds that failed for the image their base names now (see RV(failed_builds)).
+          type: list
+          elements: str
 errors:
   description: One message per tag whose image could not be checked or imported, naming the image and the tag.
+  returned: always
+  type: list
+  elements: str
+failed_builds:
+  description:
+    - One message per dependent none of whose builds from the image its base names now completed, the newest
+      of them Failed, Error or Cancelled, naming the build and the image. No wave is run for it and it is not
+      rebuilt by this module (a schedule would rebuild a broken recipe every interval); with O(fail_on_error)
+      the module fails, so every scheduled run fails until a person rebuilds it (the build playbook) or the base
+      moves again. A dependent whose triggers are paused (its repository disables autorebuilds) is never listed.
   returned: always
   type: list
   elements: str
