@@ -106,7 +106,7 @@ def _osbs_client_names_of(buildconfig, git_uri, branch):
     """The names osbs-client 0.38 and later gave the BuildConfig of (repository, branch): they hash the branch as
     it is, so they tell apart branches whose labels were sanitised alike."""
     names = set()
-    for uri in {git_uri, _git(buildconfig).get("uri") or git_uri}:
+    for uri in (git_uri, _git(buildconfig).get("uri") or git_uri):
         found = osbs_client_names(uri, branch)
         names.update((found["0.38"], found["0.48"]))
     return names
