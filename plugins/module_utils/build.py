@@ -15,6 +15,7 @@ import re
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_commit
 from ansible_collections.osbs.flow.plugins.module_utils.identity import (
     image_identity,
     labels_of,
@@ -382,6 +383,10 @@ def _already_triggered(exc):
 def run_build(module):
     """The osbs_build module."""
     params = module.params
+    if params["git_commit"] is not None:
+        # The builder hands the ref to `git fetch <uri> <ref>` with no `--` (library-go repository.go Fetch), and a
+        # branch name there builds the branch head: only a full commit name goes into a Build or a BuildConfig.
+        params["git_commit"] = check_commit(params["git_commit"])
     if params["scratch"] and params["mode"] == "autorebuild":
         raise OsbsFlowError("scratch builds are user builds: mode=autorebuild and scratch=true do not go together; drop one")
     runner = BuildRunner(

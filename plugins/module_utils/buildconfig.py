@@ -16,6 +16,7 @@ import posixpath
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_commit
 from ansible_collections.osbs.flow.plugins.module_utils.identity import DOCKERFILE_LABELS_ANNOTATION, dockerfile_labels_annotation
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
     check_repository,
@@ -116,7 +117,10 @@ def desired_spec(params, recorded_git_ref=None):
     if params.get("image_optimization_policy"):
         strategy["imageOptimizationPolicy"] = params["image_optimization_policy"]
 
-    commit = params["git_commit"] or recorded_git_ref
+    # Only a full commit name: the builder hands the ref to `git fetch <uri> <ref>` with no `--` (library-go
+    # repository.go Fetch), and a branch name there would build the branch head, not the commit recorded.
+    given_commit = check_commit(params["git_commit"]) if params["git_commit"] else None
+    commit = given_commit or recorded_git_ref
     source = {"type": "Git", "git": {"uri": git_uri, "ref": commit or branch}}
     context_dir = _stored_path(params["context_dir"], "context_dir", lambda cleaned: cleaned.startswith(".."))
     if context_dir:
@@ -134,7 +138,7 @@ def desired_spec(params, recorded_git_ref=None):
         annotations[BASE_IMAGE_ANNOTATION] = base_image
     if params.get("dockerfile_labels") is not None:
         annotations[DOCKERFILE_LABELS_ANNOTATION] = dockerfile_labels_annotation(params["dockerfile_labels"])
-    elif params["git_commit"] and params["git_commit"] != recorded_git_ref:
+    elif given_commit and given_commit != recorded_git_ref:
         annotations[DOCKERFILE_LABELS_ANNOTATION] = None  # recorded for another commit: removed
     labels = dict(params["labels"] or {})
     labels.update(git_labels(git_uri, branch))

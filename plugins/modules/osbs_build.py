@@ -67,6 +67,9 @@ options:
     description:
       - The commit to build (a user build). By default the commit the BuildConfig's bump_release configuration
         records (the C(osbs.flow/bump-release) annotation), which is also what an autorebuild always builds.
+      - A full commit name (40 hexadecimal digits, 64 in a SHA-256 repository), as C(git rev-parse) prints it. Anything
+        else (a branch, a short commit, a value starting with C(-)) is refused before anything is read or written,
+        since the builder hands the ref to C(git fetch), and a branch there would build the branch head.
     type: str
   from_latest:
     description:

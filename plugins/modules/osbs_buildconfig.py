@@ -93,6 +93,8 @@ options:
     description:
       - The commit of the branch the next user build is from, recorded for bump_release and written as
         C(spec.source.git.ref) (the one commit rule above).
+      - A full commit name (40 hexadecimal digits, 64 in a SHA-256 repository); anything else (a branch, a short
+        commit, a value starting with C(-)) is refused before anything is written.
       - When not given, the commit the BuildConfig already records is kept.
     type: str
   dockerfile_labels:

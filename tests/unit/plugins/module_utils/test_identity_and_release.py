@@ -190,3 +190,48 @@ def test_an_autorebuild_adopts_only_a_build_of_the_commit_the_buildconfig_record
     assert matching_build([build(other)], {}, COMMIT, base, True) is None
     assert matching_build([build("main", revision=other)], {}, COMMIT, base, True) is None
     assert matching_build([build("main")], {}, COMMIT, base, True) is not None  # not known yet: adopted
+
+
+class NoCallsClient:
+    """A client any request to fails the test: a refused value must be refused before anything is read or written."""
+
+    host = "https://api.example.com:6443"
+
+    def __getattr__(self, name):
+        raise AssertionError("the cluster was called (%s) before git_commit was checked" % name)
+
+
+BUILD_PARAMS = dict(namespace="ns", buildconfig="app", git_commit=None, mode="user", from_latest=False, base_image_digest=None,
+                    force=False, wait=True, wait_timeout=60, cancel_on_timeout=False, when_running="fail", scratch=False,
+                    dockerfile_labels=None)
+BUILDCONFIG_PARAMS = dict(git_uri="https://git.example.com/app.git", git_branch="main", git_commit=COMMIT,
+                          base_image="registry.example.com/ubi9:latest", dockerfile_path="Dockerfile", build_args={},
+                          no_cache=False, image_optimization_policy=None, context_dir=None, git_source_secret=None,
+                          registry_uri="registry.example.com", image="osbs/app", image_tag="latest", registry_secret=None,
+                          repo_config_file=".osbs-repo-config", dockerfile_labels={"name": "osbs/app"}, labels={},
+                          autorebuild_enabled=True, run_policy="Serial")
+
+
+def test_git_commit_must_be_a_full_commit_name_in_osbs_build_and_osbs_buildconfig():
+    """A ref reaches the builder's `git fetch <uri> <ref>` with no `--` (library-go repository.go): an option there; a
+    branch name would build the branch head on a cluster. Both modules refuse them before any call."""
+    import pytest
+    from ansible_collections.osbs.flow.plugins.module_utils.build import run_build
+    from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import desired_spec
+    from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+
+    class Module:
+        client = NoCallsClient()
+        check_mode = False
+        _diff = False
+
+    for value in ("--upload-pack=touch /tmp/pwn", "main", "c" * 12):
+        for scratch in (False, True):
+            Module.params = dict(BUILD_PARAMS, git_commit=value, scratch=scratch)
+            with pytest.raises(OsbsFlowError) as refused:
+                run_build(Module)
+            assert repr(value) in str(refused.value) and "git_commit" in str(refused.value), str(refused.value)
+        with pytest.raises(OsbsFlowError) as refused:
+            desired_spec(dict(BUILDCONFIG_PARAMS, git_commit=value))
+        assert repr(value) in str(refused.value) and "git_commit" in str(refused.value), str(refused.value)
+    assert desired_spec(dict(BUILDCONFIG_PARAMS, git_commit=COMMIT.upper()))["spec"]["source"]["git"]["ref"] == COMMIT
