@@ -16,7 +16,7 @@ import posixpath
 import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
-from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_commit
+from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_commit, mask_credentials
 from ansible_collections.osbs.flow.plugins.module_utils.identity import DOCKERFILE_LABELS_ANNOTATION, dockerfile_labels_annotation
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
     check_repository,
@@ -48,6 +48,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     OUR_ANNOTATIONS,
     STOP_AUTOREBUILD_ANNOTATION,
     active_builds,
+    base_imagestreamtag,
     describe_builds,
     imagestreamtag_image,
     recorded_commit,
@@ -335,6 +336,8 @@ def ensure_buildconfig(module):
 
     found = find_existing_buildconfig(client, namespace, params)
     existing = found.buildconfig if found else None
+    if params["state"] == "existing":
+        return existing_buildconfig(module, existing, result)
     if params["state"] == "absent":
         if existing is None:
             return dict(result, buildconfig=None)
@@ -394,6 +397,27 @@ def ensure_buildconfig(module):
     result["name"] = name
     result["trigger"] = desired["trigger_tag"]
     return result
+
+
+def existing_buildconfig(module, existing, result):
+    """state=existing, a scratch build's read-only path: the BuildConfig found, as it is; nothing is written, so
+    its ref and bump-release commit stay the last user build's (the one the cluster's trigger and the wave build)."""
+    params = module.params
+    if existing is None:
+        raise OsbsFlowError(
+            "there is no BuildConfig for %s at branch %s in namespace %s, and state=existing writes none: a scratch "
+            "build is made from the BuildConfig a user build left; run a user build of the branch first"
+            % (mask_credentials(params["git_uri"]), git_branch_name(params["git_branch"]), params["namespace"])
+        )
+    name = existing["metadata"]["name"]
+    recorded_base = ((existing.get("metadata") or {}).get("annotations") or {}).get(BASE_IMAGE_ANNOTATION)
+    if params["base_image"] and recorded_base and params["base_image"] != recorded_base:
+        module.warn("BuildConfig %s/%s builds from %s, not from base_image %s: a build made from it as it is (a scratch "
+                    "build) uses %s, as a docker-strategy build replaces the Dockerfile's FROM with the BuildConfig's; "
+                    "a user build moves it to %s" % (params["namespace"], name, recorded_base, params["base_image"],
+                                                     recorded_base, params["base_image"]))
+    trigger = base_imagestreamtag(existing)
+    return dict(result, buildconfig=existing, name=name, trigger=trigger[1] if trigger else None)
 
 
 def check_push_secret(module, namespace, secret):

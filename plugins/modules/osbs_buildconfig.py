@@ -77,9 +77,15 @@ options:
     type: str
     required: true
   state:
-    description: Whether the BuildConfig should exist.
+    description:
+      - Whether the BuildConfig should exist.
+      - V(existing) finds the BuildConfig as V(present) does (adopted ones included) and returns it as it is,
+        writing nothing (nor the base image's ImageStream); there being none is an error. The build playbook
+        uses it for a scratch build, so the BuildConfig keeps the commit, release and labels of its last user
+        build. Of the other options only O(git_uri), O(git_branch), O(name) and O(base_image) (a warning when the
+        BuildConfig builds from another one) are used.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, existing]
     default: present
   git_uri:
     description: URI of the git repository the image is built from.
@@ -275,7 +281,7 @@ EXAMPLES = r"""
 RETURN = r"""
 name:
   description: Name of the BuildConfig (an adopted one keeps its own name).
-  returned: state is present
+  returned: state is present or existing
   type: str
   sample: app-main-1a2b3c4d
 buildconfig:
@@ -284,7 +290,7 @@ buildconfig:
   type: dict
 trigger:
   description: The ImageStreamTag of the base image that triggers rebuilds, or null when there is none.
-  returned: state is present
+  returned: state is present or existing
   type: str
   sample: osbs-base:latest
 base_imagestream_created:
@@ -328,7 +334,7 @@ def main():
     argument_spec = dict(
         name=dict(type="str"),
         namespace=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        state=dict(type="str", choices=["present", "absent", "existing"], default="present"),
         git_uri=dict(type="str", required=True),
         git_branch=dict(type="str", required=True),
         git_commit=dict(type="str"),
