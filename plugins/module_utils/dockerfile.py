@@ -32,6 +32,33 @@ def read_dockerfile(content, build_args=None, filename="Dockerfile"):
     The base image is the final stage's parent with ARG values substituted; a
     final stage `FROM <earlier stage>` is followed back to that stage's image.
     """
+    parser, final_base, from_values = _parse(content, build_args, filename)
+    labels = parser.labels
+    image_name = labels.get(NAME_LABEL)
+    if not image_name:
+        raise OsbsFlowError(
+            "%s has no %r label in its final stage: add LABEL name=\"<namespace>/<image>\" naming the image to build"
+            % (filename, NAME_LABEL)
+        )
+    # Found now, before any object is written, rather than when the push fails.
+    check_repository(image_name, "%s: the %r label" % (filename, NAME_LABEL),
+                     fix="change the Dockerfile's LABEL %s to the image's repository path, for example "
+                         "LABEL name=\"containers/app\"" % NAME_LABEL)
+    return {
+        "base_image": final_base,
+        "image_name": image_name,
+        "labels": labels,
+        "stages": len(from_values),
+    }
+
+
+def base_image(content, build_args=None, filename="Dockerfile"):
+    """The base image of the Dockerfile's text (read_dockerfile's), whatever its labels."""
+    return _parse(content, build_args, filename)[1]
+
+
+def _parse(content, build_args, filename):
+    """(the parser, the final stage's base image, the FROM values) of the Dockerfile's text."""
     if DockerfileParser is None:
         raise OsbsFlowError("reading %s needs the Python library dockerfile-parse: pip install dockerfile-parse" % filename)
     if isinstance(content, str):
@@ -47,31 +74,14 @@ def read_dockerfile(content, build_args=None, filename="Dockerfile"):
         words = value.split()
         if len(words) >= 3 and words[-2].lower() == "as":
             aliases[words[-1].lower()] = index
-    base_image = parents[-1]
+    final_base = parents[-1]
     seen = set()
-    while base_image.lower() in aliases and base_image.lower() not in seen:
-        seen.add(base_image.lower())
-        base_image = parents[aliases[base_image.lower()]]
-    if not base_image or "$" in base_image:
+    while final_base.lower() in aliases and final_base.lower() not in seen:
+        seen.add(final_base.lower())
+        final_base = parents[aliases[final_base.lower()]]
+    if not final_base or "$" in final_base:
         raise OsbsFlowError(
             "%s: the base image %r has an unresolved variable: give a default in its ARG "
             "or pass the value in build_args" % (filename, from_values[-1].split()[0])
         )
-
-    labels = parser.labels
-    image_name = labels.get(NAME_LABEL)
-    if not image_name:
-        raise OsbsFlowError(
-            "%s has no %r label in its final stage: add LABEL name=\"<namespace>/<image>\" naming the image to build"
-            % (filename, NAME_LABEL)
-        )
-    # Found now, before any object is written, rather than when the push fails.
-    check_repository(image_name, "%s: the %r label" % (filename, NAME_LABEL),
-                     fix="change the Dockerfile's LABEL %s to the image's repository path, for example "
-                         "LABEL name=\"containers/app\"" % NAME_LABEL)
-    return {
-        "base_image": base_image,
-        "image_name": image_name,
-        "labels": labels,
-        "stages": len(from_values),
-    }
+    return parser, final_base, from_values

@@ -20,7 +20,7 @@ import json
 import posixpath
 import re
 
-from ansible_collections.osbs.flow.plugins.module_utils.dockerfile import read_dockerfile
+from ansible_collections.osbs.flow.plugins.module_utils.dockerfile import base_image
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.image_tags import (
     ADDITIONAL,
@@ -82,6 +82,18 @@ def instant(text):
         sign = 1 if offset[0] == "+" else -1
         moment -= sign * datetime.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
     return moment, int((fraction or "0")[:9].ljust(9, "0"))
+
+
+def base_image_of(dockerfile):
+    """The base image the Dockerfile names (its final stage's), or None: the annotation is information, so a
+    Dockerfile the flow would refuse for another reason (no `name` label, in a BuildConfig adopted from OSBS)
+    still gets its image tagged."""
+    if not dockerfile:
+        return None
+    try:
+        return base_image(dockerfile)
+    except OsbsFlowError:
+        return None
 
 
 def _labels(config):
@@ -241,7 +253,7 @@ class BuildTagger:
         }
         annotations = build_annotations(
             host, repository, here, digest, media_type, config_digest, build_commit(build),
-            read_dockerfile(dockerfile)["base_image"] if dockerfile else None, build_base_digest(build), dockerfile)
+            base_image_of(dockerfile), build_base_digest(build), dockerfile)
         written = self.annotate(build, annotations) if annotate else {}
         result["annotations_changed"] = bool(written)
         result["changed"] = result["changed"] or result["annotations_changed"]

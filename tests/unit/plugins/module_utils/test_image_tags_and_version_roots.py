@@ -120,3 +120,12 @@ def test_image_creation_times_compare_whatever_their_fraction_and_offset():
     assert instant("2026-12-04T18:53:09.123456789Z") > instant("2026-12-04T18:53:09.1234Z")
     assert instant("2026-12-04T20:53:09+02:00") == instant("2026-12-04T18:53:09Z")
     assert instant("yesterday") is None and instant(None) is None
+
+
+def test_the_base_image_annotation_is_read_from_any_dockerfile():
+    from ansible_collections.osbs.flow.plugins.module_utils.tag_build import base_image_of
+
+    assert base_image_of("FROM r.example.com/base:1.0 AS build\nFROM build\nLABEL name=app\n") == "r.example.com/base:1.0"
+    # No name label (a BuildConfig adopted from OSBS): the image is still tagged, the annotation names its base.
+    assert base_image_of("FROM r.example.com/base:2\nRUN true\n") == "r.example.com/base:2"
+    assert base_image_of(None) is None and base_image_of("RUN true\n") is None
