@@ -17,6 +17,7 @@ import time
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_commit
 from ansible_collections.osbs.flow.plugins.module_utils.identity import (
+    NVR_ANNOTATION,
     image_identity,
     labels_of,
     nvr,
@@ -258,17 +259,22 @@ class BuildRunner:
             if running:
                 raise BuildsRunning(list(reversed(running)))  # builds_of lists newest first
 
+            if not self.autorebuild:
+                self.releases.refuse_used_release(bc, builds, commit)
             if self.check_mode:
                 raise WouldStart()
             build, prepared = None, False
             try:
                 # Written under the BuildConfig's resourceVersion: of two runs, one writes, the other reads again.
                 # A user build's Build carries is_autorebuild=false, as osbs-client made sure.
-                bc, _identity = self.releases.prepare(bc, builds, commit, not self.autorebuild, architecture)
+                bc, identity = self.releases.prepare(bc, builds, commit, not self.autorebuild, architecture)
                 prepared = True
+                request = self.build_request(bc, commit, base_digest, base_pull_spec, again=again)
+                made = self.releases.nvr_of(bc, commit, identity)
+                if made:
+                    request["metadata"]["annotations"] = {NVR_ANNOTATION: made}
                 build = self.client.request(
-                    "POST", self.client.path("BuildConfig", self.namespace, self.name, "instantiate"),
-                    body=self.build_request(bc, commit, base_digest, base_pull_spec, again=again),
+                    "POST", self.client.path("BuildConfig", self.namespace, self.name, "instantiate"), body=request,
                 )
             except ApiError as exc:
                 if self.autorebuild and not again and _already_triggered(exc):

@@ -41,6 +41,9 @@ IDENTITY_LABELS = (NAME_LABEL, VERSION_LABEL, RELEASE_LABEL, "vcs-type", "vcs-ur
                    "architecture", BUILD_HOST_LABEL)
 DOCKERFILE_LABELS_ANNOTATION = "osbs.flow/dockerfile-labels"
 START_WINDOW_ANNOTATION = "osbs.flow/triggers-paused-for-start"
+# The NVR of the image a Build of the flow makes, set through the BuildRequest's annotations (instantiate copies
+# them onto the Build: OAS generator.go Instantiate mergeMaps): a release the Dockerfile sets is in no imageLabel.
+NVR_ANNOTATION = "osbs.flow/nvr"
 SCRATCH_RELEASE_PREFIX = "scratch"
 _NUMBER = re.compile(r"^[0-9]+$")
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import datetime
 import json
 
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.identity import (
     DOCKERFILE_LABELS_ANNOTATION,
     IDENTITY_LABELS,
     NAME_LABEL,
+    NVR_ANNOTATION,
     RELEASE_LABEL,
     START_WINDOW_ANNOTATION,
     VERSION_LABEL,
@@ -29,6 +31,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.identity import (
     image_identity,
     labels_of,
     next_release,
+    nvr,
     recorded_dockerfile_labels,
     with_image_labels,
 )
@@ -36,7 +39,10 @@ from ansible_collections.osbs.flow.plugins.module_utils.openshift import retry_o
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     AUTOREBUILD_LABEL,
     BUMP_RELEASE_ANNOTATION,
+    UNSUCCESSFUL_BUILD_PHASES,
+    build_commit,
     build_number,
+    build_phase,
     builds_of,
     recorded_commit,
 )
@@ -103,6 +109,28 @@ class ReleaseKeeper:
         if commit is None or commit == recorded_commit(buildconfig):
             return recorded_dockerfile_labels(buildconfig)
         return None
+
+    def nvr_of(self, buildconfig, commit, identity):
+        """The NVR the build of `commit` with these identity labels makes (recorded on its Build at instantiate)."""
+        return nvr(image_identity(buildconfig, self.dockerfile_labels_for(buildconfig, commit), identity))
+
+    def refuse_used_release(self, buildconfig, builds, commit):
+        """A user build whose Dockerfile sets its own release is refused when a Build of the BuildConfig already
+        made that NVR, as atomic-reactor's bump_release refused it ("build already exists in Koji",
+        check_build_existence_for_explicit_release); a Failed, Error or Cancelled one pushed nothing, so its NVR
+        is free again (as Koji's failed and cancelled builds were). Called before anything is written."""
+        own = image_identity(buildconfig, self.dockerfile_labels_for(buildconfig, commit), {})
+        if not own.get(RELEASE_LABEL):
+            return
+        wanted = nvr(own)
+        for build in builds:
+            if build_phase(build) not in UNSUCCESSFUL_BUILD_PHASES and build_nvr(build, buildconfig) == wanted:
+                raise OsbsFlowError(
+                    "the Dockerfile at commit %s sets release %s, and Build %s/%s (%s) of BuildConfig %s already made "
+                    "%s: an NVR is never built twice; bump the release label in the Dockerfile (or remove it, and "
+                    "the flow numbers the builds)" % (commit, own[RELEASE_LABEL], self.namespace,
+                                                      build["metadata"]["name"], build_phase(build) or "New", self.name,
+                                                      wanted))
 
     def identity(self, buildconfig, builds, commit, user_build, architecture, extra_build_labels=()):
         """The identity labels of the next build of `commit`: a user build keeps its Dockerfile's `release`,
@@ -202,6 +230,20 @@ class ReleaseKeeper:
         if held.get(RELEASE_LABEL) != wanted.get(RELEASE_LABEL):
             return True
         return _window(buildconfig) is not None and window_is_stale(buildconfig)
+
+
+def build_nvr(build, buildconfig):
+    """The NVR a Build makes: what the flow recorded on it at instantiate; for a Build the cluster started, its
+    imageLabels over the Dockerfile labels the BuildConfig records when it is of that commit; else None."""
+    recorded = ((build.get("metadata") or {}).get("annotations") or {}).get(NVR_ANNOTATION)
+    if recorded:
+        return recorded
+    labels = labels_of((build.get("spec") or {}).get("output"))
+    commit = build_commit(build)
+    dockerfile_labels = recorded_dockerfile_labels(buildconfig) if commit and commit == recorded_commit(buildconfig) else None
+    if dockerfile_labels is None and RELEASE_LABEL not in labels:
+        return None
+    return nvr(image_identity(buildconfig, dockerfile_labels, labels))
 
 
 def _newest_build_unlisted(buildconfig, builds):

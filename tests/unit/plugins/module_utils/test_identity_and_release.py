@@ -235,3 +235,56 @@ def test_git_commit_must_be_a_full_commit_name_in_osbs_build_and_osbs_buildconfi
             desired_spec(dict(BUILDCONFIG_PARAMS, git_commit=value))
         assert repr(value) in str(refused.value) and "git_commit" in str(refused.value), str(refused.value)
     assert desired_spec(dict(BUILDCONFIG_PARAMS, git_commit=COMMIT.upper()))["spec"]["source"]["git"]["ref"] == COMMIT
+
+
+class InstantiatingClient(FakeClient):
+    """FakeClient whose instantiate makes the Build as the server does: the request's annotations copied onto it."""
+
+    def __init__(self, bc, builds=()):
+        super().__init__(bc, builds)
+        self.requests = []
+
+    def path(self, *parts):
+        return "/".join(parts)
+
+    def request(self, method, path, body=None):
+        self.requests.append(body)
+        number = len(self.builds) + 1
+        build = {"metadata": {"name": "app-%d" % number, "annotations": dict(body["metadata"].get("annotations") or {},
+                                                                             **{"openshift.io/build.number": str(number)})},
+                 "spec": {"revision": body.get("revision"), "output": copy.deepcopy(self.bc["spec"]["output"])},
+                 "status": {"phase": "New"}}
+        self.builds.insert(0, build)
+        return copy.deepcopy(build)
+
+
+def finished(build, phase="Complete"):
+    return dict(build, status={"phase": phase})
+
+
+def test_a_release_the_dockerfile_sets_that_a_build_already_made_is_refused_before_anything_is_written():
+    """atomic-reactor's bump_release refused an explicit release whose NVR existed ("build already exists in Koji")."""
+    from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner
+    from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+    import pytest
+
+    def runner(client, commit, release):
+        labels = {"name": "osbs/app", "version": "1.0", "release": release}
+        return BuildRunner(client, "ns", "app", 60, git_commit=commit, dockerfile_labels=labels)
+
+    client = InstantiatingClient(buildconfig())
+    first, how = runner(client, COMMIT, "1").start()
+    assert how == "started" and first["metadata"]["annotations"]["osbs.flow/nvr"] == "osbs-app-1.0-1"
+    client.builds[0] = finished(client.builds[0])
+    writes = client.writes
+    with pytest.raises(OsbsFlowError) as refused:
+        runner(client, "d" * 40, "1").start()  # a new commit whose Dockerfile keeps release=1
+    message = str(refused.value)
+    assert "osbs-app-1.0-1" in message and "app-1" in message and "bump the release label in the Dockerfile" in message, message
+    assert client.writes == writes and len(client.requests) == 1  # nothing written, nothing instantiated
+    # A bumped release is built; a release whose only build failed is free again (it pushed nothing).
+    second, how = runner(client, "d" * 40, "2").start()
+    assert how == "started" and second["metadata"]["annotations"]["osbs.flow/nvr"] == "osbs-app-1.0-2"
+    client.builds[0] = finished(client.builds[0], "Failed")
+    third, how = runner(client, "e" * 40, "2").start()
+    assert how == "started" and third["metadata"]["annotations"]["osbs.flow/nvr"] == "osbs-app-1.0-2"
