@@ -26,7 +26,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.identity import (
 )
 from ansible_collections.osbs.flow.plugins.module_utils.import_image import same_image
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
-from ansible_collections.osbs.flow.plugins.module_utils.release import ReleaseKeeper
+from ansible_collections.osbs.flow.plugins.module_utils.release import STALE_WINDOW_SECONDS, ReleaseKeeper, WindowTaken
 from ansible_collections.osbs.flow.plugins.module_utils.scratch_build import UNIQUE_TAG_ANNOTATION, start_scratch
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     UNSUCCESSFUL_BUILD_PHASES,
@@ -48,6 +48,10 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
 from ansible_collections.osbs.flow.plugins.module_utils.waiter import wait_for_build, wait_for_no_active_builds, waiting_state
 
 INSTANTIATE_ATTEMPTS = 5
+# While another run is inside its start window (prepare .. settle, normally a second or two), wait this long
+# before reading again, doubling each time: about a minute in all, then the run fails saying why.
+WINDOW_WAIT_SECONDS = 2
+WINDOW_WAITS = 5
 _FULL_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 BASE_IMAGE_WAIT_SECONDS = 60
 
@@ -223,7 +227,10 @@ class BuildRunner:
         a plain build is requested once (build_request's `again`).
         """
         again = False
-        for _attempt in range(INSTANTIATE_ATTEMPTS):
+        window_waits = 0
+        attempt = 0
+        while attempt < INSTANTIATE_ATTEMPTS:
+            attempt += 1
             bc = self.buildconfig()
             # The one commit rule: an autorebuild builds the commit the BuildConfig records (its last user build's).
             commit = recorded_commit(bc) if self.autorebuild or self.git_commit is None else self.git_commit
@@ -276,6 +283,16 @@ class BuildRunner:
                 build = self.client.request(
                     "POST", self.client.path("BuildConfig", self.namespace, self.name, "instantiate"), body=request,
                 )
+            except WindowTaken as exc:
+                # Another run is starting a build: it shows as a running build once it has; read again then.
+                if window_waits >= WINDOW_WAITS:
+                    raise OsbsFlowError("%s, and still was after %d s: try again, or if that run died, after its window "
+                                        "is stale (%d s)" % (exc, WINDOW_WAIT_SECONDS * (2 ** WINDOW_WAITS - 1),
+                                                             STALE_WINDOW_SECONDS)) from None
+                time.sleep(WINDOW_WAIT_SECONDS * 2 ** window_waits)
+                window_waits += 1
+                attempt -= 1  # waiting is not a lost race
+                continue
             except ApiError as exc:
                 if self.autorebuild and not again and _already_triggered(exc):
                     again = True

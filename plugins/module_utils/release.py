@@ -14,8 +14,10 @@ annotation, so a run that died inside the window is undone by the next one.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
+import uuid
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.identity import (
@@ -77,6 +79,14 @@ def paused_for_start(buildconfig, trigger):
     return bool(window) and _trigger_key(trigger) in (window.get("paused") or [])
 
 
+class WindowTaken(Exception):
+    """Another run's start window is open and younger than STALE_WINDOW_SECONDS: it is starting a build now."""
+
+    def __init__(self, namespace, name, window):
+        super().__init__("BuildConfig %s/%s is in another run's start window (run %s, since %s): a build of it is "
+                         "being started" % (namespace, name, window.get("run") or "unknown", window.get("since") or "?"))
+
+
 def window_is_stale(buildconfig, now=None):
     window = _window(buildconfig)
     if window is None:
@@ -102,6 +112,15 @@ class ReleaseKeeper:
         self.namespace = namespace
         self.name = name
         self.dockerfile_labels = dockerfile_labels
+        # Written into the start window: the window is this run's lease, which no other run overwrites or closes.
+        self.run_id = uuid.uuid4().hex
+
+    def foreign_window(self, buildconfig):
+        """Another run's start window that is still live (not stale), or None."""
+        window = _window(buildconfig)
+        if window is None or window.get("run") == self.run_id or window_is_stale(buildconfig):
+            return None
+        return window
 
     def dockerfile_labels_for(self, buildconfig, commit):
         if self.dockerfile_labels is not None:
@@ -152,7 +171,12 @@ class ReleaseKeeper:
 
     def prepare(self, buildconfig, builds, commit, user_build, architecture):
         """The write before instantiate, under the BuildConfig's resourceVersion (409 when another run moved
-        it: the caller reads again). Returns (the BuildConfig written, the identity labels of the build)."""
+        it: the caller reads again). Returns (the BuildConfig written, the identity labels of the build).
+        Raises WindowTaken, writing nothing, while another run's start window is live: that run's instantiate
+        copies the BuildConfig as it is then, so its identity and ref must stay until it settles."""
+        taken = self.foreign_window(buildconfig)
+        if taken is not None:
+            raise WindowTaken(self.namespace, self.name, taken)
         identity = self.identity(buildconfig, builds, commit, user_build, architecture)
         new = with_image_labels(buildconfig, identity)
         annotations = _annotations(new)
@@ -168,7 +192,9 @@ class ReleaseKeeper:
                 annotations[DOCKERFILE_LABELS_ANNOTATION] = dockerfile_labels_annotation(labels)
             else:
                 annotations.pop(DOCKERFILE_LABELS_ANNOTATION, None)
-        window = _window(new) or {"paused": []}
+        window = _window(new) or {"paused": []}  # a stale one is taken over: its paused triggers are unpaused too
+        window["paused"] = list(window.get("paused") or [])
+        window["run"] = self.run_id
         for trigger in new["spec"].get("triggers") or []:
             if trigger.get("type") == "ImageChange" and not trigger["imageChange"].get("paused"):
                 trigger["imageChange"]["paused"] = True
@@ -196,7 +222,10 @@ class ReleaseKeeper:
         return retry_on_conflict(write)
 
     def settled(self, current, architecture, started=None):
-        """`current` with the start window closed and the next free release in its imageLabels (a copy)."""
+        """`current` with the start window closed and the next free release in its imageLabels (a copy); `current`
+        as it is while another run's start window is live (its build takes the identity it wrote)."""
+        if self.foreign_window(current) is not None:
+            return copy.deepcopy(current)
         builds = builds_of(self.client, self.namespace, self.name)
         extra = [labels_of((started.get("spec") or {}).get("output"))] if started else []
         commit = recorded_commit(current)

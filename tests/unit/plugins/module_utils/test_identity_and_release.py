@@ -288,3 +288,50 @@ def test_a_release_the_dockerfile_sets_that_a_build_already_made_is_refused_befo
     client.builds[0] = finished(client.builds[0], "Failed")
     third, how = runner(client, "e" * 40, "2").start()
     assert how == "started" and third["metadata"]["annotations"]["osbs.flow/nvr"] == "osbs-app-1.0-2"
+
+
+def test_the_start_window_is_a_lease_another_run_neither_overwrites_nor_closes(monkeypatch):
+    """Run A has written its identity and paused the triggers (prepare) but not instantiated yet; run B starts
+    then. B must not rewrite the BuildConfig A's instantiate copies (its ref and vcs-ref would be B's), nor close
+    A's window; it waits, and fails saying why when A's window stays (A is stuck in instantiate here)."""
+    from ansible_collections.osbs.flow.plugins.module_utils import build as build_module
+    from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner
+    from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+    import pytest
+
+    waited = []
+    monkeypatch.setattr(build_module.time, "sleep", waited.append)
+    a_commit, b_commit = "a" * 40, "b" * 40
+    outcome = {}
+
+    class Interleaving(InstantiatingClient):
+        def request(self, method, path, body=None):
+            if not outcome:  # between A's prepare and A's instantiate, run B tries to build its commit
+                outcome["b_writes_before"] = self.writes
+                try:
+                    BuildRunner(self, "ns", "app", 60, git_commit=b_commit).start()
+                except OsbsFlowError as exc:
+                    outcome["b_error"] = str(exc)
+                outcome["b_writes"] = self.writes - outcome["b_writes_before"]
+                outcome["window_at_a_instantiate"] = START_WINDOW_ANNOTATION in self.bc["metadata"]["annotations"]
+                # B's reuse path (ensure_next) must not close A's window nor move its release either.
+                keeper = BuildRunner(self, "ns", "app", 60, autorebuild=True).releases
+                before = self.writes
+                keeper.ensure_next(self.get("BuildConfig", "ns", "app"), "amd64")
+                outcome["ensure_next_writes"] = self.writes - before
+            return super().request(method, path, body)
+
+    client = Interleaving(buildconfig())
+    built, how = BuildRunner(client, "ns", "app", 60, git_commit=a_commit).start()
+    labels = labels_of(built["spec"]["output"])
+    assert how == "started" and labels["vcs-ref"] == a_commit, labels
+    assert outcome["b_writes"] == 0 and outcome["ensure_next_writes"] == 0, outcome
+    assert outcome["window_at_a_instantiate"], outcome
+    assert "another run's start window" in outcome.get("b_error", ""), outcome
+    assert len(waited) == build_module.WINDOW_WAITS, waited
+    assert len(client.builds) == 1  # B started nothing
+    # A settled: its window is closed, and a run now starts at once.
+    assert START_WINDOW_ANNOTATION not in client.bc["metadata"]["annotations"]
+    client.builds[0] = finished(client.builds[0])
+    later, how = BuildRunner(client, "ns", "app", 60, git_commit=b_commit).start()
+    assert how == "started" and labels_of(later["spec"]["output"])["vcs-ref"] == b_commit
