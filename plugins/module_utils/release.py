@@ -46,6 +46,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     build_number,
     build_phase,
     builds_of,
+    output_imagestreamtag,
     recorded_commit,
 )
 
@@ -129,6 +130,19 @@ class ReleaseKeeper:
             return recorded_dockerfile_labels(buildconfig)
         return None
 
+    def released_tags(self, buildconfig):
+        """(ImageStream `namespace/name`, its tag names) of the ImageStream the BuildConfig's image is imported
+        into: the flow's import, as OSBS's import_image did, keeps each `version-release` tag there, whichever
+        BuildConfig (an osbs-client one adopted, one made again, another branch's) built it. (None, []) without one."""
+        where = output_imagestreamtag(buildconfig)
+        if where is None:
+            return None, []
+        namespace, name = where[0], where[1].split(":", 1)[0]
+        stream = self.client.get("ImageStream", namespace, name) or {}
+        tags = [tag.get("name") for tag in (stream.get("spec") or {}).get("tags") or []]
+        tags += [tag.get("tag") for tag in (stream.get("status") or {}).get("tags") or []]
+        return "%s/%s" % (namespace, name), [tag for tag in dict.fromkeys(tags) if tag]
+
     def nvr_of(self, buildconfig, commit, identity):
         """The NVR the build of `commit` with these identity labels makes (recorded on its Build at instantiate)."""
         return nvr(image_identity(buildconfig, self.dockerfile_labels_for(buildconfig, commit), identity))
@@ -142,6 +156,13 @@ class ReleaseKeeper:
         if not own.get(RELEASE_LABEL):
             return
         wanted = nvr(own)
+        stream, tags = self.released_tags(buildconfig)
+        tag = "%s-%s" % (own[VERSION_LABEL], own[RELEASE_LABEL]) if own.get(VERSION_LABEL) else None
+        if tag and tag in tags:
+            raise OsbsFlowError(
+                "the Dockerfile at commit %s sets release %s, and the ImageStream %s already has %s:%s, an image of "
+                "%s: an NVR is never built twice; bump the release label in the Dockerfile (or remove it, and the "
+                "flow numbers the builds)" % (commit, own[RELEASE_LABEL], stream, stream.split("/", 1)[1], tag, wanted))
         for build in builds:
             if build_phase(build) not in UNSUCCESSFUL_BUILD_PHASES and build_nvr(build, buildconfig) == wanted:
                 raise OsbsFlowError(
@@ -161,7 +182,8 @@ class ReleaseKeeper:
             release = own_release
         else:
             held = labels_of(buildconfig["spec"].get("output"))
-            used = build_image_labels(builds) + list(extra_build_labels)
+            used = build_image_labels(builds) + list(extra_build_labels) + \
+                released_labels(self.released_tags(buildconfig)[1], own.get(VERSION_LABEL))
             if _newest_build_unlisted(buildconfig, builds):
                 # Instantiate moves lastVersion before it creates the Build (OAS generator.go instantiate): a Build
                 # not listed yet took what the BuildConfig holds.
@@ -259,6 +281,15 @@ class ReleaseKeeper:
         if held.get(RELEASE_LABEL) != wanted.get(RELEASE_LABEL):
             return True
         return _window(buildconfig) is not None and window_is_stale(buildconfig)
+
+
+def released_labels(tags, version):
+    """The `version-release` tags among `tags`, as the release labels of images already made of `version`
+    (next_release keeps those its numbering reads: `N`, or `<Dockerfile release>.N`)."""
+    if not version:
+        return []
+    prefix = version + "-"
+    return [{RELEASE_LABEL: tag[len(prefix):]} for tag in tags if tag.startswith(prefix) and len(tag) > len(prefix)]
 
 
 def build_nvr(build, buildconfig):

@@ -101,12 +101,15 @@ class FakeClient:
 
     host = "https://api.example.com:6443"
 
-    def __init__(self, bc, builds=()):
+    def __init__(self, bc, builds=(), imagestream=None):
         self.bc = copy.deepcopy(bc)
         self.builds = list(builds)
         self.writes = 0
+        self.imagestream = imagestream
 
     def get(self, kind, namespace, name):
+        if kind == "ImageStream":
+            return copy.deepcopy(self.imagestream) if self.imagestream and name == self.imagestream["metadata"]["name"] else None
         assert kind == "BuildConfig"
         return copy.deepcopy(self.bc)
 
@@ -240,8 +243,8 @@ def test_git_commit_must_be_a_full_commit_name_in_osbs_build_and_osbs_buildconfi
 class InstantiatingClient(FakeClient):
     """FakeClient whose instantiate makes the Build as the server does: the request's annotations copied onto it."""
 
-    def __init__(self, bc, builds=()):
-        super().__init__(bc, builds)
+    def __init__(self, bc, builds=(), imagestream=None):
+        super().__init__(bc, builds, imagestream)
         self.requests = []
 
     def path(self, *parts):
@@ -335,3 +338,36 @@ def test_the_start_window_is_a_lease_another_run_neither_overwrites_nor_closes(m
     client.builds[0] = finished(client.builds[0])
     later, how = BuildRunner(client, "ns", "app", 60, git_commit=b_commit).start()
     assert how == "started" and labels_of(later["spec"]["output"])["vcs-ref"] == b_commit
+
+
+def imagestream(*tags):
+    """The output ImageStream as the flow's import (and OSBS's import_image) leaves it: one tag per pushed tag."""
+    return {"metadata": {"name": "osbs-app", "namespace": "ns"},
+            "spec": {"tags": [{"name": tag, "from": {"kind": "DockerImage", "name": "r/osbs/app:" + tag}} for tag in tags]},
+            "status": {"tags": [{"tag": tag, "items": [{"image": "sha256:" + "1" * 64}]} for tag in tags]}}
+
+
+def test_release_numbers_are_unique_per_name_and_version_not_per_buildconfig():
+    """An adopted osbs-client BuildConfig (its Builds have no imageLabels: Koji gave their release), or one deleted
+    and made again, or another branch's for the same image: the output ImageStream's version-release tags are a
+    floor, so the first flow build does not take 1.0-1 again."""
+    from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner
+    from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+    import pytest
+
+    osbs_client_builds = [{"metadata": {"name": "app-%d" % n, "annotations": {"openshift.io/build.number": str(n)}},
+                           "spec": {"output": {}}, "status": {"phase": "Complete"}} for n in (3, 2, 1)]
+    stream = imagestream("1.0-1", "1.0-2", "1.0-3", "1.0", "latest", "2.0-7", "main-20261204-abc")
+    client = InstantiatingClient(buildconfig(), osbs_client_builds, stream)
+    made, how = BuildRunner(client, "ns", "app", 60, git_commit="d" * 40,
+                            dockerfile_labels={"name": "osbs/app", "version": "1.0"}).start()
+    assert how == "started" and made["metadata"]["annotations"]["osbs.flow/nvr"] == "osbs-app-1.0-4", made["metadata"]
+    # The BuildConfig moves on past it for the cluster's next build.
+    assert labels_of(client.bc["spec"]["output"])["release"] == "5"
+    # A release the Dockerfile sets that the ImageStream already has is refused, nothing written.
+    client = InstantiatingClient(buildconfig(), osbs_client_builds, stream)
+    with pytest.raises(OsbsFlowError) as refused:
+        BuildRunner(client, "ns", "app", 60, git_commit="d" * 40,
+                    dockerfile_labels={"name": "osbs/app", "version": "1.0", "release": "2"}).start()
+    assert "osbs-app-1.0-2" in str(refused.value) and "osbs-app:1.0-2" in str(refused.value), str(refused.value)
+    assert client.writes == 0 and not client.requests
