@@ -1,7 +1,8 @@
 """osbs.flow.rebuild_dependents: a vendor's new base image (not built by the flow) rebuilds what is built on it.
 
 The vendor's image is pushed to the registry by the test with buildah, as a vendor publishes an errata; `app` is
-built FROM it and `leaf` FROM app. The engine's ImageChange triggers are live, as on a cluster: builds they start
+built FROM it and `leaf` FROM app; `off` is built FROM it too, but its repository disables autorebuilds, so its
+trigger is paused (as the build playbook leaves it) and the wave skips it. The engine's ImageChange triggers are live, as on a cluster: builds they start
 are adopted by the wave, never duplicated. Scheduled imports run every few seconds on the session engine
 (conftest.py), only for tags with importPolicy.scheduled.
 """
@@ -13,7 +14,7 @@ import threading
 
 import pytest
 
-from testlib import run_module, run_playbook, wait_for
+from testlib import make_git_repo, run_module, run_playbook, wait_for
 from vendorlib import Vendor, imagestream
 from wavelib import WaveGraph
 
@@ -21,13 +22,34 @@ SHORTS = ("app", "leaf")
 
 
 def make_graph(engine, busybox_base, root, prefix):
-    """A vendor image published once, `app` FROM it and `leaf` FROM app, built and imported by the flow's modules."""
+    """A vendor image published once, `app` FROM it and `leaf` FROM app, built and imported by the flow's modules,
+    and `off` FROM it with autorebuilds disabled."""
     vendor = Vendor(engine, busybox_base, "%s/vendor/%subi:latest" % (engine.registry, prefix), root / "storage")
     vendor.publish("1")
-    graph = WaveGraph(engine, busybox_base, root, prefix=prefix, parents={"app": None, "leaf": "app"})
-    graph.base_images["app"] = vendor.image
+    graph = WaveGraph(engine, busybox_base, root, prefix=prefix, parents={"app": None, "leaf": "app", "off": None})
+    graph.base_images["app"] = graph.base_images["off"] = vendor.image
     graph.build_and_import(*SHORTS)
+    add_disabled_dependent(engine, graph)
     return graph, vendor
+
+
+def add_disabled_dependent(engine, graph):
+    """`off`, whose .osbs-repo-config disables autorebuilds, set up as the build playbook does after reading it:
+    osbs_buildconfig with autorebuild_enabled=false (its ImageChange trigger paused), a user build, its import."""
+    graph.make_repo("off", "[autorebuild]\nenabled = false\n")
+    _, uri = graph.repos["off"]
+    bc = run_module(engine, "osbs_buildconfig", dict(
+        namespace=engine.namespace, git_uri=uri, git_branch="main", git_commit=graph.commits["off"],
+        base_image=graph.base_images["off"], image=graph.prefix + "off", registry_uri=engine.registry,
+        registry_secret=engine.registry_secret, autorebuild_enabled=False))
+    assert not bc.get("failed"), bc.get("msg")
+    graph.buildconfigs["off"] = bc["name"]
+    build = run_module(engine, "osbs_build", dict(namespace=engine.namespace, buildconfig=bc["name"],
+                                                  git_commit=graph.commits["off"], wait_timeout=600))
+    assert build.get("phase") == "Complete", build.get("msg")
+    graph.import_image("off", build)
+    triggers = [t for t in graph.get("bc", bc["name"])["spec"]["triggers"] if t["type"] == "ImageChange"]
+    assert triggers and all(t["imageChange"].get("paused") for t in triggers), triggers
 
 
 def build_names(graph):
@@ -77,8 +99,10 @@ def assert_cascade(graph, vendor_digest, before):
 
 
 def assert_nothing_written(engine, graph, vendor, tmp_path):
-    """A run with nothing new: no wave, no build, the stream untouched; its one request that is a POST is the preview."""
+    """A run with nothing new: no wave, no build, the stream untouched; its one request that is a POST is the preview.
+    `off` never had a build for the vendor's new image (its trigger is paused): that does not make a wave due."""
     stream_before, builds_before = vendor_stream(graph, vendor), build_names(graph)
+    off_builds = [b["metadata"]["name"] for b in graph.builds("off")]
     metrics_before, writes_before = engine.metrics(), engine.writes()
     again = rebuild_dependents(engine, vendor, tmp_path)
     assert again.returncode == 0, again.stdout[-3000:]
@@ -88,7 +112,8 @@ def assert_nothing_written(engine, graph, vendor, tmp_path):
     assert engine.writes() - writes_before == previews, sorted(set(metrics_after.items()) - set(metrics_before.items()))
     assert vendor_stream(graph, vendor)["metadata"]["resourceVersion"] == stream_before["metadata"]["resourceVersion"]
     assert build_names(graph) == builds_before
-    assert "its dependents have their images" in again.stdout
+    assert [b["metadata"]["name"] for b in graph.builds("off")] == off_builds
+    assert "its dependents have their images" in again.stdout, again.stdout[-3000:]
     assert "Rebuild the dependents of %s/" % engine.namespace not in again.stdout  # no wave ran
 
 
@@ -129,8 +154,10 @@ def test_a_new_vendor_image_rebuilds_its_dependents_once_and_a_rerun_writes_noth
     own = json.loads((tmp_path / ("report-%s-%s-latest.json" % (osbs_engine.namespace, vendor_stream_name(vendor)))).read_text())
     assert own == wave["rows"]
     assert wave["base_image"] == vendor.image and wave["digest"] == new_digest
-    assert sorted(row["buildconfig"] for row in wave["rows"]) == sorted(graph.buildconfigs[short] for short in SHORTS)
-    assert {row["action"] for row in wave["rows"]} <= {"rebuilt", "adopted"}, wave["rows"]
+    actions = {row["buildconfig"]: row["action"] for row in wave["rows"]}
+    assert sorted(actions) == sorted(graph.buildconfigs[short] for short in SHORTS + ("off",))
+    assert {actions[graph.buildconfigs[short]] for short in SHORTS} <= {"rebuilt", "adopted"}, wave["rows"]
+    assert actions[graph.buildconfigs["off"]] == "skipped", wave["rows"]
     assert vendor_digest(graph, vendor) == new_digest
     assert_cascade(graph, new_digest, before)
 
@@ -225,6 +252,43 @@ def test_a_base_image_whose_registry_fails_is_named_after_the_others_waves_ran(o
     assert wave["digest"] == new_digest
     assert_cascade(graph, new_digest, before)
     graph.kubectl("delete", "bc/rd-on-gone", "is/rd-gone")
+
+
+@pytest.mark.slow
+def test_a_dependent_that_failed_for_the_new_base_fails_every_later_run_naming_its_build(osbs_engine, busybox_base, tmp_path):
+    """app's recipe does not build on the vendor's errata 2. The run that imports it fails; so does every later run,
+    naming app's failed build, with no wave and no write but the preview (before: rc 0, 'its dependents have their
+    images', so a schedule went green after one red run)."""
+    vendor = Vendor(osbs_engine, busybox_base, "%s/vendor/rf-ubi:latest" % osbs_engine.registry, tmp_path / "storage")
+    vendor.publish("1")
+    graph = WaveGraph(osbs_engine, busybox_base, tmp_path, prefix="rf-", parents={"app": None})
+    path = tmp_path / "app"
+    uri, commit = make_git_repo(path, {"Dockerfile": 'FROM %s\nLABEL name=rf-app\nRUN test "$VENDOR_ERRATA" != 2\n' % vendor.image})
+    graph.repos["app"], graph.commits["app"], graph.base_images["app"] = (path, uri), commit, vendor.image
+    graph.import_image("app", graph.user_build("app"))
+    before = [b["metadata"]["name"] for b in graph.builds("app")]
+    new_digest = vendor.publish("2")
+
+    first = rebuild_dependents(osbs_engine, vendor)
+    assert first.returncode != 0 and "Autorebuild failed for" in first.stdout, first.stdout[-3000:]
+    # The trigger's build, and the wave's own when the trigger's had failed before the wave looked at it.
+    made = [b for b in graph.builds("app") if b["metadata"]["name"] not in before]
+    assert made and all(b["status"]["phase"] == "Failed" and base_digest(b) == new_digest for b in made), \
+        [(b["metadata"]["name"], b["status"]["phase"], b["spec"].get("triggeredBy")) for b in made]
+    failed = made[-1]
+    before += [b["metadata"]["name"] for b in made]
+
+    for _ in range(2):
+        writes = osbs_engine.writes()
+        again = rebuild_dependents(osbs_engine, vendor)
+        assert again.returncode != 0, again.stdout[-3000:]
+        assert "its dependents have their images" not in again.stdout
+        assert "Dependents failed for the base image their tag names now" in again.stdout, again.stdout[-3000:]
+        assert "%s/%s" % (osbs_engine.namespace, failed["metadata"]["name"]) in again.stdout
+        assert "run the build playbook" in again.stdout
+        assert "Rebuild the dependents of %s/" % osbs_engine.namespace not in again.stdout  # no wave: a schedule does not rebuild it every interval
+        assert osbs_engine.writes() - writes == 1  # the preview
+        assert [b["metadata"]["name"] for b in graph.builds("app")] == before
 
 
 @pytest.fixture(scope="module")

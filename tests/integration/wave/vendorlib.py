@@ -30,7 +30,8 @@ class Vendor:
         """A new image of the tag (the busybox base with an errata label); its digest as the registry stores it."""
         container = self._run("from", "--quiet", *self.auth, "--", "docker://" + self.busybox_base)
         try:
-            self._run("config", "--label", "com.example.errata=%s" % errata, "--", container)
+            # The errata in the environment too: a dependent's RUN can see it (a recipe that breaks on one errata).
+            self._run("config", "--label", "com.example.errata=%s" % errata, "--env", "VENDOR_ERRATA=%s" % errata, "--", container)
             self._run("commit", "--quiet", "--format=docker", "--", container, "vendor-image")
         finally:
             subprocess.run([*self.buildah, "rm", "--", container], capture_output=True, env=builder_environment(), timeout=60)
