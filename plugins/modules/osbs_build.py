@@ -34,12 +34,21 @@ description:
     Dockerfile's last LABEL. Right after, the BuildConfig gets the next free release (for the next build the
     cluster may start by itself) and its triggers are unpaused. Labels the Dockerfile sets are kept; a
     Dockerfile's own C(release) is used for a user build, and an autorebuild of it gets C(<release>.<n>).
+  - The next free release is above every release of the BuildConfig's Builds and every C(version-release)
+    tag of the output ImageStream, so an adopted or recreated BuildConfig does not repeat an NVR. A Dockerfile
+    C(release) whose NVR a Build (not Failed, Error or Cancelled) or that ImageStream already has is refused
+    before anything is written, as atomic-reactor's bump_release refused it; bump the release in the Dockerfile.
+    Each Build records its NVR in the C(osbs.flow/nvr) annotation.
+  - The pause around instantiate is one run's lease (its id in the C(osbs.flow/triggers-paused-for-start)
+    annotation). Another run waits for it (2 to 32 s, about a minute in all), then fails naming it, and never
+    overwrites nor closes it; a window older than two minutes was left by a run that died and is closed.
   - With O(scratch=true), a scratch build as OSBS made them, a Build of its own created from the
     BuildConfig's spec (C(POST builds), as osbs-client's create_scratch_build did), not instantiated, so it
     takes no build number, leaves the BuildConfig (its commit, release, triggers) alone and is not one of its
     builds; the next user build's reuse check and release are as if it never ran. It pushes only to a unique
     tag of its own (RV(unique_tag)), never C(latest); its release is C(scratch.<timestamp>). Every run makes a
-    new one. The build playbook does not import it, sync it to Pulp, or start an autorebuild wave for it.
+    new one. The build playbook does not import it, sync it to Pulp, or start an autorebuild wave for it,
+    and does not write the BuildConfig (its buildconfig role uses osbs.flow.osbs_buildconfig's O(osbs.flow.osbs_buildconfig#module:state=existing)).
   - The one commit rule. A user build records its commit on the BuildConfig (C(spec.source.git.ref) and the
     bump-release annotation) in that same write; an autorebuild builds the commit the BuildConfig records,
     never the branch head, as the builds the cluster's trigger starts do.
