@@ -371,3 +371,46 @@ def test_release_numbers_are_unique_per_name_and_version_not_per_buildconfig():
                     dockerfile_labels={"name": "osbs/app", "version": "1.0", "release": "2"}).start()
     assert "osbs-app-1.0-2" in str(refused.value) and "osbs-app:1.0-2" in str(refused.value), str(refused.value)
     assert client.writes == 0 and not client.requests
+
+
+def test_state_existing_writes_nothing_and_fails_without_a_buildconfig():
+    """The build playbook's scratch path: osbs_buildconfig state=existing only looks the BuildConfig up."""
+    from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import ensure_buildconfig
+    from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+    import pytest
+
+    class ReadOnlyClient:
+        host = "https://api.example.com:6443"
+
+        def __init__(self, bc):
+            self.bc = bc
+
+        def get(self, kind, namespace, name):
+            return copy.deepcopy(self.bc) if kind == "BuildConfig" and self.bc and name == self.bc["metadata"]["name"] else None
+
+        def list(self, kind, namespace, label_selector=None):
+            return {"items": []}
+
+    class Module:
+        check_mode = False
+        _diff = True
+        warnings = []
+
+        def warn(self, text):
+            self.warnings.append(text)
+
+    module = Module()
+    module.params = dict(BUILDCONFIG_PARAMS, namespace="ns", name=None, state="existing", git_commit="d" * 40,
+                         base_image="registry.example.com/ubi10:latest", when_running="fail", wait_timeout=60)
+    module.client = ReadOnlyClient(None)
+    with pytest.raises(OsbsFlowError) as refused:
+        ensure_buildconfig(module)
+    assert "run a user build of the branch first" in str(refused.value), str(refused.value)
+
+    bc = buildconfig()
+    bc["metadata"]["annotations"]["osbs.flow/base-image"] = "registry.example.com/ubi9:latest"
+    module.params["name"] = "app"
+    module.client = ReadOnlyClient(bc)  # it has no replace/create/request: a write would be an AttributeError
+    result = ensure_buildconfig(module)
+    assert result["changed"] is False and result["name"] == "app" and result["buildconfig"] == bc
+    assert "ubi9" in module.warnings[0] and "ubi10" in module.warnings[0], module.warnings
