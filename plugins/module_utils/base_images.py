@@ -288,6 +288,9 @@ def run_base_images(module):
     """The osbs_base_images module."""
     params = module.params
     client = module.client
+    # Any user info in an image reference is a registry credential, a token alone too (no ':' to tell it apart).
+    module.hide(*(_USER_INFO.match(image).group()[:-1] for image in params["base_images"] or []
+                  if isinstance(image, str) and _USER_INFO.match(image)))
     wanted = check_base_images(params["base_images"])  # every entry checked before anything is read or written
     namespaces = params["namespaces"] or [params["namespace"]]
     buildconfigs = list_buildconfigs(client, namespaces)

@@ -326,6 +326,15 @@ def object_diff(before, after):
     return {} if before == after else {"before": before or {}, "after": after or {}}
 
 
+def option_secrets(value):
+    """uri_secrets of every string in an option's value, those inside lists and dicts included."""
+    if isinstance(value, dict):
+        return [secret for item in value.values() for secret in option_secrets(item)]
+    if isinstance(value, (list, tuple)):
+        return [secret for item in value for secret in option_secrets(item)]
+    return uri_secrets(value)
+
+
 class OsbsOpenShiftModule(AnsibleK8SModule):
     """AnsibleK8SModule plus the client above; `run(execute)` is the only place that calls fail_json.
 
@@ -343,11 +352,15 @@ class OsbsOpenShiftModule(AnsibleK8SModule):
         if KUBERNETES_CORE_IMPORT_ERROR:
             self.fail_json(msg="osbs.flow needs the kubernetes.core collection (>=6.0.0)", exception=KUBERNETES_CORE_IMPORT_ERROR)
         for value in self.params.values():
-            self._module.no_log_values.update(uri_secrets(value))
+            self.hide(*option_secrets(value))
         try:
             self.client = OpenShiftClient(get_api_client(module=self))
         except CoreException as exc:
             self.fail_json(msg=to_text(exc))
+
+    def hide(self, *secrets):
+        """Mask these values wherever Ansible would echo them (the invocation's arguments, -vvv, AWX job events)."""
+        self._module.no_log_values.update(secret for secret in secrets if secret)
 
     def require_seconds(self, option, minimum=0, why=""):
         """Fail unless the option is a number of seconds of at least `minimum`; `why` says what 0 means or why it is refused."""

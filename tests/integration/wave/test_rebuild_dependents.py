@@ -347,6 +347,21 @@ def test_bad_base_images_are_refused_by_name_before_anything_is_written(osbs_eng
     assert osbs_engine.writes() == writes
 
 
+def test_credentials_in_a_base_images_entry_are_masked_in_the_invocation_and_at_vvv(osbs_engine):
+    """A list option's entries are echoed in the module's invocation (-vvv, AWX job events): their secrets masked."""
+    entries = ["registry.example.com/fine:latest", "builder:s3cret@registry.example.com/ubi9:latest",
+               "t0ken-only@registry.example.com/ubi9:latest"]
+    for entry in entries[1:]:
+        result = run_module(osbs_engine, "osbs_base_images", dict(namespace=osbs_engine.namespace, base_images=[entries[0], entry]))
+        assert result.get("failed") and "holds credentials" in result["msg"], result
+        assert result["invocation"]["module_args"]["base_images"][0] == entries[0]
+        assert "s3cret" not in json.dumps(result) and "t0ken-only" not in json.dumps(result), result["invocation"]
+    played = run_playbook(osbs_engine, "osbs.flow.rebuild_dependents", {
+        "base_images": entries, "osbs_namespace": osbs_engine.namespace}, env={"ANSIBLE_VERBOSITY": "3"})
+    assert played.returncode != 0 and '"invocation"' in played.stdout, played.stdout[-3000:]
+    assert "s3cret" not in played.stdout + played.stderr and "t0ken-only" not in played.stdout + played.stderr
+
+
 @pytest.mark.slow
 def test_osbs_buildconfig_makes_the_base_tag_scheduled_when_asked(osbs_engine, busybox_base, tmp_path):
     vendor = Vendor(osbs_engine, busybox_base, "%s/vendor/sb-ubi:latest" % osbs_engine.registry, tmp_path / "storage")
