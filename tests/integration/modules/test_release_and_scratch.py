@@ -52,6 +52,8 @@ def test_a_dockerfile_release_is_kept_for_user_builds_and_autorebuilds_get_relea
     # The Dockerfile's own labels are not in the Build's imageLabels: the builder's last LABEL would override them.
     [build] = kubectl_json(osbs_engine, "get", "builds", "-l", "openshift.io/build-config.name=%s" % name)["items"]
     assert not {"name", "version", "release"} & {i["name"] for i in build["spec"]["output"]["imageLabels"]}
+    # Its NVR is recorded on it through the BuildRequest's annotations, which instantiate copies onto the Build.
+    assert build["metadata"]["annotations"]["osbs.flow/nvr"] == "osbs-relkeep-2.0-7"
 
     auto = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=name, mode="autorebuild",
                                                       force=True))
@@ -79,6 +81,16 @@ def test_a_dockerfile_release_is_kept_for_user_builds_and_autorebuilds_get_relea
     again = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=name, git_commit=commit,
                                                        dockerfile_labels=labels))
     assert again["action"] == "existing" and again["changed"] is False and osbs_engine.writes() == writes
+
+    # A new commit whose Dockerfile keeps release 7: that NVR exists, so it is refused before any write (OSBS's
+    # bump_release: "build already exists").
+    path = tmp_path / "relkeep"
+    _, newer = commit_files(path, {"more": "more\n"}, message="keeps release 7")
+    refused = run_module(osbs_engine, "osbs_build", dict(namespace=osbs_engine.namespace, buildconfig=name, git_commit=newer,
+                                                         dockerfile_labels=labels))
+    assert refused.get("failed") is True and "osbs-relkeep-2.0-7" in refused["msg"], refused
+    assert "bump the release label in the Dockerfile" in refused["msg"], refused["msg"]
+    assert osbs_engine.writes() == writes
 
 
 @pytest.mark.slow
