@@ -22,7 +22,7 @@ from . import patching, registration
 from .authn import Tokens
 from .errors import (ApiError, Cause, already_exists, bad_request, conflict, invalid, invalid_object, not_found,
                      status_details, success_status)
-from .meta import GENERATE_CHARS, NAME_RE, now
+from .meta import GENERATE_CHARS, NAME_RE, annotation_size_causes, now
 from .resource import Resource
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .storage import AlreadyExists, Conflict, Store, dumps
@@ -100,7 +100,7 @@ class Api:
         else:
             meta.pop("generation", None)
         strategy.prepare_create(self, obj)
-        causes = strategy.validate(self, obj, None)
+        causes = annotation_size_causes(meta) + strategy.validate(self, obj, None)
         if causes:
             raise invalid_object(resource, meta["name"], causes)
         strategy.admit(self, resource, obj, None, "")
@@ -264,7 +264,7 @@ class Api:
         else:
             meta.pop("generation", None)
         strategy.prepare_update(self, old, new, subresource)
-        causes = strategy.validate(self, new, old, subresource)
+        causes = annotation_size_causes(meta) + strategy.validate(self, new, old, subresource)
         if causes:
             raise invalid_object(resource, meta["name"], causes)
         strategy.admit(self, resource, new, old, subresource)

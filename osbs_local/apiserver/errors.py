@@ -71,6 +71,7 @@ _CAUSE_WORDS = {
     "FieldValueDuplicate": "Duplicate value",
     "FieldValueNotSupported": "Unsupported value",
     "FieldValueForbidden": "Forbidden",
+    "FieldValueTooLong": "Too long",
 }
 
 

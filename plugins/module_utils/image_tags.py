@@ -152,3 +152,39 @@ def build_annotations(registry, repository, tags, digest, media_type, config_dig
         "image-id": config_digest or "",
         "dockerfile": dockerfile or "",
     }
+
+
+# Kubernetes refuses an object whose annotations, keys and values together, pass 256 KiB (apimachinery
+# ValidateAnnotations, TotalAnnotationSizeLimitB); a big Dockerfile must not make the whole patch fail.
+ANNOTATIONS_SIZE_LIMIT = 256 * 1024
+DOCKERFILE_ANNOTATION = "dockerfile"
+
+
+def _size(annotations):
+    return sum(len(key.encode("utf-8")) + len((value or "").encode("utf-8")) for key, value in annotations.items())
+
+
+def fit_annotations(annotations, current, commit=None, limit=ANNOTATIONS_SIZE_LIMIT):
+    """(annotations, warning or None): the `dockerfile` annotation cut, with a note saying so, when the Build's
+    annotations after the patch (`current` with `annotations` over it) would pass the limit."""
+    after = dict(current or {}, **annotations)
+    excess = _size(after) - limit
+    dockerfile = annotations.get(DOCKERFILE_ANNOTATION) or ""
+    if excess <= 0 or not dockerfile:
+        return annotations, None
+    where = "commit %s" % commit if commit else "the commit built"
+    full = len(dockerfile.encode("utf-8"))
+    note = "\n# osbs.flow: cut to %%d of %d bytes (Kubernetes limits a Build's annotations to %d bytes); the whole " \
+           "Dockerfile is in %s\n" % (full, limit, where)
+    keep = full - excess - len((note % full).encode("utf-8"))
+    if keep <= 0:
+        cut = "# osbs.flow: the Dockerfile (%d bytes) is left out: the Build's other annotations leave no room for it " \
+              "(Kubernetes limits them to %d bytes); it is in %s\n" % (full, limit, where)
+    else:
+        head = dockerfile.encode("utf-8")[:keep].decode("utf-8", "ignore")
+        cut = head + note % len(head.encode("utf-8"))
+    warning = ("the Dockerfile (%d bytes) does not fit in the Build's annotations (Kubernetes allows %d bytes in all): "
+               "the %r annotation has %s" % (full, limit, DOCKERFILE_ANNOTATION,
+                                             "its first %d bytes" % len(head.encode("utf-8")) if keep > 0 else "a note instead"))
+    return dict(annotations, **{DOCKERFILE_ANNOTATION: cut}), warning
+

@@ -29,6 +29,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.image_tags import (
     UNIQUE,
     additional_tags_path,
     build_annotations,
+    fit_annotations,
     is_valid_tag,
     nvr_of,
     nvr_text,
@@ -268,6 +269,9 @@ class BuildTagger:
     def annotate(self, build, annotations):
         """Merge-patch the annotations that differ onto the Build; those (in check mode: that would be) written."""
         current = build["metadata"].get("annotations") or {}
+        annotations, warning = fit_annotations(annotations, current, build_commit(build))
+        if warning:
+            self.warnings.append(warning)
         changed = {key: value for key, value in annotations.items() if current.get(key) != value}
         if changed and not self.check_mode:
             self.client.merge_patch("Build", build["metadata"]["namespace"], build["metadata"]["name"],

@@ -177,3 +177,24 @@ def test_a_manifest_list_is_tagged_as_a_list_by_one_put(osbs_engine, tmp_path):
     assert digest_at(registry(engine), "osbs/tags-list", "1.0-1") == digests["list"]
     assert tagger.move(client, "osbs/tags-list", "1.0-1", "primary", digests["list"], media_type, body, "")[0] == UNCHANGED
     assert client.writes == 1
+
+
+@pytest.mark.slow
+def test_a_dockerfile_bigger_than_the_annotation_limit_is_cut_not_fatal(osbs_engine, busybox_base, tmp_path):
+    """Kubernetes refuses a Build whose annotations pass 256 KiB (osbs-local as apimachinery's ValidateAnnotations):
+    the Dockerfile annotation is cut with a note and a warning; the tags and the other annotations are written."""
+    engine, image = osbs_engine, "osbs/tags-big-dockerfile"
+    padding = "".join("# %s\n" % ("x" * 1000) for _ in range(300))  # ~300 KB of comments
+    uri, commit = make_git_repo(tmp_path / "tags-big", {"Dockerfile": dockerfile(busybox_base, image, "1.0", "1") + padding})
+    build = build_at(engine, busybox_base, uri, commit, image)
+    tagged = run_module(engine, "osbs_image_tags", tag_args(engine, build["name"]))
+    assert not tagged.get("failed"), tagged.get("msg")
+    assert "does not fit in the Build's annotations" in json.dumps(tagged.get("warnings")), tagged.get("warnings")
+    annotations = json.loads(engine.kubectl("get", "build", build["name"], "-o", "json",
+                                            namespace=engine.namespace).stdout)["metadata"]["annotations"]
+    assert annotations["commit_id"] == commit and json.loads(annotations["repositories"])["primary"]
+    assert annotations["dockerfile"].startswith("FROM %s\n" % busybox_base)
+    assert "osbs.flow: cut to" in annotations["dockerfile"] and commit in annotations["dockerfile"]
+    assert sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) <= 256 * 1024
+    again = run_module(engine, "osbs_image_tags", tag_args(engine, build["name"]))
+    assert not again["changed"] and not again["annotations_changed"], again
