@@ -109,7 +109,12 @@ class RegistryClient:
                 raise OsbsFlowError("cannot get a token for registry %s from %s: %s" % (self.host, params["realm"], _short(exc)))
             if answer.status_code != 200:
                 raise OsbsFlowError(self._refused(scope, "its token service answered HTTP %s" % answer.status_code))
-            body = answer.json() if answer.content else {}
+            try:
+                body = answer.json() if answer.content else {}
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise OsbsFlowError(self._refused(scope, "its token service %s answered with no JSON object" % params["realm"]))
             token = body.get("token") or body.get("access_token")
             if not token or self._authorization.get(scope) == "Bearer " + token:
                 return False
@@ -139,7 +144,12 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         self._check(response, scope, "HEAD of %s:%s" % (repository, tag))
-        return response.headers.get("Docker-Content-Digest")
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        # The header is optional for a HEAD (distribution spec): without it the manifest's own bytes say which
+        # image the tag names; taken for "no image", the tag would be put again by every rerun.
+        return "sha256:" + hashlib.sha256(self.manifest(repository, tag)[1]).hexdigest()
 
     def manifest(self, repository, reference):
         """(media type, raw body, parsed manifest) of `repository@reference`, as stored: the digest stays the same."""
@@ -178,7 +188,15 @@ class RegistryClient:
         response = self._request("PUT", self._path(repository, "manifests", tag), scope,
                                  {"Content-Type": media_type}, data=body)
         self._check(response, scope, "the PUT of tag %s:%s" % (repository, tag))
-        return response.headers.get("Docker-Content-Digest")
+        # The tag must name the very manifest sent: a registry that stored something else (converted it, or
+        # answered for another request) has given the tag to another image, which nothing may call done.
+        sent = "sha256:" + hashlib.sha256(body).hexdigest()
+        stored = response.headers.get("Docker-Content-Digest") or self.tag_digest(repository, tag)
+        if stored != sent:
+            raise OsbsFlowError("registry %s stored tag %s:%s as %s, not as the manifest sent (%s): the tag names "
+                                "another image now; check the registry (does it convert manifests of type %s?) and "
+                                "run again" % (self.host, repository, tag, stored, sent, media_type))
+        return stored
 
 
 def _error_detail(response):

@@ -1,0 +1,117 @@
+"""registry_api against registries that answer what a real one may legally (or wrongly) answer: a HEAD without
+Docker-Content-Digest, a PUT stored as another manifest, a token service that answers HTML. Each is a real HTTP
+server on 127.0.0.1 speaking the distribution API's wire format, so the client's requests and headers are real."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+
+import pytest
+
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+from ansible_collections.osbs.flow.plugins.module_utils.registry_api import OCI_MANIFEST, RegistryClient
+from ansible_collections.osbs.flow.plugins.module_utils.tag_build import MOVED, UNCHANGED, BuildTagger
+
+MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                                  "digest": "sha256:" + "1" * 64}, "layers": []}).encode()
+DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+
+
+class Registry(http.server.BaseHTTPRequestHandler):
+    """Serves MANIFEST under every tag in `tags`; `behaviour` says how it misbehaves."""
+
+    tags: dict = {}
+    behaviour: set = set()
+    requests: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _manifest(self):
+        self.requests.append((self.command, self.path))
+        if "bearer" in self.behaviour and not self.headers.get("Authorization"):
+            realm = "http://127.0.0.1:%d/token" % self.server.server_address[1]
+            return self._answer(401, b"{}", {"Www-Authenticate": 'Bearer realm="%s",service="r"' % realm})
+        tag = self.path.rpartition("/")[2]
+        if tag not in self.tags and tag != DIGEST:
+            return self._answer(404, b'{"errors": [{"code": "MANIFEST_UNKNOWN"}]}')
+        headers = {"Content-Type": OCI_MANIFEST}
+        if "head_without_digest" not in self.behaviour:
+            headers["Docker-Content-Digest"] = DIGEST
+        return self._answer(200, MANIFEST, headers)
+
+    do_HEAD = do_GET = _manifest
+
+    def do_PUT(self):
+        self.requests.append((self.command, self.path))
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        stored = hashlib.sha256(body + (b" " if "put_converts" in self.behaviour else b"")).hexdigest()
+        self.tags[self.path.rpartition("/")[2]] = stored
+        self._answer(201, b"", {"Docker-Content-Digest": "sha256:" + stored})
+
+    def token(self):
+        self._answer(200, b"<html>sign in</html>", {"Content-Type": "text/html"})
+
+
+class _Dispatch(Registry):
+    def do_GET(self):
+        if self.path.startswith("/token"):
+            return self.token()
+        return self._manifest()
+
+
+@pytest.fixture
+def hostile_registry():
+    def start(*behaviour, tags=()):
+        _Dispatch.tags, _Dispatch.behaviour, _Dispatch.requests = {t: DIGEST for t in tags}, set(behaviour), []
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dispatch)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return RegistryClient("http", "127.0.0.1:%d" % server.server_address[1], credentials=("user", "s3cret"),
+                              timeout=5), _Dispatch.requests
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_tag_a_head_names_without_a_digest_header_is_not_put_again(hostile_registry):
+    registry, requests = hostile_registry("head_without_digest", tags=("1.0-1",))
+    action = BuildTagger(None, None, None).move(registry, "app", "1.0-1", "primary", DIGEST, OCI_MANIFEST, MANIFEST, "")
+    assert action == (UNCHANGED, DIGEST)
+    assert registry.writes == 0 and not [r for r in requests if r[0] == "PUT"], requests
+
+
+def test_a_put_the_registry_stores_as_another_manifest_fails_naming_both_digests(hostile_registry):
+    registry, _requests = hostile_registry("put_converts")
+    with pytest.raises(OsbsFlowError) as failure:
+        BuildTagger(None, None, None).move(registry, "app", "latest", "floating", DIGEST, OCI_MANIFEST, MANIFEST, "")
+    assert "stored tag app:latest as sha256:" in str(failure.value) and DIGEST in str(failure.value)
+
+
+def test_a_put_stored_as_sent_is_moved(hostile_registry):
+    registry, _requests = hostile_registry()
+    action = BuildTagger(None, None, None).move(registry, "app", "latest", "floating", DIGEST, OCI_MANIFEST, MANIFEST, "")
+    assert action == (MOVED, None) and registry.writes == 1
+
+
+def test_a_token_service_answering_html_is_a_clear_error_without_the_password(hostile_registry):
+    registry, _requests = hostile_registry("bearer", tags=("latest",))
+    with pytest.raises(OsbsFlowError) as failure:
+        registry.tag_digest("app", "latest")
+    assert "token service" in str(failure.value) and "no JSON object" in str(failure.value)
+    assert "s3cret" not in str(failure.value)
