@@ -268,10 +268,13 @@ class ReleaseKeeper:
 
     def ensure_next(self, buildconfig, architecture, check_mode=False):
         """When reusing or adopting a build: move the BuildConfig on if a Build holds its release (the cluster
-        started one by itself) or a run died inside its start window. Writes nothing when neither is so."""
+        started one by itself) or a run died inside its start window. Writes nothing when neither is so, nor in check
+        mode; returns `buildconfig` itself only when nothing is to be written."""
         settled = self.settled(buildconfig, architecture)
-        if not self._needs_settling(buildconfig, settled) or check_mode:
+        if not self._needs_settling(buildconfig, settled):
             return buildconfig
+        if check_mode:
+            return settled  # what the write would make: osbs_build's `changed` is the real run's
         return self.settle(architecture)
 
     @staticmethod

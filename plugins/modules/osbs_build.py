@@ -130,10 +130,12 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Starts nothing; says whether a build would start.
+    details: Starts and writes nothing; says whether a build would start, and C(changed) is also true when a
+      reused or adopted build would move the BuildConfig on to its next release.
   diff_mode:
     support: none
-    details: A build is not a change to an object that a diff could show.
+    details: No diff is returned, although starting a build writes the BuildConfig (its identity labels, ref,
+      bump-release annotation and a pause of its triggers around instantiate, docs/identity.md).
   idempotent:
     support: full
     details: A Complete build for the same commit and base image digest is returned instead of a new one.

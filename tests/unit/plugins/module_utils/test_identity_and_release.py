@@ -414,3 +414,17 @@ def test_state_existing_writes_nothing_and_fails_without_a_buildconfig():
     result = ensure_buildconfig(module)
     assert result["changed"] is False and result["name"] == "app" and result["buildconfig"] == bc
     assert "ubi9" in module.warnings[0] and "ubi10" in module.warnings[0], module.warnings
+
+
+def test_check_mode_says_changed_when_the_real_run_would_move_the_buildconfig_on():
+    """osbs_build's `changed` comes from ensure_next returning another object: in check mode it must too, writing nothing."""
+    client = FakeClient(buildconfig(image_labels={"release": "3", "vcs-ref": COMMIT}), [build_with("3"), build_with("2")])
+    keeper = ReleaseKeeper(client, "ns", "app")
+    current = client.get("BuildConfig", "ns", "app")
+    preview = keeper.ensure_next(current, "amd64", check_mode=True)
+    assert preview is not current and labels_of(preview["spec"]["output"])["release"] == "4"
+    assert client.writes == 0
+    # Nothing to move on: the same object, in check mode too.
+    client = FakeClient(buildconfig(image_labels={"release": "4", "vcs-ref": COMMIT}), [build_with("3")])
+    current = client.get("BuildConfig", "ns", "app")
+    assert ReleaseKeeper(client, "ns", "app").ensure_next(current, "amd64", check_mode=True) is current
