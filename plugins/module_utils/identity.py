@@ -122,6 +122,13 @@ def next_release(build_labels, buildconfig_labels, name, version, dockerfile_rel
     return "%s.%d" % (dockerfile_release, candidate) if dockerfile_release else str(candidate)
 
 
+def public_git_url(uri):
+    """The repository URI for a public image label: a URL's user part (user, token or password) left out, not
+    masked; an scp-like `user@host:path` holds no password and is kept; anything else masked."""
+    match = re.match(r"^([a-z][a-z0-9+.-]*://)(?:[^/?#]*@)?(.*)$", uri or "", flags=re.I | re.S)
+    return match.group(1) + match.group(2) if match else mask_credentials(uri or "")
+
+
 def build_host(api_url):
     """The cluster that builds, named by its API server's host[:port] (com.redhat.build-host named the builder
     node; a build's node is not known before it runs, the cluster is)."""
@@ -146,7 +153,7 @@ def identity_labels(buildconfig, dockerfile_labels, commit, release, api_url, ar
         VERSION_LABEL: own.get(VERSION_LABEL),
         RELEASE_LABEL: release,
         "vcs-type": "git",
-        "vcs-url": mask_credentials(git.get("uri") or ""),
+        "vcs-url": public_git_url(git.get("uri")),
         "vcs-ref": commit,
         "build-date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "architecture": architecture,

@@ -63,19 +63,25 @@ def test_a_dockerfile_release_gets_release_dot_n_for_autorebuilds():
                         dockerfile_release="7") == "7.2"
 
 
-def test_identity_labels_keep_the_dockerfiles_own_and_mask_credentials():
+def test_identity_labels_keep_the_dockerfiles_own_and_leave_credentials_out():
     bc = buildconfig()
     bc["spec"]["source"]["git"]["uri"] = "https://ci-token:s3cret@git.example.com/osbs/app.git"
     labels = identity_labels(bc, {"name": "osbs/app", "version": "1.0", "vcs-ref": "mine"}, COMMIT, "3",
                              "https://api.cluster.example.com:6443", "amd64", NOW)
     assert labels == {
-        "release": "3", "vcs-type": "git", "vcs-url": "https://***@git.example.com/osbs/app.git",
+        "release": "3", "vcs-type": "git", "vcs-url": "https://git.example.com/osbs/app.git",
         "build-date": "2026-12-04T12:00:00Z", "architecture": "amd64", "com.redhat.build-host": "api.cluster.example.com:6443",
     }
     # A Dockerfile's own release is not written again; unknown Dockerfile labels: only `name` is taken as set.
     assert "release" not in identity_labels(bc, {"name": "osbs/app", "release": "3"}, COMMIT, "3", None, None, NOW)
     assert identity_labels(bc, None, COMMIT, "1", None, None, NOW)["vcs-ref"] == COMMIT
     assert "name" not in identity_labels(bc, None, COMMIT, "1", None, None, NOW)
+    # The image label is public: the user part is left out, not masked (p@ss: the last @ ends it).
+    for uri, public in (("ssh://git:p@ss@git.example.com:2222/osbs/app.git", "ssh://git.example.com:2222/osbs/app.git"),
+                        ("git@git.example.com:osbs/app.git", "git@git.example.com:osbs/app.git"),
+                        ("https://git.example.com/osbs/app.git", "https://git.example.com/osbs/app.git")):
+        bc["spec"]["source"]["git"]["uri"] = uri
+        assert identity_labels(bc, None, COMMIT, "1", None, None, NOW)["vcs-url"] == public
 
 
 def test_nvr():
