@@ -8,6 +8,7 @@ import threading
 from typing import Optional
 
 from ..apiserver.api import Api
+from ..apiserver.errors import ApiError
 from ..apiserver.watch import Event
 from ..kinds.image import imagestreamimport
 from ..kinds.image.imagestream import find_tag
@@ -101,5 +102,14 @@ class ImageStreamController:
             try:
                 imagestreamimport.import_spec_tags(self.api, namespace, name, tags)
                 log.info("imported %s/%s tags %s", namespace, name, ",".join(tags))
+            except ApiError as error:
+                if error.code != 409:
+                    log.exception("import of %s/%s failed", namespace, name)
+                    continue
+                # The stream changed during the import (OAS answers 409): OCM's queue retries it
+                # (imagestream_controller.go processNextWorkItem AddRateLimited), on the stream as it is now.
+                log.info("import of %s/%s: the stream changed meanwhile; importing it again", namespace, name)
+                if not self.stopping.wait(0.2):
+                    self.queue.put(item)
             except Exception:
                 log.exception("import of %s/%s failed", namespace, name)

@@ -152,11 +152,18 @@ def _import_one(api: Api, namespace: str, reference: str, insecure: bool, auths:
     return {"metadata": {}, "status": "Success"}, image, child_images
 
 
-def _write_import(api: Api, namespace: str, name: str, changes: list, set_spec: bool, dry: bool = False) -> dict:
-    """Record imported images (or failures) in the stream's tags; create the stream when missing."""
+def _write_import(api: Api, namespace: str, name: str, changes: list, set_spec: bool, dry: bool = False,
+                  resource_version: str | None = None) -> dict:
+    """Record imported images (or failures) in the stream's tags; create the stream when missing.
+
+    resource_version: the stream as the import read it; another write since is a 409, as openshift-apiserver's
+    update of the stream it read (rest.go Create), so an import never records an old `from`'s image under a
+    spec tag changed meanwhile."""
     streams = registration.resource("imagestreams")
     with api.store.lock:
         stream = stream_or_new(api, namespace, name, dry)
+        if resource_version is not None and stream["metadata"].get("resourceVersion") != resource_version:
+            raise conflict(streams, name)
         old = copy.deepcopy(stream)
         spec_tags = stream["spec"].setdefault("tags", [])
         status = stream.setdefault("status", {})
@@ -205,11 +212,16 @@ def _write_import(api: Api, namespace: str, name: str, changes: list, set_spec: 
                 status_tag["items"] = items
                 status_tag.pop("conditions", None)
             else:
-                status_tag["conditions"] = [{
+                condition = {
                     "type": "ImportSuccess", "status": "False", "lastTransitionTime": now(),
-                    "reason": result.get("reason", ""), "message": result.get("message", ""),
+                    "reason": result.get("reason", ""), "message": result.get("message") or "unknown error prevented import",
                     "generation": generation,
-                }]
+                }
+                # The same failure again is no transition: the condition stays, nothing is written (OAS
+                # setFailureCondition / hasTagCondition: type, status, reason and message, not generation or time).
+                if not any(all(existing.get(key) == condition[key] for key in ("type", "status", "reason", "message"))
+                           for existing in status_tag.get("conditions") or []):
+                    status_tag["conditions"] = [condition]
         annotations = stream["metadata"].get("annotations") or {}
         if any((spec.get("importPolicy") or {}).get("insecure") for _, _, spec, _, _ in changes):
             annotations[INSECURE_ANNOTATION] = "true"
@@ -227,6 +239,7 @@ def import_spec_tags(api: Api, namespace: str, name: str, tag_names: list[str]) 
     stream = api.store.get("imagestreams", namespace, name)
     if stream is None:
         return
+    read_as = stream["metadata"].get("resourceVersion")
     auths = namespace_auths(api, namespace)
     changes = []
     for tag_name in tag_names:
@@ -238,7 +251,7 @@ def import_spec_tags(api: Api, namespace: str, name: str, tag_names: list[str]) 
                                        False, keep_list=keeps_list(policy))
         changes.append((tag_name, spec_tag["from"]["name"], spec_tag, result, image))
     if changes:
-        _write_import(api, namespace, name, changes, set_spec=False)
+        _write_import(api, namespace, name, changes, set_spec=False, resource_version=read_as)
 
 
 def record_pushed_image(api: Api, namespace: str, stream_name: str, tag: str, digest: str) -> None:
