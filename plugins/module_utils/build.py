@@ -18,6 +18,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowEr
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_commit
 from ansible_collections.osbs.flow.plugins.module_utils.identity import (
     NVR_ANNOTATION,
+    check_version_release,
     image_identity,
     labels_of,
     nvr,
@@ -266,6 +267,7 @@ class BuildRunner:
             if running:
                 raise BuildsRunning(list(reversed(running)))  # builds_of lists newest first
 
+            check_version_release(self.releases.dockerfile_labels_for(bc, commit), "at commit %s" % commit)
             if not self.autorebuild:
                 self.releases.refuse_used_release(bc, builds, commit)
             if self.check_mode:

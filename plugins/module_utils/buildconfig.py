@@ -17,7 +17,11 @@ import time
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import check_commit, mask_credentials
-from ansible_collections.osbs.flow.plugins.module_utils.identity import DOCKERFILE_LABELS_ANNOTATION, dockerfile_labels_annotation
+from ansible_collections.osbs.flow.plugins.module_utils.identity import (
+    DOCKERFILE_LABELS_ANNOTATION,
+    check_version_release,
+    dockerfile_labels_annotation,
+)
 from ansible_collections.osbs.flow.plugins.module_utils.images import (
     check_repository,
     check_tag,
@@ -138,6 +142,7 @@ def desired_spec(params, recorded_git_ref=None):
     if base_image:
         annotations[BASE_IMAGE_ANNOTATION] = base_image
     if params.get("dockerfile_labels") is not None:
+        check_version_release(params["dockerfile_labels"], "at commit %s" % commit)
         annotations[DOCKERFILE_LABELS_ANNOTATION] = dockerfile_labels_annotation(params["dockerfile_labels"])
     elif given_commit and given_commit != recorded_git_ref:
         annotations[DOCKERFILE_LABELS_ANNOTATION] = None  # recorded for another commit: removed

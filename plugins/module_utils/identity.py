@@ -29,7 +29,9 @@ import datetime
 import json
 import re
 
+from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_credentials
+from ansible_collections.osbs.flow.plugins.module_utils.image_tags import is_valid_tag
 
 NAME_LABEL = "name"
 VERSION_LABEL = "version"
@@ -74,6 +76,19 @@ def recorded_dockerfile_labels(buildconfig):
 
 def dockerfile_labels_annotation(labels):
     return json.dumps({str(k): str(v) for k, v in (labels or {}).items()}, sort_keys=True)
+
+
+def check_version_release(labels, where):
+    """Refuse a Dockerfile `version` or `release` that cannot be part of an NVR, before anything is written: `-`
+    separates name, version and release (Koji refused one in either), and `version-release` must be a tag.
+    `where` names the Dockerfile (its commit)."""
+    for label in (VERSION_LABEL, RELEASE_LABEL):
+        value = (labels or {}).get(label)
+        if value is not None and ("-" in value or not is_valid_tag(value)):
+            raise OsbsFlowError(
+                "the Dockerfile %s sets %s=%r, which cannot be part of an NVR (name-version-release) nor of its "
+                "version-release tag: use letters, digits, '_' and '.' only (no '-', which separates the parts), "
+                "for example %s=1.0" % (where, label, value, label))
 
 
 def component_of(labels):

@@ -434,3 +434,29 @@ def test_check_mode_says_changed_when_the_real_run_would_move_the_buildconfig_on
     client = FakeClient(buildconfig(image_labels={"release": "4", "vcs-ref": COMMIT}), [build_with("3")])
     current = client.get("BuildConfig", "ns", "app")
     assert ReleaseKeeper(client, "ns", "app").ensure_next(current, "amd64", check_mode=True) is current
+
+
+def test_a_version_or_release_that_cannot_be_in_an_nvr_is_refused_before_anything_is_written():
+    """'1-2' makes an ambiguous NVR (Koji refused it); '1 2' and '1/2' cannot be in a tag. They were only warned
+    about after the push (image_tags.planned_tags), and an autorebuild wrote '1 2.1' into imageLabels."""
+    from ansible_collections.osbs.flow.plugins.module_utils.build import BuildRunner
+    from ansible_collections.osbs.flow.plugins.module_utils.buildconfig import desired_spec
+    from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
+    import pytest
+
+    for label, value in (("release", "1-2"), ("release", "1 2"), ("version", "1/2"), ("version", "2.0-rc1")):
+        labels = dict({"name": "osbs/app", "version": "1.0"}, **{label: value})
+        client = InstantiatingClient(buildconfig())
+        with pytest.raises(OsbsFlowError) as refused:
+            BuildRunner(client, "ns", "app", 60, git_commit="d" * 40, dockerfile_labels=labels).start()
+        assert repr(value) in str(refused.value) and label in str(refused.value), str(refused.value)
+        assert client.writes == 0 and not client.requests
+        with pytest.raises(OsbsFlowError) as refused:
+            desired_spec(dict(BUILDCONFIG_PARAMS, dockerfile_labels=labels))
+        assert repr(value) in str(refused.value), str(refused.value)
+    # The Dockerfile labels the BuildConfig records count for an autorebuild too.
+    bc = buildconfig(annotations={"osbs.flow/dockerfile-labels": json.dumps({"name": "osbs/app", "release": "1 2"})})
+    client = InstantiatingClient(bc)
+    with pytest.raises(OsbsFlowError):
+        BuildRunner(client, "ns", "app", 60, autorebuild=True).start()
+    assert client.writes == 0 and not client.requests
