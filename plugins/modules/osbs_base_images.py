@@ -18,14 +18,25 @@ description:
     through the cluster what the image is now, and imports it when its digest is new.
   - What the registry holds is learnt with a preview (an ImageStreamImport with C(import=false), which the
     cluster stores nothing for), in the tag's own import mode, so a tag whose image did not move is left
-    untouched and nothing is written.
+    untouched and nothing is stored.
+  - The preview is still a C(create) on C(imagestreamimports.image.openshift.io) (an audit log records it),
+    so the token needs the C(edit) role (or that verb) in each namespace searched and in each namespace whose
+    tag a trigger names; C(view) is not enough, not even in check mode. Each preview makes the cluster send one
+    manifest GET (more for a manifest list) to the image's registry, per tracked tag and namespace, every run;
+    registries with pull limits (Docker Hub counts a manifest GET as a pull) refuse them once the runs exceed
+    the limit (C(toomanyrequests)), so keep tags x namespaces x runs under it.
+  - A dependent none of whose builds from the image its base names now completed, the newest of them failed,
+    is returned in RV(failed_builds) and fails the module (with O(fail_on_error)) on every run until it is
+    rebuilt; no wave is returned for it. A dependent whose ImageChange triggers are paused (its repository
+    disables autorebuilds) counts as finished.
   - A new image is imported by tag, keeping the tag's import policy (its C(scheduled) flag and import mode) and
     reference policy, so a scheduled tag stays scheduled.
   - Returns in RV(waves) the tags whose dependents need the autorebuild wave (M(osbs.flow.osbs_autorebuild)),
     those whose image moved now, and those whose cascade is unfinished because the cluster imported a new image
     by itself (C(importPolicy.scheduled)) and its ImageChange triggers started the first level of builds. A tag
     whose dependents all have their images needs no wave.
-  - Every entry of O(base_images) is checked by the image reference grammar before anything is read;
+  - Every entry of O(base_images) is checked by the image reference grammar before any ImageStream or
+    BuildConfig is read;
     an entry pinned by digest, holding credentials, or malformed fails the module, naming it.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
@@ -69,7 +80,7 @@ attributes:
     details: The digest and scheduled flag of each tag that moves, before and after.
   idempotent:
     support: full
-    details: Once a new image is imported and its wave has run, a second run finds nothing new and writes nothing.
+    details: Once a new image is imported and its wave has run, a second run finds nothing new and stores nothing.
 requirements:
   - kubernetes >= 29.0.0
 seealso:
