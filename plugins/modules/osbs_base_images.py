@@ -67,8 +67,9 @@ options:
   fail_on_error:
     description:
       - Fail when a base image could not be checked or imported (its registry refused or did not answer), after the
-        others were, or when a dependent's build for the image its base names now failed (RV(failed_builds)). The role C(osbs.flow.rebuild_dependents) sets V(false), runs the other base images' waves,
-        then fails naming it.
+        others were, or when a dependent's build for the image its base names now failed (RV(failed_builds)).
+        The role C(osbs.flow.rebuild_dependents) sets V(false), runs the other base images' waves, then fails
+        naming it.
     type: bool
     default: true
 attributes:
