@@ -72,10 +72,19 @@ def additional_tags_path(context_dir, dockerfile_path):
     return posixpath.join(posixpath.dirname(dockerfile), ADDITIONAL_TAGS_FILE)
 
 
+# tag_from_config had no bound; here each tag costs a HEAD and maybe a PUT, and the file is anyone's commit.
+MAX_ADDITIONAL_TAGS = 100
+_SHOWN_REFUSED_LINES = 10
+_SHOWN_LINE_LENGTH = 80
+# The line ends of Python's universal newlines, which tag_from_config's `for tag in tags_file` split on
+# (str.splitlines would also split on U+2028, form feed and others, making two tags of one refused line).
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def parse_additional_tags(text):
-    """(valid tags in file order without repeats, [(line, why it is refused)]) of an additional-tags file."""
+    """(valid tags in file order without repeats, at most MAX_ADDITIONAL_TAGS, [(line, why it is refused)])."""
     valid, refused = [], []
-    for line in (text or "").splitlines():
+    for line in _LINE_END.split(text or ""):
         tag = line.strip()
         if not tag:
             continue
@@ -83,9 +92,25 @@ def parse_additional_tags(text):
             refused.append((tag, "it is not a valid tag (%s)" % TAG_RULES))
         elif "-" in tag:
             refused.append((tag, "it has a '-', which only version-release tags have"))
-        elif tag not in valid:
+        elif tag in valid:
+            continue
+        elif len(valid) == MAX_ADDITIONAL_TAGS:
+            refused.append((tag, "the file has more than %d tags: this one and those after it are not applied"
+                            % MAX_ADDITIONAL_TAGS))
+            break
+        else:
             valid.append(tag)
     return valid, refused
+
+
+def additional_tags_warnings(refused):
+    """One short warning per refused line, for the first few, then one saying how many more there are."""
+    def shown(tag):
+        return repr(tag if len(tag) <= _SHOWN_LINE_LENGTH else tag[:_SHOWN_LINE_LENGTH] + "...")
+    warnings = ["additional-tags: %s is not applied: %s" % (shown(tag), why) for tag, why in refused[:_SHOWN_REFUSED_LINES]]
+    if len(refused) > _SHOWN_REFUSED_LINES:
+        warnings.append("additional-tags: %d more lines are not applied" % (len(refused) - _SHOWN_REFUSED_LINES))
+    return warnings
 
 
 def nvr_of(labels):

@@ -28,6 +28,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.image_tags import (
     PRIMARY,
     UNIQUE,
     additional_tags_path,
+    additional_tags_warnings,
     build_annotations,
     fit_annotations,
     is_valid_tag,
@@ -42,6 +43,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.import_image import BUIL
 from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiError
 from ansible_collections.osbs.flow.plugins.module_utils.registry_api import LIST_TYPES, RegistryClient
 from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
+from ansible_collections.osbs.flow.plugins.module_utils.repo_source import GitError
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import FULL_COMMIT
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     BUMP_RELEASE_ANNOTATION,
@@ -160,8 +162,16 @@ class BuildTagger:
         dockerfile = posixpath.normpath(posixpath.join(context_dir, dockerfile_path))
         tags_file = additional_tags_path(context_dir, dockerfile_path)
         commit = self.repo_source.resolve(git["uri"], commit=commit, branch=git.get("ref"))
-        texts = self.repo_source.read_files(git["uri"], commit, [dockerfile, tags_file])
-        return texts[dockerfile], texts[tags_file]
+        return self._read_or_warn(git["uri"], commit, dockerfile), self._read_or_warn(git["uri"], commit, tags_file)
+
+    def _read_or_warn(self, uri, commit, path):
+        """A file's text, or None with a warning when it is not one UTF-8 file (a binary additional-tags, a link out
+        of the repository): the image is built and pushed already, and these files only add tags and metadata."""
+        try:
+            return self.repo_source.read_files(uri, commit, [path])[path]
+        except GitError as exc:
+            self.warnings.append("%s is not used: %s" % (path, exc))
+            return None
 
     def branch_of(self, build):
         """The branch the build is of: the Build's git ref is the commit (OpenShift sets it from the request's
@@ -222,8 +232,7 @@ class BuildTagger:
         labels = _labels(config)
         dockerfile, tags_text = self.source_files(build)
         additional, refused = parse_additional_tags(tags_text)
-        for tag, why in refused:
-            self.warnings.append("additional-tags: %r is not applied: %s" % (tag, why))
+        self.warnings.extend(additional_tags_warnings(refused))
         unique = self.unique_tag_of(build)
         plan, warnings = planned_tags(labels, unique, additional=() if scratch else additional, scratch=scratch)
         self.warnings.extend(warnings)

@@ -198,3 +198,19 @@ def test_a_dockerfile_bigger_than_the_annotation_limit_is_cut_not_fatal(osbs_eng
     assert sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) <= 256 * 1024
     again = run_module(engine, "osbs_image_tags", tag_args(engine, build["name"]))
     assert not again["changed"] and not again["annotations_changed"], again
+
+
+@pytest.mark.slow
+def test_a_binary_additional_tags_file_is_a_warning_not_a_failure(osbs_engine, busybox_base, tmp_path):
+    """The image is pushed already; an additional-tags file that is not UTF-8 text costs its tags, not the others."""
+    engine, image = osbs_engine, "osbs/tags-binary-file"
+    repo = tmp_path / "tags-binary"
+    make_git_repo(repo, {"Dockerfile": dockerfile(busybox_base, image, "3.0", "1")})
+    (repo / "additional-tags").write_bytes(b"\xff\xfe\x00stable\n\x89PNG\r\n")
+    uri, commit = commit_files(repo, {})
+    build = build_at(engine, busybox_base, uri, commit, image)
+    tagged = run_module(engine, "osbs_image_tags", tag_args(engine, build["name"]))
+    assert not tagged.get("failed"), tagged.get("msg")
+    assert "additional-tags is not used" in json.dumps(tagged.get("warnings")) and "UTF-8" in json.dumps(tagged.get("warnings"))
+    assert {row["tag"] for row in tagged["tags"]} == {tagged["unique_tag"], "3.0-1", "3.0", "latest"}
+    assert digest_at(registry(engine), image, "3.0-1") == build["image_digest"]

@@ -129,3 +129,22 @@ def test_the_base_image_annotation_is_read_from_any_dockerfile():
     # No name label (a BuildConfig adopted from OSBS): the image is still tagged, the annotation names its base.
     assert base_image_of("FROM r.example.com/base:2\nRUN true\n") == "r.example.com/base:2"
     assert base_image_of(None) is None and base_image_of("RUN true\n") is None
+
+
+def test_a_hostile_additional_tags_file_is_bounded_and_split_as_tag_from_config_read_it():
+    from ansible_collections.osbs.flow.plugins.module_utils.image_tags import MAX_ADDITIONAL_TAGS, additional_tags_warnings
+
+    # CRLF and a lone CR end lines (Python's universal newlines, as tag_from_config's `for tag in tags_file`);
+    # U+2028 and form feed do not, so such a line is one invalid tag, not two valid ones.
+    valid, refused = parse_additional_tags("one\r\ntwo\rthree\u2028four\nfive\x0csix\n")
+    assert valid == ["one", "two"]
+    assert [tag for tag, _why in refused] == ["three\u2028four", "five\x0csix"]
+    # A file of a hundred thousand valid tags does not become a hundred thousand PUTs.
+    valid, refused = parse_additional_tags("".join("t%d\n" % n for n in range(100000)))
+    assert len(valid) == MAX_ADDITIONAL_TAGS and valid[-1] == "t%d" % (MAX_ADDITIONAL_TAGS - 1)
+    assert refused[-1][1].startswith("the file has more than %d tags" % MAX_ADDITIONAL_TAGS)
+    # Warnings stay short whatever the file holds: a few lines named, each cut, then how many more.
+    _valid, refused = parse_additional_tags("".join("-%s%d\n" % ("z" * 5000, n) for n in range(50)))
+    warnings = additional_tags_warnings(refused)
+    assert len(warnings) <= 11 and all(len(w) < 400 for w in warnings), [len(w) for w in warnings]
+    assert "40 more lines" in warnings[-1]
