@@ -153,3 +153,27 @@ def test_a_failing_scheduled_import_with_the_same_condition_writes_nothing(tmp_p
         time.sleep(1.1)
     assert condition["status"] == "False" and condition["type"] == "ImportSuccess", condition
     assert seen[1] == seen[0] and seen[2] == seen[0], seen
+
+
+def test_a_tag_by_digest_is_scheduled_only_until_one_import_of_it_succeeded():
+    """OCM needsScheduling/resetScheduledTags: a digest cannot change, so once an import at the tag's generation
+    succeeded it is not imported on schedule again; a tag by tag always is. (The engine test above cannot tell:
+    a re-import of the same digest writes nothing either way.)"""
+    from osbs_local.controllers.imports import ImageStreamController
+
+    digest = "sha256:" + "d" * 64
+
+    def stream(pinned_item_generation):
+        items = [] if pinned_item_generation is None else [{"image": digest, "generation": pinned_item_generation}]
+        return {"spec": {"tags": [
+            {"name": "latest", "generation": 2, "importPolicy": {"scheduled": True},
+             "from": {"kind": "DockerImage", "name": "reg.example/ubi:latest"}},
+            {"name": "pinned", "generation": 2, "importPolicy": {"scheduled": True},
+             "from": {"kind": "DockerImage", "name": "reg.example/ubi@" + digest}},
+            {"name": "unscheduled", "generation": 2, "from": {"kind": "DockerImage", "name": "reg.example/ubi:9"}},
+        ]}, "status": {"tags": [{"tag": "latest", "items": [{"image": digest, "generation": 2}]},
+                                {"tag": "pinned", "items": items}]}}
+
+    assert ImageStreamController.scheduled_tags(stream(2)) == ["latest"]
+    assert ImageStreamController.scheduled_tags(stream(1)) == ["latest", "pinned"]  # imported for an older spec
+    assert ImageStreamController.scheduled_tags(stream(None)) == ["latest", "pinned"]  # never imported
