@@ -44,6 +44,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.openshift import ApiErro
 from ansible_collections.osbs.flow.plugins.module_utils.registry_api import LIST_TYPES, RegistryClient
 from ansible_collections.osbs.flow.plugins.module_utils.registry_uri import parse_registry_uri
 from ansible_collections.osbs.flow.plugins.module_utils.repo_source import GitError
+from ansible_collections.osbs.flow.plugins.module_utils.scratch_build import SCRATCH_LABEL
 from ansible_collections.osbs.flow.plugins.module_utils.git_input import FULL_COMMIT
 from ansible_collections.osbs.flow.plugins.module_utils.resources import (
     BUMP_RELEASE_ANNOTATION,
@@ -225,6 +226,11 @@ class BuildTagger:
 
     def run(self, namespace, name, scratch=False, annotate=True):
         build = self.build(namespace, name)
+        if (build["metadata"].get("labels") or {}).get(SCRATCH_LABEL) == "true" and not scratch:
+            # osbs_build's scratch Builds: latest, the version tag and an NVR are never theirs, whatever the caller says.
+            self.warnings.append("Build %s/%s is a scratch build (label %s=true): it gets only its unique tag"
+                                 % (namespace, name, SCRATCH_LABEL))
+            scratch = True
         host, repository, pushed_tag = self.pushed(build)
         registry = self.registry_client_for(host, build)
         digest = self.image_digest(build, registry, repository, pushed_tag)

@@ -51,7 +51,10 @@ options:
     type: str
     required: true
   scratch:
-    description: A scratch build - only the unique tag is made; C(latest), C(version) and the NVR tag are not touched.
+    description:
+      - A scratch build - only the unique tag is made; C(latest), C(version) and the NVR tag are not touched.
+      - A Build labelled C(osbs.flow/scratch=true) (M(osbs.flow.osbs_build)'s scratch builds) is tagged as one
+        whatever this says, with a warning when it says V(false).
     type: bool
     default: false
   annotate:

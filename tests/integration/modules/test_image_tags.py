@@ -214,3 +214,20 @@ def test_a_binary_additional_tags_file_is_a_warning_not_a_failure(osbs_engine, b
     assert "additional-tags is not used" in json.dumps(tagged.get("warnings")) and "UTF-8" in json.dumps(tagged.get("warnings"))
     assert {row["tag"] for row in tagged["tags"]} == {tagged["unique_tag"], "3.0-1", "3.0", "latest"}
     assert digest_at(registry(engine), image, "3.0-1") == build["image_digest"]
+
+
+@pytest.mark.slow
+def test_a_build_labelled_scratch_gets_only_its_unique_tag_whatever_the_option_says(osbs_engine, busybox_base, tmp_path):
+    """osbs_build's scratch Builds carry osbs.flow/scratch=true: tagged without scratch (a playbook that forgot it,
+    a job template's default), such a build must not take latest, the version tag or an NVR."""
+    engine, image = osbs_engine, "osbs/tags-scratch-label"
+    uri, commit = make_git_repo(tmp_path / "tags-scratch-label", {"Dockerfile": dockerfile(busybox_base, image, "4.0", "1")})
+    build = build_at(engine, busybox_base, uri, commit, image)
+    engine.kubectl("label", "build", build["name"], "osbs.flow/scratch=true", namespace=engine.namespace)
+    tagged = run_module(engine, "osbs_image_tags", tag_args(engine, build["name"]))
+    assert not tagged.get("failed"), tagged.get("msg")
+    assert tagged["scratch"] is True and [row["tag"] for row in tagged["tags"]] == [tagged["unique_tag"]]
+    assert tagged["imagestream_tags"] == []
+    assert "scratch" in json.dumps(tagged.get("warnings"))
+    for tag in ("4.0-1", "4.0"):
+        assert digest_at(registry(engine), image, tag) is None, tag
