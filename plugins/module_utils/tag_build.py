@@ -217,9 +217,14 @@ class BuildTagger:
                                  "never given to another" % (what, repository, tag, before))
             return KEPT, before
         if before and kind in (FLOATING, ADDITIONAL):
-            there = instant((image_config(registry, repository, before)[2] or {}).get("created"))
+            there_created = (image_config(registry, repository, before)[2] or {}).get("created")
+            there = instant(there_created)
             if instant(created) and there and there > instant(created):
-                return KEPT, before  # a newer image is there already; a late run does not move it back
+                # A late run does not move it back. `created` is the build host's clock, so say what decided it.
+                self.warnings.append("the %s tag %s:%s stays on %s: that image was created %s, after this one (%s)"
+                                     % ("floating" if kind == FLOATING else "additional", repository, tag, before,
+                                        there_created, created))
+                return KEPT, before
         if not self.check_mode:
             registry.put_manifest(repository, tag, media_type, body)
         return MOVED, before

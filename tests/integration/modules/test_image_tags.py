@@ -118,6 +118,7 @@ def test_two_builds_get_their_tags_and_a_rerun_moves_nothing(osbs_engine, busybo
     assert again["diff"]["after"] == {"tags": {}, "annotations": {}}
     assert late["changed"] is False and late["registry_writes"] == 0, late
     assert {row["tag"]: row["action"] for row in late["tags"]}["latest"] == "kept"
+    assert "the floating tag %s:latest stays on %s" % (image, second["image_digest"]) in json.dumps(late.get("warnings")), late
     assert registry_put_count(engine) == puts
     assert digest_at(client, image, "latest") == second["image_digest"]
 
