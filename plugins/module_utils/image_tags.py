@@ -28,7 +28,7 @@ ADDITIONAL_TAGS_FILE = "additional-tags"
 NAME_LABEL, VERSION_LABEL, RELEASE_LABEL = "name", "version", "release"
 TAG_MAX_LENGTH = 128
 # ASCII: Python's \w also matches letters such as ü, which no registry accepts in a tag.
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+_TAG = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
 _NOT_TAG_CHARACTER = re.compile(r"[^\w.-]+", re.ASCII)
 _TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})")
 

@@ -13,9 +13,9 @@ from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowEr
 ImageReference = namedtuple("ImageReference", "registry repository tag digest")
 
 # The docker reference grammar (distribution/reference), reduced to what we need.
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)  # Python's \w alone also matches letters such as ü
-_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
-_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)  # Python's \w alone also matches letters such as ü
+_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
+_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 NAME_TOTAL_LENGTH_MAX = 255  # distribution/reference's NameTotalLengthMax: registry and repository together
 NAME_RULES = ("lower-case letters and digits, one '.', '_', '__' or dashes between them, components separated by '/', "
               "at most %d characters with the registry" % NAME_TOTAL_LENGTH_MAX)

@@ -148,3 +148,19 @@ def test_a_hostile_additional_tags_file_is_bounded_and_split_as_tag_from_config_
     warnings = additional_tags_warnings(refused)
     assert len(warnings) <= 11 and all(len(w) < 400 for w in warnings), [len(w) for w in warnings]
     assert "40 more lines" in warnings[-1]
+
+
+def test_a_trailing_newline_is_no_part_of_a_tag_a_digest_or_a_repository():
+    """Python's `$` matches before a final newline: a base image's `release` label '1\\n' made the tag '1.0-1\\n',
+    which went into a registry URL and an ImageStreamTag name."""
+    from ansible_collections.osbs.flow.plugins.module_utils.images import check_tag
+    from ansible_collections.osbs.flow.plugins.module_utils.registry_api import RegistryClient
+
+    assert not is_valid_tag("latest\n")
+    plan, warnings = planned_tags({"name": "app", "version": "1.0", "release": "1\n"}, "main-1-abcdef12")
+    assert [tag for tag, _kind in plan] == ["main-1-abcdef12", "1.0", "latest"] and "'release'" in warnings[0]
+    with pytest.raises(OsbsFlowError):
+        check_tag("1.0\n", "tags item")
+    for repository, reference in (("app\n", "latest"), ("app", "latest\n"), ("app", "sha256:%s\n" % ("a" * 64))):
+        with pytest.raises(OsbsFlowError):
+            RegistryClient._path(repository, "manifests", reference)
