@@ -232,11 +232,12 @@ class ImageImporter:
         """`run` for `image`, then for each of `tags` in the same repository and ImageStream, checked against the
         digest expected (or the one the first import found): (the first result with `changed`, `imagestreamtags`
         and `moved_imagestreamtags` for all of them, [each result])."""
+        for tag in tags or []:
+            check_tag(tag, "tags item")  # all of them before the first import: a bad item writes nothing
         result = self.run(namespace, image, expected_digest=expected_digest, insecure=insecure, expected_build=expected_build)
         imported = [result]
         repository = image_repository(image)
         for tag in tags or []:
-            check_tag(tag, "tags item")
             if any(tag == other["tag"] for other in imported):
                 continue
             imported.append(self.run(

@@ -232,3 +232,31 @@ def test_a_build_labelled_scratch_gets_only_its_unique_tag_whatever_the_option_s
     assert "scratch" in json.dumps(tagged.get("warnings"))
     for tag in ("4.0-1", "4.0"):
         assert digest_at(registry(engine), image, tag) is None, tag
+
+
+@pytest.mark.slow
+def test_import_with_an_invalid_tag_among_tags_writes_nothing(osbs_engine, busybox_base_image):
+    """reactor_import_image's tags are checked before the first import, not between imports."""
+    from ansible_collections.osbs.flow.plugins.module_utils.pulp_sync import read_dockercfg
+    from ansible_collections.osbs.flow.plugins.module_utils.registry_api import RegistryClient as Client
+
+    engine, (_image, digest) = osbs_engine, busybox_base_image
+    auth_file = engine.env["REGISTRY_AUTH_FILE"]
+    client = Client("https", engine.registry, credentials=read_dockercfg(auth_file, engine.registry),
+                    verify=engine.env["OSBS_LOCAL_REGISTRY_CA"])
+    media_type, body, _parsed = client.manifest("osbs/busybox", digest)
+    for tag in ("import-checked", "import-control"):
+        client.put_manifest("osbs/busybox", tag, media_type, body)
+
+    def stream_tags():
+        stream = engine.kubectl("get", "imagestream", "osbs-busybox", "-o", "json", namespace=engine.namespace, check=False)
+        return [t["tag"] for t in json.loads(stream.stdout).get("status", {}).get("tags", [])] if stream.returncode == 0 else []
+
+    refused = run_module(engine, "reactor_import_image", dict(
+        namespace=engine.namespace, image="%s/osbs/busybox:import-checked" % engine.registry, tags=["bad/tag"]))
+    assert refused.get("failed") and "'bad/tag' is not a valid image tag" in refused["msg"], refused
+    assert "import-checked" not in stream_tags()
+    # The control: the same import with a valid list writes the ImageStreamTag this test reads.
+    imported = run_module(engine, "reactor_import_image", dict(
+        namespace=engine.namespace, image="%s/osbs/busybox:import-control" % engine.registry, tags=[]))
+    assert imported["imagestreamtag"] == "osbs-busybox:import-control" and "import-control" in stream_tags(), imported
