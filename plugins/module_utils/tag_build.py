@@ -95,9 +95,11 @@ def base_image_of(dockerfile):
     if not dockerfile:
         return None
     try:
-        return base_image(dockerfile)
+        found = base_image(dockerfile)
     except OsbsFlowError:
         return None
+    # An image FROM scratch has no base: exit_store_metadata_in_osv3 wrote "" (base_from_scratch).
+    return None if (found or "").lower() == "scratch" else found
 
 
 def _labels(config):

@@ -164,3 +164,11 @@ def test_a_trailing_newline_is_no_part_of_a_tag_a_digest_or_a_repository():
     for repository, reference in (("app\n", "latest"), ("app", "latest\n"), ("app", "sha256:%s\n" % ("a" * 64))):
         with pytest.raises(OsbsFlowError):
             RegistryClient._path(repository, "manifests", reference)
+
+
+def test_an_image_from_scratch_has_an_empty_base_image_name_as_store_metadata_in_osv3_wrote():
+    from ansible_collections.osbs.flow.plugins.module_utils.tag_build import base_image_of
+
+    # atomic-reactor 1.6: `if base_image is not None and not base_from_scratch` ... else base_image_name = "".
+    assert base_image_of("FROM scratch\nLABEL name=app\n") is None
+    assert base_image_of("FROM busybox AS b\nFROM SCRATCH\nCOPY --from=b / /\n") is None
