@@ -23,12 +23,16 @@ description:
     C(version-release) (the NVR), C(version) and C(latest) (floating), a unique tag that no other build gets,
     C(<branch>-<YYYYmmddHHMMSS of the Build's creation>-<8 hex digits of the Build's uid>), and the tags listed in
     the repository's C(additional-tags) file beside the Dockerfile at the commit built (one a line; a line that is
-    not a valid tag, or has a C(-), which only version-release tags have, is skipped with a warning naming it).
+    not a valid tag, or has a C(-), which only version-release tags have, is skipped with a warning naming it;
+    at most 100 tags are applied; a file that is not UTF-8 text is a warning, and the other tags are made).
   - A missing C(version) or C(release) label is a warning; the tags that need it are not made.
   - Each tag is moved with one manifest PUT of the image's manifest as the registry stores it (a manifest list or
-    OCI index stays one), never by pulling or pushing layers, and only when the tag names another digest.
-  - A floating tag is not moved back to an older image (one whose configuration's C(created) is earlier than the
-    image there). A version-release or unique tag that names another image keeps it, with a warning.
+    OCI index stays one, with its own media type as C(Content-Type)), never by pulling or pushing layers, and only
+    when the tag names another digest. A registry that stores the PUT under another digest fails the task, naming
+    both digests.
+  - A floating or additional tag is not moved back to an older image (one whose configuration's C(created) is
+    earlier than the image there; C(created) is the build host's clock), with a warning naming both times. A
+    version-release or unique tag that names another image keeps it, with a warning.
   - With O(scratch), only the unique tag is made, as for OSBS's scratch builds.
   - A registry has no compare-and-set for tags. Two runs for two builds of one image at the same moment each
     read the image a floating tag names before moving it, so the older build's run can still move it back if
@@ -36,7 +40,9 @@ description:
   - The Build gets the annotations exit_store_metadata_in_osv3 wrote, under the same keys - C(repositories)
     (JSON, C(primary), C(floating) and C(unique) pull specs), C(digests) (JSON, one entry per tag), C(commit_id),
     C(base-image-name), C(base-image-id), C(image-id) (the configuration's digest) and C(dockerfile) - with one
-    merge patch of the annotations that differ (OpenShift allows it on a completed Build).
+    merge patch of the annotations that differ (OpenShift allows it on a completed Build). Kubernetes refuses
+    annotations over 256 KiB in all, so a Dockerfile that would pass that is cut in C(dockerfile), ending with a
+    note naming the commit that has the whole file, with a warning.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - osbs.flow.attributes
