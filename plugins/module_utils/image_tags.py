@@ -212,4 +212,3 @@ def fit_annotations(annotations, current, commit=None, limit=ANNOTATIONS_SIZE_LI
                "the %r annotation has %s" % (full, limit, DOCKERFILE_ANNOTATION,
                                              "its first %d bytes" % len(head.encode("utf-8")) if keep > 0 else "a note instead"))
     return dict(annotations, **{DOCKERFILE_ANNOTATION: cut}), warning
-
