@@ -124,3 +124,24 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.5, what: str =
             return value
         time.sleep(interval)
     raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+@contextlib.contextmanager
+def docker_builds_taken_away(engine: Engine):
+    """What an OpenShift administrator does to take Docker builds from every user: the bootstrap binding of
+    system:build-strategy-docker to system:authenticated kept from reconciliation (autoupdate "false") and emptied.
+    Put back as it was afterwards (the session's engine is shared)."""
+    import copy
+
+    http = engine.session()
+    url = engine.base + "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/system:build-strategy-docker-binding"
+    original = http.get(url, timeout=30).json()
+    taken = copy.deepcopy(original)
+    taken["metadata"]["annotations"]["rbac.authorization.kubernetes.io/autoupdate"] = "false"
+    taken["subjects"] = []
+    assert http.put(url, json=taken, timeout=30).status_code == 200
+    try:
+        yield
+    finally:
+        original["metadata"]["resourceVersion"] = http.get(url, timeout=30).json()["metadata"]["resourceVersion"]
+        assert http.put(url, json=original, timeout=30).status_code == 200

@@ -9,9 +9,7 @@ strategy is refused with OpenShift's 403 until a binding grants the role again.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import json
+from testlib import docker_builds_taken_away
 
 
 BUILD_API = "/apis/build.openshift.io/v1"
@@ -22,23 +20,6 @@ BINDING = "system:build-strategy-docker-binding"
 def service_account_token(engine, namespace, name="ci-bot"):
     engine.kubectl("create", "serviceaccount", name, namespace=namespace)
     return engine.kubectl("create", "token", name, namespace=namespace).stdout.strip()
-
-
-@contextlib.contextmanager
-def docker_builds_taken_away(engine, http):
-    """What an administrator does to take Docker builds away from everyone; undone afterwards."""
-    url = f"{engine.base}{RBAC_API}/clusterrolebindings/{BINDING}"
-    original = http.get(url).json()
-    restricted = copy.deepcopy(original)
-    restricted["metadata"]["annotations"]["rbac.authorization.kubernetes.io/autoupdate"] = "false"
-    restricted["subjects"] = []
-    assert http.put(url, json=restricted).status_code == 200
-    try:
-        yield
-    finally:
-        current = http.get(url).json()
-        original["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        assert http.put(url, json=original).status_code == 200
 
 
 def as_user(engine, token):
@@ -78,7 +59,7 @@ def test_without_the_docker_strategy_role_writes_and_instantiate_are_refused_unt
     user = as_user(engine, service_account_token(engine, namespace))
     bcs = f"{engine.base}{BUILD_API}/namespaces/{namespace}/buildconfigs"
     assert http.post(bcs, json=docker_bc("made-by-admin")).status_code == 201
-    with docker_builds_taken_away(engine, http):
+    with docker_builds_taken_away(engine):
         for name, policy in (("skip-layers", "SkipLayers"), ("plain", None)):
             forbidden(user.post(bcs, json=docker_bc(name, policy)), "buildconfigs", name)
         forbidden(user.post(f"{bcs}/made-by-admin/instantiate", json={"kind": "BuildRequest", "metadata": {"name": "made-by-admin"}}),

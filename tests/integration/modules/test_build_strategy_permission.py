@@ -9,17 +9,12 @@ builds/optimizeddocker for a non-None imageOptimizationPolicy (docs/openshift-fi
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 
 import pytest
 
-from testlib import run_module
-
-RBAC_API = "/apis/rbac.authorization.k8s.io/v1"
-BINDING = "system:build-strategy-docker-binding"
-
+from testlib import docker_builds_taken_away, run_module
 
 class _AsServiceAccount:
     """The engine's module environment with a ServiceAccount's token instead of the admin kubeconfig."""
@@ -37,22 +32,14 @@ class _AsServiceAccount:
 @pytest.fixture
 def restricted(osbs_engine):
     """A namespace with a ServiceAccount `ci-bot`, on a cluster where Docker builds were taken from everyone."""
-    http = osbs_engine.session()
     namespace = "restricted-" + uuid.uuid4().hex[:8]
     osbs_engine.kubectl("create", "namespace", namespace)
     osbs_engine.kubectl("create", "serviceaccount", "ci-bot", namespace=namespace)
     token = osbs_engine.kubectl("create", "token", "ci-bot", namespace=namespace).stdout.strip()
-    url = osbs_engine.base + RBAC_API + "/clusterrolebindings/" + BINDING
-    original = http.get(url).json()
-    taken = copy.deepcopy(original)
-    taken["metadata"]["annotations"]["rbac.authorization.kubernetes.io/autoupdate"] = "false"
-    taken["subjects"] = []
-    assert http.put(url, json=taken).status_code == 200
     try:
-        yield namespace, _AsServiceAccount(osbs_engine, token)
+        with docker_builds_taken_away(osbs_engine):
+            yield namespace, _AsServiceAccount(osbs_engine, token)
     finally:
-        original["metadata"]["resourceVersion"] = http.get(url).json()["metadata"]["resourceVersion"]
-        assert http.put(url, json=original).status_code == 200
         osbs_engine.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
