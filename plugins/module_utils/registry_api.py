@@ -177,9 +177,12 @@ class RegistryClient:
         response = self._check(self._request("GET", self._path(repository, "blobs", digest), scope), scope,
                                "the configuration blob %s of %s" % (digest, repository))
         try:
-            return json.loads(response.content)
+            config = json.loads(response.content)
         except ValueError:
-            raise OsbsFlowError("the configuration blob %s of %s/%s is not JSON" % (digest, self.host, repository))
+            config = None
+        if not isinstance(config, dict):
+            raise OsbsFlowError("the configuration blob %s of %s/%s is not a JSON object" % (digest, self.host, repository))
+        return config
 
     def put_manifest(self, repository, tag, media_type, body):
         """Put the manifest `body` under `tag`: one request, no layer moves (they are in the repository already)."""

@@ -208,6 +208,26 @@ class BuildTagger:
                 return tag
         return unique_tag(self.branch_of(build), build["metadata"].get("creationTimestamp"), build["metadata"].get("uid"))
 
+    def created_of(self, registry, repository, tag, digest):
+        """The `created` time of the image `digest`, or None (with a warning) when it has none to read: then this
+        build's run moves the tag, as OSBS's last push did."""
+        media_type, _body, manifest = registry.manifest(repository, digest)
+        history = manifest.get("history")
+        if manifest.get("schemaVersion") == 1 and isinstance(history, list) and history:
+            # Schema 1 (what OSBS's registries still hold at old tags) has no configuration blob.
+            try:
+                created = json.loads((history[0] or {}).get("v1Compatibility") or "{}").get("created")
+            except (ValueError, AttributeError):
+                created = None
+        elif media_type in LIST_TYPES:
+            created = image_config(registry, repository, digest)[2].get("created")
+        else:
+            created = registry.config(repository, manifest).get("created")
+        if not instant(created):
+            self.warnings.append("the image %s at %s:%s has no creation time (%r): its tag is moved to this build's image"
+                                 % (digest, repository, tag, created))
+        return created
+
     def move(self, registry, repository, tag, kind, digest, media_type, body, created):
         """MOVED, UNCHANGED or KEPT (and the digest there) for one tag."""
         before = registry.tag_digest(repository, tag)
@@ -219,7 +239,7 @@ class BuildTagger:
                                  "never given to another" % (what, repository, tag, before))
             return KEPT, before
         if before and kind in (FLOATING, ADDITIONAL):
-            there_created = (image_config(registry, repository, before)[2] or {}).get("created")
+            there_created = self.created_of(registry, repository, tag, before)
             there = instant(there_created)
             if instant(created) and there and there > instant(created):
                 # A late run does not move it back. `created` is the build host's clock, so say what decided it.

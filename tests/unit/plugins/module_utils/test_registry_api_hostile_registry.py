@@ -19,6 +19,10 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
                                   "digest": "sha256:" + "1" * 64}, "layers": []}).encode()
 DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+# What OSBS's registries still hold at old tags: a schema 1 manifest, its `created` in the first history entry.
+SCHEMA1 = json.dumps({"schemaVersion": 1, "name": "app", "tag": "latest", "architecture": "amd64", "fsLayers": [],
+                      "history": [{"v1Compatibility": json.dumps({"created": "2017-03-01T10:00:00Z"})}]}).encode()
+SCHEMA1_DIGEST = "sha256:" + hashlib.sha256(SCHEMA1).hexdigest()
 
 
 class Registry(http.server.BaseHTTPRequestHandler):
@@ -46,6 +50,9 @@ class Registry(http.server.BaseHTTPRequestHandler):
             realm = "http://127.0.0.1:%d/token" % self.server.server_address[1]
             return self._answer(401, b"{}", {"Www-Authenticate": 'Bearer realm="%s",service="r"' % realm})
         tag = self.path.rpartition("/")[2]
+        if "schema1_at_latest" in self.behaviour and tag in ("latest", SCHEMA1_DIGEST):
+            return self._answer(200, SCHEMA1, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                                               "Docker-Content-Digest": SCHEMA1_DIGEST})
         if tag not in self.tags and tag != DIGEST:
             return self._answer(404, b'{"errors": [{"code": "MANIFEST_UNKNOWN"}]}')
         headers = {"Content-Type": OCI_MANIFEST}
@@ -115,3 +122,13 @@ def test_a_token_service_answering_html_is_a_clear_error_without_the_password(ho
         registry.tag_digest("app", "latest")
     assert "token service" in str(failure.value) and "no JSON object" in str(failure.value)
     assert "s3cret" not in str(failure.value)
+
+
+def test_a_floating_tag_on_an_osbs_era_schema1_image_is_moved_by_its_created_time(hostile_registry):
+    registry, _requests = hostile_registry("schema1_at_latest")
+    action = BuildTagger(None, None, None).move(registry, "app", "latest", "floating", DIGEST, OCI_MANIFEST, MANIFEST,
+                                                "2026-12-04T20:00:00Z")
+    assert action == (MOVED, SCHEMA1_DIGEST) and registry.writes == 1
+    # And one created later than this build keeps it, as any image does.
+    tagger = BuildTagger(None, None, None)
+    assert tagger.move(registry, "app", "latest", "floating", DIGEST, OCI_MANIFEST, MANIFEST, "2016-01-01T00:00:00Z")[0] == "kept"
