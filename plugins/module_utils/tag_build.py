@@ -211,7 +211,7 @@ class BuildTagger:
     def created_of(self, registry, repository, tag, digest):
         """The `created` time of the image `digest`, or None (with a warning) when it has none to read: then this
         build's run moves the tag, as OSBS's last push did."""
-        media_type, _body, manifest = registry.manifest(repository, digest)
+        media_type, _body, manifest = registry.manifest(repository, digest, signed_schema1=True)
         history = manifest.get("history")
         if manifest.get("schemaVersion") == 1 and isinstance(history, list) and history:
             # Schema 1 (what OSBS's registries still hold at old tags) has no configuration blob.

@@ -23,6 +23,8 @@ DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 SCHEMA1 = json.dumps({"schemaVersion": 1, "name": "app", "tag": "latest", "architecture": "amd64", "fsLayers": [],
                       "history": [{"v1Compatibility": json.dumps({"created": "2017-03-01T10:00:00Z"})}]}).encode()
 SCHEMA1_DIGEST = "sha256:" + hashlib.sha256(SCHEMA1).hexdigest()
+# Signed, as registries served them: the digest is the payload's, the body carries the JWS signatures too.
+SIGNED_SCHEMA1 = SCHEMA1[:-1] + b', "signatures": [{"header": {"alg": "ES256"}, "signature": "c2ln", "protected": "e30"}]}'
 
 
 class Registry(http.server.BaseHTTPRequestHandler):
@@ -51,7 +53,7 @@ class Registry(http.server.BaseHTTPRequestHandler):
             return self._answer(401, b"{}", {"Www-Authenticate": 'Bearer realm="%s",service="r"' % realm})
         tag = self.path.rpartition("/")[2]
         if "schema1_at_latest" in self.behaviour and tag in ("latest", SCHEMA1_DIGEST):
-            return self._answer(200, SCHEMA1, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            return self._answer(200, SIGNED_SCHEMA1 if "signed" in self.behaviour else SCHEMA1, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws",
                                                "Docker-Content-Digest": SCHEMA1_DIGEST})
         if tag not in self.tags and tag != DIGEST:
             return self._answer(404, b'{"errors": [{"code": "MANIFEST_UNKNOWN"}]}')
@@ -124,11 +126,19 @@ def test_a_token_service_answering_html_is_a_clear_error_without_the_password(ho
     assert "s3cret" not in str(failure.value)
 
 
-def test_a_floating_tag_on_an_osbs_era_schema1_image_is_moved_by_its_created_time(hostile_registry):
-    registry, _requests = hostile_registry("schema1_at_latest")
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_a_floating_tag_on_an_osbs_era_schema1_image_is_moved_by_its_created_time(hostile_registry, signed):
+    registry, _requests = hostile_registry("schema1_at_latest", *(["signed"] if signed else []))
     action = BuildTagger(None, None, None).move(registry, "app", "latest", "floating", DIGEST, OCI_MANIFEST, MANIFEST,
                                                 "2026-12-04T20:00:00Z")
     assert action == (MOVED, SCHEMA1_DIGEST) and registry.writes == 1
     # And one created later than this build keeps it, as any image does.
     tagger = BuildTagger(None, None, None)
     assert tagger.move(registry, "app", "latest", "floating", DIGEST, OCI_MANIFEST, MANIFEST, "2016-01-01T00:00:00Z")[0] == "kept"
+
+
+def test_a_signed_schema1_body_is_still_checked_where_it_could_be_put(hostile_registry):
+    registry, _requests = hostile_registry("schema1_at_latest", "signed")
+    with pytest.raises(OsbsFlowError) as failure:
+        registry.manifest("app", SCHEMA1_DIGEST)
+    assert "whose content has another digest" in str(failure.value)
