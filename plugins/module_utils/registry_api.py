@@ -14,14 +14,16 @@ import base64
 import hashlib
 import json
 import re
+import time
 import traceback
 
 from ansible_collections.osbs.flow.plugins.module_utils.errors import OsbsFlowError
 
 try:
     import requests
+    from urllib3 import exceptions as urllib3_exceptions
 except ImportError:
-    requests = None
+    requests = urllib3_exceptions = None
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 else:
     REQUESTS_IMPORT_ERROR = None
@@ -35,6 +37,9 @@ LIST_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 # manifest to schema 1 (another digest), and a tag moved with that would name another image.
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST_V2))
 DEFAULT_TIMEOUT = 30
+# docker distribution refuses manifests over 4 MiB (maxManifestBodySize); configurations and errors are small too.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024
 # What a registry names a manifest by: a tag, or a digest (distribution/reference); nothing else reaches a URL.
 _REFERENCE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,})\Z")
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\Z")
@@ -62,9 +67,17 @@ class RegistryClient:
         if scope in self._authorization:
             headers["Authorization"] = self._authorization[scope]
         url = "%s://%s%s" % (self.scheme, self.host, path)
+        deadline = time.monotonic() + self.timeout
         try:
-            return self.session.request(method, url, headers=headers, data=data, verify=self.verify, timeout=self.timeout,
-                                        allow_redirects=method in ("GET", "HEAD"))
+            response = self.session.request(method, url, headers=headers, data=data, verify=self.verify,
+                                            timeout=self.timeout, allow_redirects=method in ("GET", "HEAD"), stream=True)
+            limit = MAX_MANIFEST_BYTES if "/manifests/" in path else MAX_BODY_BYTES
+            return _read_within(response, deadline, limit, "registry %s (%s %s)" % (self.host, method, path))
+        except (_TooSlow, urllib3_exceptions.ReadTimeoutError):
+            raise OsbsFlowError("registry %s did not answer %s %s within %s s" % (self.host, method, path, self.timeout))
+        except urllib3_exceptions.HTTPError as exc:  # a body cut short, a connection reset while reading it
+            raise OsbsFlowError("cannot reach registry %s (%s %s): %s; check registry_uri and that the registry runs"
+                                % (self.host, method, path, _short(exc)))
         except requests.exceptions.SSLError as exc:
             raise OsbsFlowError("TLS verification of registry %s failed (%s): give its CA certificate as registry_ca_cert, "
                                 "or set registry_insecure for a registry without a trusted certificate" % (self.host, _short(exc)))
@@ -208,6 +221,37 @@ class RegistryClient:
                                 "another image now; check the registry (does it convert manifests of type %s?) and "
                                 "run again" % (self.host, repository, tag, stored, sent, media_type))
         return stored
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _read_within(response, deadline, limit, what):
+    """The response with its body read by `deadline` and at most `limit` bytes: requests' timeout bounds each
+    socket read, so a registry sending a byte at a time could hold a call for ever, or fill memory."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise OsbsFlowError("%s answered %s bytes, larger than the %d a registry serves here: not read" % (what, declared, limit))
+    raw = response.raw
+    read = getattr(raw, "read1", None) or raw.read  # read1 (urllib3 2) returns what one socket read brings
+    chunks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            response.close()
+            raise _TooSlow()
+        chunk = read(65536, decode_content=True)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise OsbsFlowError("%s answered more than %d bytes, larger than a registry serves here: not read" % (what, limit))
+        chunks.append(chunk)
+    response._content = b"".join(chunks)  # what requests' own `content` would hold, read under our bounds
+    response._content_consumed = True
+    return response
 
 
 def _error_detail(response):

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import threading
+import time
 
 import pytest
 
@@ -142,3 +143,52 @@ def test_a_signed_schema1_body_is_still_checked_where_it_could_be_put(hostile_re
     with pytest.raises(OsbsFlowError) as failure:
         registry.manifest("app", SCHEMA1_DIGEST)
     assert "whose content has another digest" in str(failure.value)
+
+
+class _Dripping(http.server.BaseHTTPRequestHandler):
+    """Answers a manifest GET one byte every 0.3 s (each read within any per-read timeout), or a body too big."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        big = self.path.endswith("/big")
+        body = b"{" + b" " * (5 * 1024 * 1024 if big else 40) + b"}"
+        self.send_response(200)
+        self.send_header("Content-Type", OCI_MANIFEST)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            if big:
+                self.wfile.write(body)
+                return
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.3)
+        except OSError:
+            pass  # the client gave up, as it should
+
+
+@pytest.fixture
+def dripping_registry():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dripping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield RegistryClient("http", "127.0.0.1:%d" % server.server_address[1], timeout=1)
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_registry_dripping_its_answer_is_cut_at_the_timeout(dripping_registry):
+    started = time.monotonic()
+    with pytest.raises(OsbsFlowError) as failure:
+        dripping_registry.manifest("app", "latest")
+    assert time.monotonic() - started < 3, "the 1 s timeout held a 12 s answer for %.1f s" % (time.monotonic() - started)
+    assert "did not answer" in str(failure.value) and "within 1 s" in str(failure.value)
+
+
+def test_a_manifest_bigger_than_registries_allow_is_refused_unread(dripping_registry):
+    with pytest.raises(OsbsFlowError) as failure:
+        dripping_registry.manifest("app", "big")
+    assert "bytes" in str(failure.value) and "larger than" in str(failure.value)
