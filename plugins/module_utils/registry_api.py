@@ -115,10 +115,15 @@ class RegistryClient:
             query = {"scope": scope}
             if params.get("service"):
                 query["service"] = params["service"]
+            where = "the token service %s of registry %s" % (params["realm"], self.host)
             try:
-                answer = self.session.get(params["realm"], params=query, auth=self.credentials, verify=self.verify,
-                                          timeout=self.timeout)
-            except requests.exceptions.RequestException as exc:
+                answer = _read_within(
+                    self.session.get(params["realm"], params=query, auth=self.credentials, verify=self.verify,
+                                     timeout=self.timeout, stream=True),
+                    time.monotonic() + self.timeout, MAX_BODY_BYTES, where)
+            except (_TooSlow, urllib3_exceptions.ReadTimeoutError):
+                raise OsbsFlowError("%s did not answer within %s s" % (where, self.timeout))
+            except (requests.exceptions.RequestException, urllib3_exceptions.HTTPError) as exc:
                 raise OsbsFlowError("cannot get a token for registry %s from %s: %s" % (self.host, params["realm"], _short(exc)))
             if answer.status_code != 200:
                 raise OsbsFlowError(self._refused(scope, "its token service answered HTTP %s" % answer.status_code))
