@@ -202,6 +202,9 @@ class RegistryClient:
         scope = "repository:%s:pull" % repository
         response = self._check(self._request("GET", self._path(repository, "blobs", digest), scope), scope,
                                "the configuration blob %s of %s" % (digest, repository))
+        if digest.startswith("sha256:") and "sha256:" + hashlib.sha256(response.content).hexdigest() != digest:
+            raise OsbsFlowError("registry %s served the configuration blob %s of %s with another digest: its labels "
+                                "(the NVR) cannot be trusted" % (self.host, digest, repository))
         try:
             config = json.loads(response.content)
         except ValueError:

@@ -56,6 +56,8 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import (
 from ansible_collections.osbs.flow.plugins.module_utils.pulp_sync import dockercfg_credentials, read_dockercfg
 
 MOVED, UNCHANGED, KEPT = "moved", "unchanged", "kept"
+# How far ahead of this host's clock an image's `created` may be (build hosts' clocks differ) before it counts as false.
+CLOCK_SKEW = datetime.timedelta(hours=1)
 
 
 def image_config(registry, repository, digest):
@@ -241,6 +243,12 @@ class BuildTagger:
         if before and kind in (FLOATING, ADDITIONAL):
             there_created = self.created_of(registry, repository, tag, before)
             there = instant(there_created)
+            if there and there[0] > datetime.datetime.now(datetime.timezone.utc) + CLOCK_SKEW:
+                # No image is made in the future: its clock, or whoever pushed it, is wrong, and it would keep the
+                # tag from every build until then.
+                self.warnings.append("the image %s at %s:%s says it was created %s, in the future: its tag is moved "
+                                     "to this build's image" % (before, repository, tag, there_created))
+                there = None
             if instant(created) and there and there > instant(created):
                 # A late run does not move it back. `created` is the build host's clock, so say what decided it.
                 self.warnings.append("the %s tag %s:%s stays on %s: that image was created %s, after this one (%s)"

@@ -31,8 +31,10 @@ description:
     when the tag names another digest. A registry that stores the PUT under another digest fails the task, naming
     both digests.
   - A floating or additional tag is not moved back to an older image (one whose configuration's C(created) is
-    earlier than the image there; C(created) is the build host's clock), with a warning naming both times. A
-    version-release or unique tag that names another image keeps it, with a warning.
+    earlier than the image there; C(created) is the build host's clock), with a warning naming both times. An
+    image there that says it was created more than an hour ahead of this host's clock, or says not when, loses
+    the tag, with a warning. A version-release or unique tag that names another image keeps it, with a warning.
+  - Manifests and image configurations read are checked against their digests.
   - With O(scratch), only the unique tag is made, as for OSBS's scratch builds.
   - A registry has no compare-and-set for tags. Two runs for two builds of one image at the same moment each
     read the image a floating tag names before moving it, so the older build's run can still move it back if

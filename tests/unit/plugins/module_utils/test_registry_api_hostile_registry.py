@@ -192,3 +192,55 @@ def test_a_manifest_bigger_than_registries_allow_is_refused_unread(dripping_regi
     with pytest.raises(OsbsFlowError) as failure:
         dripping_registry.manifest("app", "big")
     assert "bytes" in str(failure.value) and "larger than" in str(failure.value)
+
+
+FUTURE_CONFIG = json.dumps({"created": "2099-01-01T00:00:00Z", "config": {"Labels": {}}}).encode()
+FUTURE_MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [],
+                              "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(FUTURE_CONFIG),
+                                         "digest": "sha256:" + hashlib.sha256(FUTURE_CONFIG).hexdigest()}}).encode()
+
+
+class _Future(_Dispatch):
+    """`latest` names an image whose configuration says it was made in 2099 (a foreign push can say anything);
+    `forged` serves a configuration whose bytes are not those its digest names."""
+
+    def do_GET(self):
+        if "/blobs/" in self.path:
+            body = FUTURE_CONFIG.replace(b"2099", b"2098") if "forged" in self.behaviour else FUTURE_CONFIG
+            return self._answer(200, body, {"Content-Type": "application/octet-stream"})
+        if self.path.endswith("/latest") or self.path.endswith(hashlib.sha256(FUTURE_MANIFEST).hexdigest()):
+            return self._answer(200, FUTURE_MANIFEST, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest":
+                                                       "sha256:" + hashlib.sha256(FUTURE_MANIFEST).hexdigest()})
+        return self._manifest()
+
+    do_HEAD = do_GET
+
+
+@pytest.fixture
+def future_registry():
+    def start(*behaviour):
+        _Future.tags, _Future.behaviour, _Future.requests = {}, set(behaviour), []
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Future)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return RegistryClient("http", "127.0.0.1:%d" % server.server_address[1], timeout=5)
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_image_claiming_to_be_made_in_the_future_does_not_keep_latest(future_registry):
+    registry = future_registry()
+    tagger = BuildTagger(None, None, None)
+    action = tagger.move(registry, "app", "latest", "floating", DIGEST, OCI_MANIFEST, MANIFEST, "2026-12-04T20:00:00Z")
+    assert action[0] == MOVED and registry.writes == 1, tagger.warnings
+    assert "2099-01-01T00:00:00Z" in " ".join(tagger.warnings) and "future" in " ".join(tagger.warnings)
+
+
+def test_a_configuration_whose_bytes_are_not_its_digest_is_refused(future_registry):
+    registry = future_registry("forged")
+    with pytest.raises(OsbsFlowError) as failure:
+        registry.config("app", json.loads(FUTURE_MANIFEST))
+    assert "another digest" in str(failure.value)
