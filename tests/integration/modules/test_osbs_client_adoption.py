@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,20 +23,33 @@ def recorded(release):
     return json.loads((DATA / ("buildconfig-%s.json" % release)).read_text())
 
 
-def api(engine, kind, name=""):
+def api(engine, kind, name="", namespace=None):
     group = "image.openshift.io" if kind.startswith("image") else "build.openshift.io"
-    return "%s/apis/%s/v1/namespaces/%s/%s%s" % (engine.base, group, engine.namespace, kind, "/" + name if name else "")
+    return "%s/apis/%s/v1/namespaces/%s/%s%s" % (engine.base, group, namespace or engine.namespace, kind, "/" + name if name else "")
 
 
-@pytest.fixture
-def base_seen(osbs_engine, busybox_base):
+def import_base(osbs_engine, busybox_base, namespace=None):
     """The ImageStreamTag the recorded triggers watch (osbs-busybox:latest), imported; the image it resolves to,
     which a live cluster's trigger has already seen (its lastTriggeredImageID)."""
-    imported = osbs_engine.session().post(api(osbs_engine, "imagestreamimports"), timeout=60, json={
+    imported = osbs_engine.session().post(api(osbs_engine, "imagestreamimports", namespace=namespace), timeout=60, json={
         "kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1", "metadata": {"name": "osbs-busybox"},
         "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": busybox_base}, "to": {"name": "latest"}}]}})
     assert imported.status_code in (200, 201), imported.text
     return imported.json()["status"]["images"][0]["image"]["dockerImageReference"]
+
+
+@pytest.fixture
+def base_seen(osbs_engine, busybox_base):
+    return import_base(osbs_engine, busybox_base)
+
+
+@pytest.fixture
+def own_namespace(osbs_engine):
+    """A namespace of the test's own: the recorded BuildConfig names are the same in every test of this file."""
+    name = "adopt-%s" % uuid.uuid4().hex[:8]
+    osbs_engine.kubectl("create", "namespace", name)
+    yield name
+    osbs_engine.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 @pytest.mark.parametrize("release, found_by", [
@@ -206,7 +220,7 @@ def test_a_legacy_name_of_another_repository_is_not_adopted(osbs_engine, busybox
 
 @pytest.mark.slow
 @pytest.mark.parametrize("release", ["0.15", "0.24", "0.39", "0.48"])
-def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_engine, busybox_base, base_seen, tmp_path, release):
+def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_engine, busybox_base, own_namespace, tmp_path, release):
     """The whole flow on a real repository of the recorded name and branch: osbs-client's BuildConfig (0.15: no
     labels, found by name; 0.24: labels, the ref the branch; 0.39 and 0.48: the ref a commit, the branch in the
     label, sanitized by 0.48) is adopted with its changes in the diff, builds the image, and a rerun changes nothing."""
@@ -220,20 +234,20 @@ def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_e
     name = legacy["metadata"]["name"]
     # The ref as that release wrote it: the branch up to 0.29 (bump_release), the commit from 0.30 on.
     legacy["spec"]["source"]["git"].update(uri=uri, ref=commit if release in ("0.39", "0.48") else data["git_branch"])
-    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = base_seen
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = import_base(osbs_engine, busybox_base, own_namespace)
     http = osbs_engine.session()
-    created = http.post(api(osbs_engine, "buildconfigs"), json=legacy, timeout=60)
+    created = http.post(api(osbs_engine, "buildconfigs", namespace=own_namespace), json=legacy, timeout=60)
     assert created.status_code == 201, created.text
 
     extra = {"git_uri": uri, "git_branch": data["git_branch"], "registry_uri": osbs_engine.registry, "autorebuild": False,
-             "registry_secret": osbs_engine.registry_secret, "osbs_namespace": osbs_engine.namespace}
+             "registry_secret": "", "osbs_namespace": own_namespace}  # the builder ServiceAccount's secret pushes
     first = run_playbook(osbs_engine, "osbs.flow.build", extra, env={"ANSIBLE_DIFF_ALWAYS": "true"})
     assert first.returncode == 0, first.stdout[-4000:]
     assert re.search(r'^-\s+"customStrategy": \{', first.stdout, re.M), first.stdout[-4000:]  # the diff shows it
     assert re.search(r'^\+\s+"dockerStrategy": \{', first.stdout, re.M)
     assert "build      : %s-1 Complete (started)" % name in first.stdout, first.stdout[-3000:]
 
-    items = http.get(api(osbs_engine, "buildconfigs"), timeout=60).json()["items"]
+    items = http.get(api(osbs_engine, "buildconfigs", namespace=own_namespace), timeout=60).json()["items"]
     assert [bc["metadata"]["name"] for bc in items if bc["spec"]["source"]["git"]["uri"] == uri] == [name]
 
     writes = osbs_engine.writes()
