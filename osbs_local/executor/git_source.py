@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from ..services.environment import PROXY_VARIABLES, child_environment
 from .process import BuildFailure, ToolTimedOut, run_streaming
 
-_FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?\Z")
 _SHA_LIKE = re.compile(r"^[0-9a-f]{7,64}$")  # OpenShift lets source.git.ref name a commit too
 _CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
 
@@ -47,10 +47,10 @@ LOW_SPEED_BYTES = 1000
 GIT_TRANSPORTS = ("https", "http", "ssh", "git+ssh", "ssh+git", "git", "file")
 _SCHEME_URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)")
 _REMOTE_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
-_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]*)@)?(?P<host>[^/:]+):(?P<path>.*)$")
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]*)@)?(?P<host>[^/:]+):(?P<path>.*)\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A ref name as a server lists it; it must not be readable as an option or as a src:dst refspec.
-_LISTED_REF = re.compile(r"^(?:HEAD|refs/[^\s:\\^~?*\[]+)$")
+_LISTED_REF = re.compile(r"^(?:HEAD|refs/[^\s:\\^~?*\[]+)\Z")
 
 
 def uri_problem(uri: str) -> str | None:

@@ -53,7 +53,7 @@ INSTANTIATE_ATTEMPTS = 5
 # before reading again, doubling each time: about a minute in all, then the run fails saying why.
 WINDOW_WAIT_SECONDS = 2
 WINDOW_WAITS = 5
-_FULL_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_FULL_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?\Z")
 BASE_IMAGE_WAIT_SECONDS = 60
 
 

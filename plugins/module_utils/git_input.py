@@ -19,18 +19,18 @@ GIT_TRANSPORTS = ("https", "http", "ssh", "git", "file")
 _SSH_ALIASES = ("git+ssh", "ssh+git")
 TRANSPORTS_TEXT = "https://, http://, ssh://, git://, file:// or user@host:path"
 
-_SCHEME_URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<path>.*)$")
+_SCHEME_URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<path>.*)\Z")
 # userinfo@host:port; host is a name, an IPv4 address or a bracketed IPv6 address.
-_AUTHORITY = re.compile(r"^(?:(?P<userinfo>[^@]*)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.~%-]*)(?::(?P<port>[0-9]*))?$")
+_AUTHORITY = re.compile(r"^(?:(?P<userinfo>[^@]*)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.~%-]*)(?::(?P<port>[0-9]*))?\Z")
 # scp-like: [user@]host:path, with no '/' before the ':' (git's own rule for telling it from a local path).
-_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]*)@)?(?P<host>\[[^\]/]*\]|[^:/]*):(?P<path>.*)$")
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]*)@)?(?P<host>\[[^\]/]*\]|[^:/]*):(?P<path>.*)\Z")
 _REMOTE_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
-_HOST_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$|^\[[0-9A-Fa-f:.]+\]$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\Z|^\[[0-9A-Fa-f:.]+\]\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _USERINFO_IN_TEXT = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"]+)@")
 
-FULL_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+FULL_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 
 
 def _is_ssh(scheme):

@@ -47,7 +47,7 @@ START_WINDOW_ANNOTATION = "osbs.flow/triggers-paused-for-start"
 # them onto the Build: OAS generator.go Instantiate mergeMaps): a release the Dockerfile sets is in no imageLabel.
 NVR_ANNOTATION = "osbs.flow/nvr"
 SCRATCH_RELEASE_PREFIX = "scratch"
-_NUMBER = re.compile(r"^[0-9]+$")
+_NUMBER = re.compile(r"^[0-9]+\Z")
 
 
 def labels_of(output):

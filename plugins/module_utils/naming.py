@@ -33,7 +33,7 @@ def normalize_git_uri(git_uri):
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git+ssh": 22, "ssh+git": 22, "git": 9418}
-_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)(?P<path>.*)$")
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)(?P<path>.*)\Z")
 
 
 def repository_identity(git_uri):
@@ -156,7 +156,7 @@ _NOT_NAME_CHARS = re.compile(r"[^-a-z0-9]")
 _NOT_OSBS_LABEL_CHARS = re.compile(r"[^-a-z0-9.]")
 # A BuildConfig name OpenShift 4 accepts (a DNS subdomain: OAS validation.go ValidateBuildConfig); no other name
 # can exist on the cluster, so no other is ever looked up.
-_BUILDCONFIG_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_BUILDCONFIG_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
 
 
 def is_buildconfig_name(name):
@@ -223,7 +223,7 @@ def osbs_client_label_value(text):
 
 
 # A label value the server accepts; no BuildConfig carries another, and a selector with another is refused (400).
-_VALID_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_VALID_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
 
 
 def repo_label_values(git_uri):

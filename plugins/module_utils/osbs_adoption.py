@@ -33,7 +33,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.resources import BUMP_RE
 REPO_LABEL = "git-repo-name"
 BRANCH_LABEL = "git-branch"
 FULL_REPO_LABEL = "git-full-repo"  # osbs-client 0.48 and later, which sanitised the labels
-_COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$")
+_COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?\Z")
 # How sure a BuildConfig is for the branch: its ref or annotation names it, or only a shortened label does.
 EXACT, LABEL_ONLY, NO_BRANCH = "exact", "label", "none"
 SAME, MAYBE = "same", "maybe"  # how surely a BuildConfig's source is this repository

@@ -13,7 +13,7 @@ from ansible_collections.osbs.flow.plugins.module_utils.git_input import mask_cr
 RegistryURI = namedtuple("RegistryURI", "scheme host insecure")
 """scheme is `https` or `http`; host is `host[:port]`; insecure is True for http://."""
 
-_HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$")
+_HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?\Z")
 
 
 def shown_registry_uri(uri):

@@ -31,8 +31,8 @@ OUR_ANNOTATIONS = (BUMP_RELEASE_ANNOTATION, STOP_AUTOREBUILD_ANNOTATION, BASE_IM
 BUILD_CONFIG_LABEL = "openshift.io/build-config.name"
 DEPRECATED_BUILD_CONFIG_LABEL = "buildconfig"
 LABEL_VALUE_MAX_LENGTH = 63
-_COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?\Z")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
 ACTIVE_BUILD_PHASES = ("New", "Pending", "Running")
 TERMINAL_BUILD_PHASES = ("Complete", "Failed", "Error", "Cancelled")

@@ -249,3 +249,8 @@ def test_concurrent_instantiates_get_distinct_numbers(engine, namespace, make_bc
         names = list(pool.map(instantiate, range(24)))
     assert sorted(names, key=lambda n: int(n.rsplit("-", 1)[1])) == [f"busy-{n}" for n in range(1, 25)]
     assert engine.session().get(f"{bc_url}/busy").json()["status"]["lastVersion"] == 24
+
+
+def test_an_object_name_with_a_trailing_newline_is_invalid(engine, http, namespace):
+    created = http.post(f"{engine.base}/api/v1/namespaces/{namespace}/configmaps", json={"metadata": {"name": "ends-in-newline\n"}})
+    assert created.status_code == 422, created.text

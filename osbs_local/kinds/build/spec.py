@@ -26,8 +26,8 @@ DEPRECATED_TRIGGER_TYPES = {"imageChange": "ImageChange", "generic": "Generic", 
 LABEL_VALUE_MAX_LENGTH = 63
 _QUALIFIED_NAME_PART = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _QUALIFIED_NAME_RE = re.compile("^" + _QUALIFIED_NAME_PART + "$")
-_DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 WEBHOOK_FIELDS = {"GitHub": "github", "Generic": "generic", "GitLab": "gitlab", "Bitbucket": "bitbucket"}
 STRATEGY_FIELDS = {
     "dockerStrategy": "Docker",
