@@ -54,8 +54,9 @@ class Registry(http.server.BaseHTTPRequestHandler):
             return self._answer(401, b"{}", {"Www-Authenticate": 'Bearer realm="%s",service="r"' % realm})
         tag = self.path.rpartition("/")[2]
         if "schema1_at_latest" in self.behaviour and tag in ("latest", SCHEMA1_DIGEST):
-            return self._answer(200, SIGNED_SCHEMA1 if "signed" in self.behaviour else SCHEMA1, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws",
-                                               "Docker-Content-Digest": SCHEMA1_DIGEST})
+            body = SIGNED_SCHEMA1 if "signed" in self.behaviour else SCHEMA1
+            return self._answer(200, body, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                                            "Docker-Content-Digest": SCHEMA1_DIGEST})
         if tag not in self.tags and tag != DIGEST:
             return self._answer(404, b'{"errors": [{"code": "MANIFEST_UNKNOWN"}]}')
         headers = {"Content-Type": OCI_MANIFEST}
