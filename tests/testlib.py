@@ -145,3 +145,16 @@ def docker_builds_taken_away(engine: Engine):
     finally:
         original["metadata"]["resourceVersion"] = http.get(url, timeout=30).json()["metadata"]["resourceVersion"]
         assert http.put(url, json=original, timeout=30).status_code == 200
+
+
+@contextlib.contextmanager
+def own_namespace(engine: Engine, prefix: str):
+    """A namespace of the test's own (`prefix-xxxxxxxx`), deleted afterwards without waiting."""
+    import uuid
+
+    name = "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+    engine.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        engine.kubectl("delete", "namespace", name, "--wait=false", check=False)

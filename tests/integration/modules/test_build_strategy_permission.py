@@ -10,11 +10,10 @@ builds/optimizeddocker for a non-None imageOptimizationPolicy (docs/openshift-fi
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
-from testlib import docker_builds_taken_away, run_module
+from testlib import docker_builds_taken_away, own_namespace, run_module
 
 class _AsServiceAccount:
     """The engine's module environment with a ServiceAccount's token instead of the admin kubeconfig."""
@@ -32,15 +31,11 @@ class _AsServiceAccount:
 @pytest.fixture
 def restricted(osbs_engine):
     """A namespace with a ServiceAccount `ci-bot`, on a cluster where Docker builds were taken from everyone."""
-    namespace = "restricted-" + uuid.uuid4().hex[:8]
-    osbs_engine.kubectl("create", "namespace", namespace)
-    osbs_engine.kubectl("create", "serviceaccount", "ci-bot", namespace=namespace)
-    token = osbs_engine.kubectl("create", "token", "ci-bot", namespace=namespace).stdout.strip()
-    try:
+    with own_namespace(osbs_engine, "restricted") as namespace:
+        osbs_engine.kubectl("create", "serviceaccount", "ci-bot", namespace=namespace)
+        token = osbs_engine.kubectl("create", "token", "ci-bot", namespace=namespace).stdout.strip()
         with docker_builds_taken_away(osbs_engine):
             yield namespace, _AsServiceAccount(osbs_engine, token)
-    finally:
-        osbs_engine.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 @pytest.mark.parametrize("policy, permission", [

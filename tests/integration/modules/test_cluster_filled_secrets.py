@@ -13,11 +13,10 @@ import base64
 import json
 import shutil
 import subprocess
-import uuid
 
 import pytest
 
-from testlib import make_git_repo, run_module
+from testlib import make_git_repo, own_namespace, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +28,8 @@ def kubectl(engine, namespace, *args, stdin=None):
 
 @pytest.fixture
 def namespace(osbs_engine):
-    name = "cfs-%s" % uuid.uuid4().hex[:8]
-    subprocess.run(["kubectl", "--kubeconfig", osbs_engine.kubeconfig, "create", "namespace", name],
-                   capture_output=True, text=True, check=True)
-    yield name
-    subprocess.run(["kubectl", "--kubeconfig", osbs_engine.kubeconfig, "delete", "namespace", name, "--wait=false"],
-                   capture_output=True, text=True)
+    with own_namespace(osbs_engine, "cfs") as name:
+        yield name
 
 
 def managed_secret(engine, namespace):

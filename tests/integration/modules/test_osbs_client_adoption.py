@@ -8,13 +8,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.osbs.flow.plugins.module_utils.naming import osbs_client_names
-from testlib import make_git_repo, run_module, run_playbook
+from testlib import make_git_repo, own_namespace, run_module, run_playbook
 
 DATA = Path(__file__).resolve().parent.parent.parent / "data" / "osbs-client"
 
@@ -44,12 +43,10 @@ def base_seen(osbs_engine, busybox_base):
 
 
 @pytest.fixture
-def own_namespace(osbs_engine):
+def adoption_namespace(osbs_engine):
     """A namespace of the test's own: the recorded BuildConfig names are the same in every test of this file."""
-    name = "adopt-%s" % uuid.uuid4().hex[:8]
-    osbs_engine.kubectl("create", "namespace", name)
-    yield name
-    osbs_engine.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with own_namespace(osbs_engine, "adopt") as name:
+        yield name
 
 
 @pytest.mark.parametrize("release, found_by", [
@@ -220,7 +217,7 @@ def test_a_legacy_name_of_another_repository_is_not_adopted(osbs_engine, busybox
 
 @pytest.mark.slow
 @pytest.mark.parametrize("release", ["0.15", "0.24", "0.39", "0.48"])
-def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_engine, busybox_base, own_namespace, tmp_path, release):
+def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_engine, busybox_base, adoption_namespace, tmp_path, release):
     """The whole flow on a real repository of the recorded name and branch: osbs-client's BuildConfig (0.15: no
     labels, found by name; 0.24: labels, the ref the branch; 0.39 and 0.48: the ref a commit, the branch in the
     label, sanitized by 0.48) is adopted with its changes in the diff, builds the image, and a rerun changes nothing."""
@@ -234,20 +231,20 @@ def test_the_build_playbook_adopts_builds_and_reruns_with_one_buildconfig(osbs_e
     name = legacy["metadata"]["name"]
     # The ref as that release wrote it: the branch up to 0.29 (bump_release), the commit from 0.30 on.
     legacy["spec"]["source"]["git"].update(uri=uri, ref=commit if release in ("0.39", "0.48") else data["git_branch"])
-    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = import_base(osbs_engine, busybox_base, own_namespace)
+    legacy["spec"]["triggers"][0]["imageChange"]["lastTriggeredImageID"] = import_base(osbs_engine, busybox_base, adoption_namespace)
     http = osbs_engine.session()
-    created = http.post(api(osbs_engine, "buildconfigs", namespace=own_namespace), json=legacy, timeout=60)
+    created = http.post(api(osbs_engine, "buildconfigs", namespace=adoption_namespace), json=legacy, timeout=60)
     assert created.status_code == 201, created.text
 
     extra = {"git_uri": uri, "git_branch": data["git_branch"], "registry_uri": osbs_engine.registry, "autorebuild": False,
-             "registry_secret": "", "osbs_namespace": own_namespace}  # the builder ServiceAccount's secret pushes
+             "registry_secret": "", "osbs_namespace": adoption_namespace}  # the builder ServiceAccount's secret pushes
     first = run_playbook(osbs_engine, "osbs.flow.build", extra, env={"ANSIBLE_DIFF_ALWAYS": "true"})
     assert first.returncode == 0, first.stdout[-4000:]
     assert re.search(r'^-\s+"customStrategy": \{', first.stdout, re.M), first.stdout[-4000:]  # the diff shows it
     assert re.search(r'^\+\s+"dockerStrategy": \{', first.stdout, re.M)
     assert "build      : %s-1 Complete (started)" % name in first.stdout, first.stdout[-3000:]
 
-    items = http.get(api(osbs_engine, "buildconfigs", namespace=own_namespace), timeout=60).json()["items"]
+    items = http.get(api(osbs_engine, "buildconfigs", namespace=adoption_namespace), timeout=60).json()["items"]
     assert [bc["metadata"]["name"] for bc in items if bc["spec"]["source"]["git"]["uri"] == uri] == [name]
 
     writes = osbs_engine.writes()

@@ -13,11 +13,10 @@ import json
 import re
 import shutil
 import subprocess
-import uuid
 
 import pytest
 
-from testlib import make_git_repo, run_playbook
+from testlib import make_git_repo, own_namespace, run_playbook
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +34,8 @@ def recap(output):
 
 @pytest.fixture
 def namespace(osbs_engine):
-    name = "pbpull-%s" % uuid.uuid4().hex[:8]
-    subprocess.run(["kubectl", "--kubeconfig", osbs_engine.kubeconfig, "create", "namespace", name],
-                   capture_output=True, text=True, check=True)
-    yield name
-    subprocess.run(["kubectl", "--kubeconfig", osbs_engine.kubeconfig, "delete", "namespace", name, "--wait=false"],
-                   capture_output=True, text=True)
+    with own_namespace(osbs_engine, "pbpull") as name:
+        yield name
 
 
 def test_a_rerun_with_a_pull_secret_linked_to_builder_starts_no_build(osbs_engine, busybox_base, namespace, tmp_path):
